@@ -1,0 +1,185 @@
+"""Where things live on a host, for one service and one distro family.
+
+One object answers every "which path?" question, so renderers, host actions, `plan` and
+`uninstall` cannot disagree. Pure data: nothing here touches the file system.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from .errors import UsageError
+from .spec import DISTROS, ServiceSpec
+
+
+@dataclass(frozen=True)
+class DistroProfile:
+    """What differs between Debian-like and RHEL-like hosts."""
+
+    name: str
+    nginx_user: str  # the group that may connect to the app's unix socket
+    nginx_conf_d: str  # read by the stock nginx.conf on both families
+    tls_dir: str  # certificates for this service live below it
+    selinux: bool  # whether SELinux labels must be applied after writing files
+
+
+PROFILES: dict[str, DistroProfile] = {
+    "debian": DistroProfile(
+        name="debian",
+        nginx_user="www-data",
+        nginx_conf_d="/etc/nginx/conf.d",
+        tls_dir="/etc/integrator",
+        selinux=False,
+    ),
+    "rhel": DistroProfile(
+        name="rhel",
+        nginx_user="nginx",
+        nginx_conf_d="/etc/nginx/conf.d",
+        tls_dir="/etc/integrator",
+        selinux=True,
+    ),
+}
+
+
+def profile(name: str) -> DistroProfile:
+    """The profile for `--distro NAME`; an unknown name is a usage error, not a default."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise UsageError(f"unknown distro {name!r}: use one of {', '.join(DISTROS)}") from None
+
+
+P = PurePosixPath
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths for service `name` on a host with `profile`."""
+
+    name: str
+    profile: DistroProfile
+
+    @classmethod
+    def for_spec(cls, spec: ServiceSpec, distro: str = "debian") -> Layout:
+        return cls(spec.name, profile(distro))
+
+    # --- the release tree -------------------------------------------------------------
+    @property
+    def root(self) -> P:
+        return P("/opt") / self.name
+
+    @property
+    def releases(self) -> P:
+        return self.root / "releases"
+
+    def release(self, release_id: str) -> P:
+        return self.releases / release_id
+
+    def venv(self, release_id: str) -> P:
+        """Each release owns its venv: a rollback never depends on another release's files."""
+        return self.release(release_id) / "venv"
+
+    def app_dir(self, release_id: str) -> P:
+        return self.release(release_id) / "app"
+
+    def gunicorn_conf(self, release_id: str) -> P:
+        return self.release(release_id) / "gunicorn.conf.py"
+
+    @property
+    def current(self) -> P:
+        """Symlink to the serving release; for people and tools, never read by the unit."""
+        return self.root / "current"
+
+    # --- state and configuration owned by integrator ------------------------------------
+    @property
+    def state_dir(self) -> P:
+        """Release records and the deploy lock (root only)."""
+        return P("/var/lib/integrator") / self.name
+
+    @property
+    def releases_record(self) -> P:
+        return self.state_dir / "releases.json"
+
+    @property
+    def lock_file(self) -> P:
+        return self.state_dir / "deploy.lock"
+
+    @property
+    def etc_dir(self) -> P:
+        return P("/etc/integrator") / self.name
+
+    @property
+    def credentials_dir(self) -> P:
+        """Secrets, root:root 0700, handed to the unit with LoadCredential=."""
+        return self.etc_dir / "credentials"
+
+    @property
+    def tls_cert(self) -> P:
+        return P(self.profile.tls_dir) / self.name / "tls" / "cert.pem"
+
+    @property
+    def tls_key(self) -> P:
+        return P(self.profile.tls_dir) / self.name / "tls" / "key.pem"
+
+    @property
+    def app_state_dir(self) -> P:
+        """The app's own writable directory (StateDirectory=)."""
+        return P("/var/lib") / self.name
+
+    # --- systemd ---------------------------------------------------------------------
+    @property
+    def service_unit(self) -> str:
+        return f"{self.name}.service"
+
+    @property
+    def socket_unit(self) -> str:
+        return f"{self.name}.socket"
+
+    @property
+    def unit_dir(self) -> P:
+        return P("/etc/systemd/system")
+
+    @property
+    def service_unit_path(self) -> P:
+        return self.unit_dir / self.service_unit
+
+    @property
+    def socket_unit_path(self) -> P:
+        return self.unit_dir / self.socket_unit
+
+    @property
+    def runtime_dir(self) -> P:
+        return P("/run") / self.name
+
+    @property
+    def socket_path(self) -> P:
+        """One socket per service under its own /run dir: services never share a port or socket."""
+        return self.runtime_dir / "gunicorn.sock"
+
+    @property
+    def user(self) -> str:
+        return self.name
+
+    # --- nginx -----------------------------------------------------------------------
+    @property
+    def nginx_site(self) -> P:
+        return P(self.profile.nginx_conf_d) / f"{self.name}.conf"
+
+    @property
+    def nginx_include_dir(self) -> P:
+        """Shared snippets (TLS, proxy headers, security headers), outside conf.d so the
+        stock `include conf.d/*.conf` does not load them at http{} level."""
+        return P("/etc/nginx/integrator")
+
+    @property
+    def nginx_tls_include(self) -> P:
+        return self.nginx_include_dir / "tls.conf"
+
+    @property
+    def nginx_proxy_include(self) -> P:
+        return self.nginx_include_dir / "proxy.conf"
+
+    @property
+    def nginx_headers_include(self) -> P:
+        return self.nginx_include_dir / "security-headers.conf"

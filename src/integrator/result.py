@@ -1,0 +1,64 @@
+"""What every command returns, and the one place it is printed.
+
+Commands build a `Result` (lines for a person, data for scripts, an exit code); `emit`
+renders it as text or, with `--json`, as one JSON object. Commands never print directly,
+so every command is scriptable and its output is tested without capturing stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from .errors import EXIT_OK
+
+
+@dataclass
+class Result:
+    """Outcome of one command: `lines` for people, `data` for `--json`."""
+
+    lines: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    exit_code: int = EXIT_OK
+    warnings: list[str] = field(default_factory=list)
+
+    def say(self, line: str = "") -> Result:
+        self.lines.append(line)
+        return self
+
+    def warn(self, line: str) -> Result:
+        self.warnings.append(line)
+        return self
+
+
+def emit(result: Result, *, as_json: bool = False, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Print `result` and return its exit code; warnings go to stderr so stdout stays clean."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if as_json:
+        payload = dict(result.data)
+        payload.setdefault("ok", result.exit_code == EXIT_OK)
+        payload.setdefault("exit_code", result.exit_code)
+        if result.warnings:
+            payload.setdefault("warnings", result.warnings)
+        json.dump(payload, out, indent=2, sort_keys=True, default=str)
+        out.write("\n")
+    else:
+        for warning in result.warnings:
+            err.write(f"warning: {warning}\n")
+        for line in result.lines:
+            out.write(line + "\n")
+    out.flush()
+    return result.exit_code
+
+
+def emit_error(message: str, exit_code: int, *, as_json: bool = False) -> int:
+    """The single path for user errors: one line on stderr (or a JSON object on stdout)."""
+    if as_json:
+        json.dump({"ok": False, "exit_code": exit_code, "error": message}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stderr.write(f"integrator: error: {message}\n")
+    return exit_code

@@ -347,7 +347,17 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     _add_host_verbs(sub)
     _add_sandbox(sub)
+    _accept_json_anywhere(sub)
     return parser
+
+
+def _accept_json_anywhere(sub: argparse._SubParsersAction) -> None:
+    """Let `--json` follow the verb too (`integrator status --json`), as people type it."""
+    for parser in sub.choices.values():
+        parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_json_anywhere(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

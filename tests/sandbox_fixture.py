@@ -1,0 +1,124 @@
+"""pytest plugin: disposable real-systemd hosts for tests.
+
+Load it from tests/conftest.py with `pytest_plugins = ["tests.sandbox_fixture"]`.
+
+- `sandbox_host`: a fresh running host for one test, destroyed afterwards.
+- `make_sandbox`: a factory, `make_sandbox()` or `make_sandbox("name")`; all destroyed at teardown.
+- Tests marked `sandbox` (and every test using these fixtures, marked automatically) are skipped
+  with the reason when this machine cannot run hosts (not root, tools missing), but fail
+  instead when CI=true or INTEGRATOR_REQUIRE_SANDBOX=1: there a skip would hide a broken setup.
+
+Hosts are destroyed in fixture finalizers, which pytest also runs after Ctrl-C; an atexit hook
+catches anything still left (e.g. when a finalizer itself was interrupted).
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+from integrator.errors import EnvironmentProblem
+from integrator.sandbox import Sandbox, create, destroy, ensure_base, ensure_prerequisites
+
+SANDBOX_FIXTURES = ("sandbox_host", "make_sandbox", "sandbox_base")
+_prefix = f"t{secrets.token_hex(2)}"  # per test session, so parallel sessions do not collide
+_numbers = itertools.count(1)
+_live: set[str] = set()  # hosts created by this process and not destroyed yet
+
+MakeSandbox = Callable[..., Sandbox]
+
+
+def sandbox_required() -> bool:
+    """On CI (or when asked) a missing sandbox environment is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() == "true" or os.environ.get("INTEGRATOR_REQUIRE_SANDBOX") == "1"
+
+
+def _unavailable() -> Optional[str]:
+    try:
+        ensure_prerequisites()
+    except EnvironmentProblem as exc:
+        return exc.message
+    return None
+
+
+def skip_or_fail_without_sandbox() -> None:
+    problem = _unavailable()
+    if problem is None:
+        return
+    if sandbox_required():
+        pytest.fail(f"sandbox hosts required (CI / INTEGRATOR_REQUIRE_SANDBOX=1) but unavailable: {problem}",
+                    pytrace=False)
+    pytest.skip(f"sandbox hosts unavailable: {problem}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(f in getattr(item, "fixturenames", ()) for f in SANDBOX_FIXTURES):
+            item.add_marker(pytest.mark.sandbox)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("sandbox") is not None:
+        skip_or_fail_without_sandbox()
+
+
+def next_name() -> str:
+    """A fresh host name such as t3f9a-1 (within the 11-character limit)."""
+    return f"{_prefix}-{next(_numbers)}"
+
+
+def _destroy_all(names: list[str]) -> None:
+    """Destroy every host in `names` even if some fail; re-raise the first failure."""
+    first: Optional[BaseException] = None
+    for name in names:
+        try:
+            destroy(name)
+            _live.discard(name)
+        except BaseException as exc:
+            first = first or exc
+    if first is not None:
+        raise first
+
+
+@atexit.register
+def _destroy_leftovers() -> None:
+    if _live:
+        _destroy_all(sorted(_live))
+
+
+@pytest.fixture(scope="session")
+def sandbox_base() -> Path:
+    """The cached base root filesystem (built on first use, ~30 s once)."""
+    skip_or_fail_without_sandbox()
+    return ensure_base()
+
+
+@pytest.fixture
+def make_sandbox(sandbox_base: Path) -> Iterator[MakeSandbox]:
+    """Factory for running hosts; every host it made is destroyed at teardown."""
+    made: list[str] = []
+
+    def make(name: Optional[str] = None) -> Sandbox:
+        name = name or next_name()
+        sandbox = create(name)  # a failed create cleans up after itself
+        made.append(name)
+        _live.add(name)
+        return sandbox
+
+    try:
+        yield make
+    finally:
+        _destroy_all(list(reversed(made)))
+
+
+@pytest.fixture
+def sandbox_host(make_sandbox: MakeSandbox) -> Sandbox:
+    """One fresh running host for this test."""
+    return make_sandbox()

@@ -1,0 +1,138 @@
+"""Activation: write a release's units and site, start it, prove it serves, then switch.
+
+Shared by deploy and rollback. Every file goes through one FileWriter, so on any failure the
+previous files come back exactly (the previous unit points at the previous release's venv),
+the previous release is restarted and checked, and `current` never moved.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..errors import IntegratorError
+from ..layout import Layout
+from ..spec import ServiceSpec
+from . import units
+from .facts import HostFacts
+from .fs import CHANGE, Change, FileWriter
+from .health import Probe, check_name, wait_healthy
+from .system import System
+from .tls import tls_files
+
+
+@dataclass(frozen=True)
+class HostContext:
+    """One service on this host, with the facts probed before any change."""
+
+    system: System
+    facts: HostFacts
+    spec: ServiceSpec
+    layout: Layout
+
+
+@dataclass
+class Outcome:
+    """How an activation ended; on failure, whether the previous release serves again."""
+
+    ok: bool
+    reason: str = ""
+    journal: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    restored: bool | None = None  # None: there was nothing to restore (first deploy)
+
+
+class ActivationFailed(Exception):
+    """Internal: carries the reason and journal lines to the restore step."""
+
+    def __init__(self, reason: str, journal: list[str] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.journal = journal or []
+
+
+def render_for(ctx: HostContext, release_id: str) -> list[Any]:
+    """Every file of a release, rendered for this host's nginx version (pure, in memory)."""
+    from ..render import render_all
+
+    return list(render_all(ctx.spec, ctx.layout, release_id, nginx_version=ctx.facts.nginx_version))
+
+
+def write_rendered(writer: FileWriter, files: list[Any]) -> list[Change]:
+    return [writer.put(f.path, f.content, f.mode, f.owner, f.group) for f in files]
+
+
+def health_url(spec: ServiceSpec) -> str:
+    return f"https://127.0.0.1:{spec.https_port}{spec.health_path} (Host: {check_name(spec)})"
+
+
+@dataclass(frozen=True)
+class Previous:
+    """The release serving before this activation, with the spec it was deployed with."""
+
+    release_id: str
+    spec: ServiceSpec
+
+
+def activate(ctx: HostContext, writer: FileWriter, release_id: str, previous: Previous | None) -> Outcome:
+    """Make `release_id` serve, or put `previous` back; never leaves a half-written config."""
+    changes: list[Change] = []
+    try:
+        changes = write_rendered(writer, render_for(ctx, release_id))
+        _start_and_check(ctx, changes)
+        switch_current(ctx.system, ctx.layout, release_id)
+        return Outcome(True, changes=changes)
+    except ActivationFailed as exc:
+        failure = Outcome(False, exc.reason, exc.journal, changes)
+    except IntegratorError as exc:
+        failure = Outcome(False, exc.message, [], changes)
+    failure.restored = restore(ctx, writer, previous)
+    return failure
+
+
+def _start_and_check(ctx: HostContext, changes: list[Change]) -> None:
+    proc = units.nginx_test(ctx.system)
+    if not proc.ok:
+        raise ActivationFailed(f"nginx -t failed: {proc.output()}")
+    units.daemon_reload(ctx.system)
+    socket_changed = any(c.path == ctx.layout.socket_unit_path and c.action == CHANGE for c in changes)
+    started = units.start_service(ctx.system, ctx.layout, socket_changed)
+    units.nginx_reload(ctx.system)
+    probe = check_serving(ctx)
+    if not probe.ok:
+        reason = f"health check {health_url(ctx.spec)} failed: {probe.detail}"
+        raise ActivationFailed(reason, units.journal_tail(ctx.system, ctx.layout, since=started))
+
+
+def check_serving(ctx: HostContext, deadline_s: float = 20.0) -> Probe:
+    return wait_healthy(ctx.spec, tls_files(ctx.spec, ctx.layout).verify_against, deadline_s)
+
+
+def restore(ctx: HostContext, writer: FileWriter, previous: Previous | None) -> bool | None:
+    """Put the previous files back and restart what they describe; True if it serves again."""
+    touched = writer.undo()
+    units.daemon_reload(ctx.system)
+    if previous is None:
+        units.stop_and_disable(ctx.system, ctx.layout)
+        units.daemon_reload(ctx.system)
+        _reload_nginx_if_valid(ctx.system)
+        return None
+    units.start_service(ctx.system, ctx.layout, socket_changed=ctx.layout.socket_unit_path in touched)
+    _reload_nginx_if_valid(ctx.system)
+    return check_serving(replace(ctx, spec=previous.spec)).ok
+
+
+def _reload_nginx_if_valid(system: System) -> None:
+    if units.nginx_test(system).ok:
+        units.nginx_reload(system)
+
+
+def switch_current(system: System, layout: Layout, release_id: str) -> None:
+    """Point `current` at the release with a symlink + rename: atomic for every reader."""
+    link = system.path(layout.current)
+    tmp = link.with_name(f".current.{os.getpid()}")
+    if tmp.is_symlink():
+        tmp.unlink()
+    os.symlink(f"releases/{release_id}", tmp)
+    os.replace(tmp, link)

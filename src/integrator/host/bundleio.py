@@ -1,0 +1,98 @@
+"""The host's view of a bundle: verify it, read its spec, unpack a release, build its venv.
+
+All calls into `integrator.bundle` go through here, so the deploy flow does not depend on
+how the bundle module names things. The bundle file is kept inside each release
+(`bundle.pyz`): a rollback or a changed host Python can rebuild the venv without the build
+machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import BundleError
+from ..layout import Layout
+from ..spec import ServiceSpec
+from .facts import HostFacts
+from .system import System
+
+KEPT_BUNDLE = "bundle.pyz"
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """A verified bundle: where it is, its sha256 and the spec it carries."""
+
+    path: Path
+    sha256: str
+    spec: ServiceSpec
+    manifest: Any
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_bundle(path: Path) -> BundleInfo:
+    """Verify every hash in the bundle before anything on the host is touched."""
+    from ..bundle.manifest import verify_zip
+
+    if not path.is_file():
+        raise BundleError(f"{path}: no such bundle")
+    manifest = verify_zip(path)
+    return BundleInfo(path, sha256_file(path), _spec_of(manifest), manifest)
+
+
+def _spec_of(manifest: Any) -> ServiceSpec:
+    return ServiceSpec.from_dict(dict(manifest.spec))
+
+
+def unpack_release(system: System, info: BundleInfo, layout: Layout, release_id: str) -> Path:
+    """Extract into releases/<id> (root-owned; the service only reads it) and keep the bundle."""
+    from ..bundle.manifest import extract_verified
+
+    dest = system.path(layout.release(release_id))
+    dest.mkdir(parents=True, mode=0o755)
+    extract_verified(info.path, dest)
+    shutil.copyfile(info.path, dest / KEPT_BUNDLE)
+    return dest
+
+
+def build_release_venv(
+    system: System, info: BundleInfo, layout: Layout, release_id: str, facts: HostFacts
+) -> None:
+    """Build releases/<id>/venv offline from the wheelhouse for the host's Python and machine."""
+    from ..bundle import venv
+    from ..bundle.manifest import WHEELHOUSE
+
+    release = system.path(layout.release(release_id))
+    lock = venv.pick_target(info.manifest, facts.python_short, facts.machine, venv.host_glibc())
+    target = system.path(layout.venv(release_id))
+    if target.exists():
+        shutil.rmtree(target)  # a half-built or stale venv is never reused
+    venv.build_venv(target, release / WHEELHOUSE, release / lock, python=facts.python)
+
+
+def reopen_release_bundle(system: System, layout: Layout, release_id: str) -> BundleInfo:
+    """The bundle kept in a release (to rebuild its venv on a changed Python)."""
+    return open_bundle(system.path(layout.release(release_id) / KEPT_BUNDLE))
+
+
+def release_spec(system: System, layout: Layout, release_id: str) -> ServiceSpec:
+    """The spec a release was deployed with (rollback renders the files again from it)."""
+    from ..bundle.manifest import SPEC_PATH
+
+    path = system.path(layout.release(release_id) / SPEC_PATH)
+    try:
+        return ServiceSpec.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise BundleError(f"release {release_id} of {layout.name} has no spec (payload/spec.json)") from None

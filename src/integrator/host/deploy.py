@@ -1,0 +1,235 @@
+"""The deploy flow on the host itself: verify → lock → probe → prepare a release → activate.
+
+Everything here runs on the target (inside `python3 BUNDLE.pyz deploy`, or in-process for
+`--local`); remote targets only ship the bundle and call this. A failure leaves the previous
+release serving, or after a failed first deploy removes everything it wrote.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import EXIT_FAILED, EnvironmentProblem, IntegratorError
+from ..layout import Layout
+from ..result import Result
+from . import bundleio, releases, units
+from .activate import HostContext, Outcome, Previous, activate, check_serving, render_for
+from .bundleio import BundleInfo
+from .facts import current_release, probe_host, venv_usable
+from .fs import Change, FileWriter, remove_tree
+from .releases import DEPLOYING, FAILED, OK, DeployLock, ReleaseRecord
+from .secrets import check_secrets, install_secrets
+from .system import System
+from .tls import ensure_tls
+from .users import ensure_user, remove_user
+
+
+def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: Mapping[str, Path]) -> Result:
+    """`integrator deploy` on this machine: the one code path every target ends up in."""
+    info = bundleio.open_bundle(bundle)
+    facts = probe_host(system)
+    ctx = HostContext(system, facts, info.spec, Layout.for_spec(info.spec, facts.distro))
+    check_secrets(system, info.spec, ctx.layout, secrets)
+    if plan_only:
+        from .deploy_plan import plan_deploy
+
+        return plan_deploy(ctx, info, secrets)
+    if not system.is_root():
+        raise EnvironmentProblem("deploy must run as root on the host (sudo)")
+    with DeployLock(system, ctx.layout):
+        stale = why_redeploy(ctx, info, secrets)
+        if stale is None:
+            return nothing_to_do(ctx, info)
+        return _deploy(ctx, info, secrets, stale)
+
+
+def nothing_to_do(ctx: HostContext, info: BundleInfo) -> Result:
+    rid = current_release(ctx.system, ctx.layout.current)
+    result = Result(data={"service": ctx.spec.name, "release": rid, "outcome": "unchanged", "changed": False})
+    return result.say(
+        f"{ctx.spec.name} {ctx.spec.version}: nothing to do (bundle {info.sha256[:12]} is release {rid})"
+    )
+
+
+def why_redeploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path]) -> str | None:
+    """None when this bundle already serves healthy with identical config; else the reason."""
+    system, layout = ctx.system, ctx.layout
+    rid = current_release(system, layout.current)
+    record = releases.find(releases.load_records(system, layout), rid)
+    if rid is None or record is None:
+        return "first deploy"
+    if record.bundle_sha256 != info.sha256 or record.outcome != OK:
+        return f"new bundle (current release {rid})"
+    stale_venv = venv_usable(system, layout.venv(rid), ctx.facts)
+    if stale_venv:
+        return f"rebuilding the venv: {stale_venv}"
+    probe = FileWriter(system, dry_run=True)
+    pending = [c for c in _config_changes(ctx, probe, rid, secrets) if c.changed]
+    if pending:
+        return f"configuration changed: {', '.join(str(c.path) for c in pending)}"
+    if not units.is_active(system, layout.service_unit) or not check_serving(ctx, deadline_s=3).ok:
+        return f"release {rid} is not serving"
+    return None
+
+
+def _config_changes(
+    ctx: HostContext, writer: FileWriter, rid: str, secrets: Mapping[str, Path]
+) -> list[Change]:
+    """TLS, secrets and rendered files, through `writer` (dry-run for a comparison)."""
+    changes = ensure_tls(ctx.system, writer, ctx.spec, ctx.layout, ctx.facts.hostname)
+    changes += install_secrets(writer, ctx.spec, ctx.layout, secrets)
+    return changes + [writer.put(f.path, f.content, f.mode, f.owner, f.group) for f in render_for(ctx, rid)]
+
+
+def unique_release_id(system: System, layout: Layout, sha256: str) -> str:
+    rid = releases.new_release_id(sha256)
+    candidate, n = rid, 1
+    while system.path(layout.release(candidate)).exists():
+        n += 1
+        candidate = f"{rid}.{n}"
+    return candidate
+
+
+def _deploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path], why: str) -> Result:
+    started = time.monotonic()
+    system, layout = ctx.system, ctx.layout
+    previous_id = current_release(system, layout.current)
+    previous = (
+        Previous(previous_id, bundleio.release_spec(system, layout, previous_id)) if previous_id else None
+    )
+    rid = unique_release_id(system, layout, info.sha256)
+    writer = FileWriter(system)
+    created_user = False
+    try:
+        created_user = ensure_user(system, layout)
+        _prepare_release(ctx, info, writer, rid, secrets)
+    except IntegratorError as exc:
+        writer.undo()
+        return _failed(
+            ctx,
+            rid,
+            previous,
+            created_user,
+            Outcome(False, exc.message, restored=None if previous is None else True),
+        )
+    outcome = activate(ctx, writer, rid, previous)
+    if not outcome.ok:
+        return _failed(ctx, rid, previous, created_user, outcome)
+    return _succeeded(ctx, rid, previous_id, outcome, why, time.monotonic() - started)
+
+
+def _prepare_release(
+    ctx: HostContext, info: BundleInfo, writer: FileWriter, rid: str, secrets: Mapping[str, Path]
+) -> None:
+    """Directories, the unpacked release with its venv, TLS and secrets; recorded as deploying."""
+    system, layout = ctx.system, ctx.layout
+    for path, mode in ((layout.root, 0o755), (layout.releases, 0o755), (layout.state_dir, 0o700)):
+        writer.ensure_dir(path, mode)
+    _record(ctx, rid, info, DEPLOYING)
+    bundleio.unpack_release(system, info, layout, rid)
+    bundleio.build_release_venv(system, info, layout, rid, ctx.facts)
+    ensure_tls(system, writer, ctx.spec, layout, ctx.facts.hostname)
+    install_secrets(writer, ctx.spec, layout, secrets)
+
+
+def _record(ctx: HostContext, rid: str, info: BundleInfo, outcome: str, message: str = "") -> None:
+    """Write the release record outside the undo journal: a failure must stay on record."""
+    records = releases.load_records(ctx.system, ctx.layout)
+    record = releases.find(records, rid)
+    if record is None:
+        record = ReleaseRecord(
+            id=rid,
+            deployed_at=releases.now_iso(),
+            by=releases.deployed_by(),
+            bundle_sha256=info.sha256,
+            version=ctx.spec.version,
+            python=".".join(map(str, ctx.facts.python_version)),
+            outcome=outcome,
+            message=message,
+        )
+        records = releases.upsert(records, record)
+    records = releases.set_outcome(records, rid, outcome, message)
+    releases.save_records(FileWriter(ctx.system), ctx.layout, records)
+
+
+def _set_outcome(ctx: HostContext, rid: str, outcome: str, message: str = "") -> None:
+    records = releases.set_outcome(releases.load_records(ctx.system, ctx.layout), rid, outcome, message)
+    releases.save_records(FileWriter(ctx.system), ctx.layout, records)
+
+
+def _succeeded(
+    ctx: HostContext, rid: str, previous_id: str | None, outcome: Outcome, why: str, secs: float
+) -> Result:
+    _set_outcome(ctx, rid, OK)
+    removed = cleanup_releases(ctx, rid)
+    changed = [c for c in outcome.changes if c.changed]
+    result = Result(
+        data={
+            "service": ctx.spec.name,
+            "release": rid,
+            "previous": previous_id,
+            "outcome": OK,
+            "changed": True,
+            "files": [{"path": str(c.path), "action": c.action} for c in changed],
+            "removed_releases": removed,
+            "elapsed_s": round(secs, 2),
+        }
+    )
+    result.say(f"deployed {ctx.spec.name} {ctx.spec.version} as release {rid} in {secs:.1f} s ({why})")
+    for c in changed:
+        result.say(f"  {c.action:7} {c.path}")
+    result.say(
+        f"serving: https://{ctx.spec.effective_server_names[0]}:{ctx.spec.https_port}/ (health check passed)"
+    )
+    if removed:
+        result.say(f"removed old releases: {', '.join(removed)}")
+    return result
+
+
+def cleanup_releases(ctx: HostContext, current: str) -> list[str]:
+    """Keep the newest `keep_releases`; never the current or the last good one."""
+    records = releases.load_records(ctx.system, ctx.layout)
+    existing = releases.release_ids(ctx.system, ctx.layout)
+    doomed = releases.to_remove(existing, records, current, ctx.spec.keep_releases)
+    for rid in doomed:
+        remove_tree(ctx.system, ctx.layout.release(rid))
+    remaining = [r for r in existing if r not in doomed]
+    releases.save_records(FileWriter(ctx.system), ctx.layout, releases.prune_records(records, remaining))
+    return doomed
+
+
+def _failed(
+    ctx: HostContext, rid: str, previous: Previous | None, created_user: bool, outcome: Outcome
+) -> Result:
+    """Report the reason and the failed start's journal; a first deploy leaves no trace."""
+    system, layout = ctx.system, ctx.layout
+    if previous is None:
+        remove_first_deploy(ctx, created_user)
+        state = "first deploy: everything it wrote was removed"
+    else:
+        _set_outcome(ctx, rid, FAILED, outcome.reason)
+        remove_tree(system, layout.venv(rid))  # keep the release for inspection, not its venv
+        serving = "still serving" if outcome.restored else "NOT serving (check `integrator status`)"
+        state = f"release {previous.release_id} {serving}"
+    result = Result(
+        exit_code=EXIT_FAILED,
+        data={"service": ctx.spec.name, "release": rid, "outcome": FAILED, "reason": outcome.reason,
+              "restored": outcome.restored, "journal": outcome.journal},
+    )  # fmt: skip
+    result.say(f"deploy of {ctx.spec.name} {ctx.spec.version} failed: {outcome.reason}")
+    result.say(state)
+    if outcome.journal:
+        result.say(f"last lines of the {layout.service_unit} journal:")
+        result.lines.extend(f"  | {line}" for line in outcome.journal)
+    return result
+
+
+def remove_first_deploy(ctx: HostContext, created_user: bool) -> None:
+    """Undo a first deploy completely: units are already gone; the tree, state and user go too."""
+    units.stop_and_disable(ctx.system, ctx.layout)
+    remove_tree(ctx.system, ctx.layout.root)
+    remove_tree(ctx.system, ctx.layout.state_dir)
+    if created_user:
+        remove_user(ctx.system, ctx.layout)

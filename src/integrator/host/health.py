@@ -1,0 +1,91 @@
+"""Health check through nginx over HTTPS, the way a client reaches the service.
+
+Checking the app's socket directly would pass while nginx, TLS or the site config is broken;
+going through `https://127.0.0.1:<https_port>` with the service's host name (SNI and Host:)
+tests the whole chain that the switch is about to expose.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+
+from ..spec import ServiceSpec
+
+# ssl.VERIFY_X509_PARTIAL_CHAIN exists from Python 3.10; the flag value is OpenSSL's.
+_PARTIAL_CHAIN = getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0x80000)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One answer (or failure) of the health URL."""
+
+    ok: bool
+    status: int
+    detail: str
+
+
+def check_name(spec: ServiceSpec) -> str:
+    """The host name to present: the first server name, made concrete for wildcards and `_`."""
+    name = spec.effective_server_names[0]
+    if name == "_":
+        return "localhost"
+    return "health" + name[1:] if name.startswith("*") else name
+
+
+def tls_context(cert_file: str | None) -> ssl.SSLContext:
+    """Unverified for self-signed certificates; otherwise verified against the provided cert."""
+    if cert_file is None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    ctx = ssl.create_default_context(cafile=cert_file)
+    ctx.verify_flags |= _PARTIAL_CHAIN  # trust the leaf itself, no chain needed
+    return ctx
+
+
+class _SniConnection(http.client.HTTPSConnection):
+    """Connect to an address but speak TLS (SNI) for a host name."""
+
+    def __init__(
+        self, address: str, port: int, server_name: str, ctx: ssl.SSLContext, timeout: float
+    ) -> None:
+        super().__init__(address, port, timeout=timeout, context=ctx)
+        self._server_name = server_name
+        self._ctx = ctx
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.host, self.port), self.timeout)
+        self.sock = self._ctx.wrap_socket(raw, server_hostname=self._server_name)
+
+
+def probe_once(
+    spec: ServiceSpec, cert_file: str | None, address: str = "127.0.0.1", timeout: float = 5
+) -> Probe:
+    name = check_name(spec)
+    conn = _SniConnection(address, spec.https_port, name, tls_context(cert_file), timeout)
+    try:
+        conn.request("GET", spec.health_path, headers={"Host": name, "User-Agent": "integrator-health"})
+        resp = conn.getresponse()
+        body = resp.read(200).decode(errors="replace").strip()
+        return Probe(resp.status == 200, resp.status, f"HTTP {resp.status} {body[:120]}".strip())
+    except (OSError, http.client.HTTPException) as exc:
+        return Probe(False, 0, f"{type(exc).__name__}: {exc}")
+    finally:
+        conn.close()
+
+
+def wait_healthy(
+    spec: ServiceSpec, cert_file: str | None, deadline_s: float = 20.0, interval: float = 0.3
+) -> Probe:
+    """Retry until 200 or the deadline; a starting gunicorn answers 502 for a moment."""
+    end = time.monotonic() + deadline_s
+    last = probe_once(spec, cert_file)
+    while not last.ok and time.monotonic() < end:
+        time.sleep(interval)
+        last = probe_once(spec, cert_file)
+    return last

@@ -1,0 +1,181 @@
+"""Read-only commands on the host: status, list, logs, doctor. journald and the release record
+are the truth; nothing here changes the host.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import PurePosixPath
+
+from ..errors import EXIT_FAILED, HostError
+from ..layout import Layout, profile
+from ..result import Result
+from . import bundleio, releases, units
+from .facts import current_release, host_distro, probe_host, unit_state, venv_usable
+from .health import wait_healthy
+from .system import SYSTEM_PATH, System
+from .tls import tls_files
+
+TOOLS = ("systemctl", "journalctl", "nginx", "openssl", "useradd")
+
+
+def layout_for(system: System, name: str) -> Layout:
+    return Layout(name, profile(host_distro(system)))
+
+
+def managed_services(system: System) -> list[str]:
+    """Services with a release tree and a record on this host (what `list` shows)."""
+    state_root = system.path(Layout("_", profile("debian")).state_dir.parent)
+    if not state_root.is_dir():
+        return []
+    names = sorted(p.name for p in state_root.iterdir() if p.is_dir())
+    return [n for n in names if system.path(layout_for(system, n).releases).is_dir()]
+
+
+def require_installed(system: System, name: str) -> Layout:
+    layout = layout_for(system, name)
+    if not system.path(layout.releases).is_dir():
+        raise HostError(f"{name} is not deployed on this host (see `integrator list`)")
+    return layout
+
+
+# --- status -------------------------------------------------------------------------------------
+
+
+def service_status(system: System, name: str) -> dict[str, object]:
+    """One service: serving release, unit states, restarts, a quick health probe."""
+    layout = require_installed(system, name)
+    rid = current_release(system, layout.current)
+    svc, sock = unit_state(system, layout.service_unit), unit_state(system, layout.socket_unit)
+    info: dict[str, object] = {
+        "service": name,
+        "release": rid,
+        "service_state": f"{svc.get('ActiveState', '?')} ({svc.get('SubState', '?')})",
+        "socket_state": f"{sock.get('ActiveState', '?')} ({sock.get('SubState', '?')})",
+        "main_pid": svc.get("MainPID"),
+        "restarts": svc.get("NRestarts"),
+        "healthy": False,
+    }
+    record = releases.find(releases.load_records(system, layout), rid)
+    if record is not None:
+        info.update(version=record.version, deployed_at=record.deployed_at, by=record.by)
+    if rid is not None:
+        spec = bundleio.release_spec(system, layout, rid)
+        probe = wait_healthy(spec, tls_files(spec, layout).verify_against, deadline_s=3)
+        info.update(healthy=probe.ok, health=probe.detail)
+    return info
+
+
+def status_local(system: System, name: str | None) -> Result:
+    names = [name] if name else managed_services(system)
+    infos = [service_status(system, n) for n in names]
+    result = Result(data={"services": infos})
+    if not infos:
+        return result.say("no services deployed by integrator on this host")
+    for i in infos:
+        mark = "ok" if i["healthy"] else "NOT HEALTHY"
+        result.say(f"{i['service']}: {mark} - release {i['release']} version {i.get('version', '?')}")
+        result.say(f"  service {i['service_state']}, socket {i['socket_state']}, pid {i['main_pid']}, "
+                   f"restarts {i['restarts']}; health: {i.get('health', 'no current release')}")  # fmt: skip
+    if not all(i["healthy"] for i in infos):
+        result.exit_code = EXIT_FAILED
+    return result
+
+
+# --- list ----------------------------------------------------------------------------------------
+
+
+def list_local(system: System, name: str | None) -> Result:
+    if name is None:
+        return _list_services(system)
+    layout = require_installed(system, name)
+    current = current_release(system, layout.current)
+    on_disk = set(releases.release_ids(system, layout))
+    records = releases.load_records(system, layout)
+    result = Result(data={"service": name, "current": current, "releases": []})
+    for r in records:
+        mark = "*" if r.id == current else " "
+        where = "" if r.id in on_disk else " (removed)"
+        result.data["releases"].append({**r.__dict__, "current": r.id == current, "on_disk": r.id in on_disk})
+        result.say(f"{mark} {r.id}  {r.version:10} {r.outcome:11} {r.deployed_at} by {r.by}{where}"
+                   + (f": {r.message}" if r.message else ""))  # fmt: skip
+    return result
+
+
+def _list_services(system: System) -> Result:
+    result = Result(data={"services": []})
+    for n in managed_services(system):
+        layout = layout_for(system, n)
+        rid = current_release(system, layout.current)
+        record = releases.find(releases.load_records(system, layout), rid)
+        version = record.version if record else "?"
+        result.data["services"].append({"service": n, "release": rid, "version": version})
+        result.say(f"{n:20} {version:10} {rid or '(no current release)'}")
+    if not result.lines:
+        result.say("no services deployed by integrator on this host")
+    return result
+
+
+# --- logs ----------------------------------------------------------------------------------------
+
+
+def journal_argv(layout: Layout, follow: bool, since: str | None, lines: int) -> list[str]:
+    argv = ["journalctl", "-u", layout.service_unit, "-u", layout.socket_unit, "-n", str(lines), "--no-pager"]
+    if since:
+        argv += ["--since", since]
+    return argv + (["-f"] if follow else [])
+
+
+def logs_local(system: System, name: str, follow: bool, since: str | None, lines: int) -> Result:
+    """journalctl for the service; with --follow it streams to our stdout until interrupted."""
+    argv = journal_argv(layout_for(system, name), follow, since, lines)
+    if follow:
+        rc = subprocess.call(argv, env={**os.environ, "PATH": SYSTEM_PATH})
+        return Result(exit_code=rc)
+    proc = system.run(argv, check=False)
+    if not proc.ok:
+        raise HostError(f"journalctl failed: {proc.output()}")
+    out = proc.stdout.splitlines()
+    return Result(lines=out, data={"service": name, "journal": out})
+
+
+# --- doctor --------------------------------------------------------------------------------------
+
+
+def doctor_local(system: System, name: str | None) -> Result:
+    """Host tools, nginx -t, and per service: units active, every release's venv vs host Python."""
+    problems: list[str] = []
+    result = Result()
+    missing = [t for t in TOOLS if not any(os.access(f"{d}/{t}", os.X_OK) for d in SYSTEM_PATH.split(":"))]
+    problems += [f"missing tool: {t}" for t in missing]
+    facts = probe_host(system)
+    result.say(f"host: {facts.pretty_name}, Python {'.'.join(map(str, facts.python_version))}, "
+               f"nginx {'.'.join(map(str, facts.nginx_version))}, systemd {facts.systemd_version}, "
+               f"SELinux {'enforcing' if facts.selinux else 'off'}")  # fmt: skip
+    nginx = units.nginx_test(system)
+    if not nginx.ok:
+        problems.append(f"nginx -t fails: {nginx.output()}")
+    for n in [name] if name else managed_services(system):
+        problems += _service_problems(system, require_installed(system, n), facts)
+    result.data = {"problems": problems, "host": facts.__dict__}
+    result.lines.extend(f"problem: {p}" for p in problems)
+    result.say("no problems found" if not problems else f"{len(problems)} problem(s) found")
+    result.exit_code = EXIT_FAILED if problems else 0
+    return result
+
+
+def _service_problems(system: System, layout: Layout, facts: object) -> list[str]:
+    problems: list[str] = []
+    for unit in (layout.socket_unit, layout.service_unit):
+        if not units.is_active(system, unit):
+            problems.append(f"{unit} is not active (see `integrator logs {layout.name}`)")
+    current = current_release(system, layout.current)
+    if current is None or not system.path(PurePosixPath(layout.current)).is_dir():
+        problems.append(f"{layout.name}: {layout.current} does not point at a release")
+    for rid in releases.release_ids(system, layout):
+        why = venv_usable(system, layout.venv(rid), facts)  # type: ignore[arg-type]
+        if why and system.path(layout.venv(rid)).exists():
+            hint = "redeploy or roll back to rebuild it" if rid == current else "rebuilt on rollback"
+            problems.append(f"{layout.name} release {rid}: {why} ({hint})")
+    return problems

@@ -1,0 +1,163 @@
+"""Rollback and uninstall on the host. Rollback goes through the same health-gated activation
+as deploy; uninstall removes one service and leaves nginx valid and every other service alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from ..errors import EXIT_FAILED, EnvironmentProblem, HostError
+from ..layout import Layout
+from ..result import Result
+from . import bundleio, releases, units
+from .activate import HostContext, Previous, activate
+from .facts import current_release, probe_host, venv_usable
+from .fs import FileWriter, remove_tree
+from .inspect import layout_for, require_installed
+from .releases import OK, ROLLED_BACK, DeployLock
+from .system import System
+from .users import remove_user
+
+
+def _require_root(system: System, verb: str) -> None:
+    if not system.is_root():
+        raise EnvironmentProblem(f"{verb} must run as root on the host (sudo)")
+
+
+# --- rollback ------------------------------------------------------------------------------------
+
+
+def rollback_local(system: System, name: str, to: str | None) -> Result:
+    _require_root(system, "rollback")
+    layout = require_installed(system, name)
+    with DeployLock(system, layout):
+        records = releases.load_records(system, layout)
+        current = current_release(system, layout.current)
+        target = releases.find(records, to) if to else releases.previous_good(records, current)
+        if target is None:
+            raise HostError(f"no release {to!r} of {name}" if to else f"{name} has no earlier good release")
+        if target.id == current:
+            return Result(data={"service": name, "release": current, "changed": False}).say(
+                f"{name}: release {current} is already current"
+            )
+        if not system.path(layout.release(target.id)).is_dir():
+            raise HostError(f"release {target.id} of {name} was removed from the host")
+        return _rollback_to(system, layout, current, target.id)
+
+
+def _rollback_to(system: System, layout: Layout, current: str | None, target: str) -> Result:
+    facts = probe_host(system)
+    ctx = HostContext(system, facts, bundleio.release_spec(system, layout, target), layout)
+    notes = _rebuild_venv_if_stale(ctx, target)
+    previous = Previous(current, bundleio.release_spec(system, layout, current)) if current else None
+    outcome = activate(ctx, FileWriter(system), target, previous)
+    data = {
+        "service": layout.name,
+        "release": target,
+        "previous": current,
+        "outcome": OK if outcome.ok else "failed",
+    }
+    if not outcome.ok:
+        result = Result(
+            lines=notes,
+            exit_code=EXIT_FAILED,
+            data={**data, "reason": outcome.reason, "journal": outcome.journal},
+        )
+        result.say(f"rollback of {layout.name} to {target} failed: {outcome.reason}")
+        result.say(f"release {current} {'still serving' if outcome.restored else 'NOT serving'}")
+        result.lines.extend(f"  | {line}" for line in outcome.journal)
+        return result
+    records = releases.load_records(system, layout)
+    if current:
+        records = releases.set_outcome(records, current, ROLLED_BACK, f"rolled back to {target}")
+    records = releases.set_outcome(records, target, OK)
+    releases.save_records(FileWriter(system), layout, records)
+    result = Result(lines=notes, data={**data, "changed": True})
+    return result.say(f"rolled back {layout.name} from {current} to {target}; health check passed")
+
+
+def _rebuild_venv_if_stale(ctx: HostContext, rid: str) -> list[str]:
+    """A release's venv breaks when the host's Python changed: rebuild it from the kept bundle."""
+    why = venv_usable(ctx.system, ctx.layout.venv(rid), ctx.facts)
+    if why is None:
+        return []
+    info = bundleio.reopen_release_bundle(ctx.system, ctx.layout, rid)
+    bundleio.build_release_venv(ctx.system, info, ctx.layout, rid, ctx.facts)
+    return [f"rebuilt the venv of {rid}: {why}"]
+
+
+# --- uninstall -----------------------------------------------------------------------------------
+
+
+def uninstall_local(system: System, name: str, purge: bool) -> Result:
+    _require_root(system, "uninstall")
+    layout = layout_for(system, name)
+    if not _anything_installed(system, layout):
+        raise HostError(f"{name} is not installed on this host")
+    with DeployLock(system, layout):
+        removed = _remove_service(system, layout)
+        removed += _remove_site(system, layout)
+        problem = _reload_nginx(system)
+    if purge:
+        removed += [str(p) for p in _purge_paths(layout) if remove_tree(system, p)]
+    result = Result(data={"service": name, "removed": removed, "purge": purge})
+    result.say(f"uninstalled {name}" + (" (purged data, secrets, certificates)" if purge else ""))
+    result.lines.extend(f"  removed {p}" for p in removed)
+    if problem:
+        result.exit_code = EXIT_FAILED
+        result.say(f"nginx -t fails after removing {name}'s site (not caused by it?): {problem}")
+    return result
+
+
+def _anything_installed(system: System, layout: Layout) -> bool:
+    paths = (layout.root, layout.service_unit_path, layout.nginx_site, layout.state_dir)
+    return any(system.path(p).exists() for p in paths)
+
+
+def _remove_service(system: System, layout: Layout) -> list[str]:
+    units.stop_and_disable(system, layout)
+    writer = FileWriter(system)
+    removed = [
+        str(p) for p in (layout.service_unit_path, layout.socket_unit_path) if writer.remove(p).changed
+    ]
+    units.daemon_reload(system)
+    system.run(["systemctl", "reset-failed", layout.service_unit, layout.socket_unit], check=False)
+    removed += [str(p) for p in (layout.root, layout.runtime_dir) if remove_tree(system, p)]
+    if remove_user(system, layout):
+        removed.append(f"user {layout.user}")
+    return removed
+
+
+def _remove_site(system: System, layout: Layout) -> list[str]:
+    """The site, and the shared includes once no other site uses them."""
+    writer = FileWriter(system)
+    removed = [str(layout.nginx_site)] if writer.remove(layout.nginx_site).changed else []
+    if not _other_sites_use_includes(system, layout) and remove_tree(system, layout.nginx_include_dir):
+        removed.append(str(layout.nginx_include_dir))
+    return removed
+
+
+def _other_sites_use_includes(system: System, layout: Layout) -> bool:
+    conf_d = system.path(layout.nginx_site.parent)
+    marker = str(layout.nginx_include_dir)
+    return any(marker in p.read_text(errors="replace") for p in conf_d.glob("*.conf") if p.is_file())
+
+
+def _reload_nginx(system: System) -> str | None:
+    proc = units.nginx_test(system)
+    if not proc.ok:
+        return proc.output()
+    units.nginx_reload(system)
+    return None
+
+
+def _purge_paths(layout: Layout) -> list[PurePosixPath]:
+    tls_dir = layout.tls_cert.parent
+    return [
+        layout.state_dir,
+        layout.credentials_dir,
+        tls_dir,
+        layout.etc_dir,
+        tls_dir.parent,
+        layout.app_state_dir,
+    ]

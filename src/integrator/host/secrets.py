@@ -1,0 +1,48 @@
+"""Secrets: files supplied at deploy time, stored root-only, handed over with LoadCredential=.
+
+They never travel inside a bundle, never appear in a unit file, the environment or a diff.
+A secret the spec names but nobody supplied (and the host does not have yet) stops the deploy
+before anything is touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import UsageError
+from ..layout import Layout
+from ..spec import ServiceSpec
+from .fs import Change, FileWriter
+from .system import System
+
+
+def check_secrets(system: System, spec: ServiceSpec, layout: Layout, supplied: Mapping[str, Path]) -> None:
+    """Fail early: unknown names, unreadable files, or a needed secret nowhere to be found."""
+    unknown = sorted(set(supplied) - set(spec.secrets))
+    if unknown:
+        known = ", ".join(spec.secrets) or "none"
+        raise UsageError(f"--secret {unknown[0]}: not in [secrets] files of {spec.name} ({known})")
+    for name, path in supplied.items():
+        if not path.is_file():
+            raise UsageError(f"--secret {name}={path}: no such file")
+    missing = [
+        n for n in spec.secrets if n not in supplied and not system.path(layout.credentials_dir / n).is_file()
+    ]
+    if missing:
+        raise UsageError(f"secret {missing[0]!r} is required by {spec.name}: pass --secret {missing[0]}=FILE")
+
+
+def install_secrets(
+    writer: FileWriter, spec: ServiceSpec, layout: Layout, supplied: Mapping[str, Path]
+) -> list[Change]:
+    """Copy supplied secrets to credentials_dir (dir 0700, files 0600, root); content never shown."""
+    if not spec.secrets:
+        return []
+    changes = [writer.ensure_dir(layout.etc_dir, 0o755), writer.ensure_dir(layout.credentials_dir, 0o700)]
+    for name in spec.secrets:
+        if name in supplied:
+            changes.append(
+                writer.put(layout.credentials_dir / name, supplied[name].read_bytes(), 0o600, secret=True)
+            )
+    return changes

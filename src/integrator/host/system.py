@@ -1,0 +1,82 @@
+"""The one place host-side code runs programs.
+
+Every command is an argument list (never a shell string). A `System` also maps host paths
+below a root, so the file code can be tested in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..errors import EnvironmentProblem, HostError
+
+# A predictable PATH: the host's tools, never a caller's venv (bundle runs as root).
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Proc:
+    """What a finished command left: exit status and decoded output."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def output(self) -> str:
+        """stderr and stdout together, stripped: what a person needs to see on failure."""
+        return "\n".join(part.strip() for part in (self.stderr, self.stdout) if part.strip())
+
+
+class System:
+    """This machine, as seen by host code: runs commands and resolves host paths."""
+
+    def __init__(self, root: Path = Path("/")) -> None:
+        self.root = root
+
+    def path(self, host_path: PurePosixPath | str) -> Path:
+        """The real path of an absolute host path (below `root` in tests)."""
+        rel = PurePosixPath(host_path).relative_to("/")
+        return self.root / rel
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        check: bool = True,
+        input: str | None = None,
+        timeout: float = 300,
+        env: Mapping[str, str] | None = None,
+    ) -> Proc:
+        """Run `argv`; with `check`, a non-zero exit is a HostError carrying the program's output."""
+        full_env = {"PATH": SYSTEM_PATH, "LC_ALL": "C", "LANG": "C"}
+        full_env.update(env or {})
+        try:
+            cp = subprocess.run(
+                list(argv),
+                input=input,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                env=full_env,
+                errors="replace",
+            )
+        except FileNotFoundError:
+            raise EnvironmentProblem(f"{argv[0]}: not found on this host (install it first)") from None
+        except subprocess.TimeoutExpired:
+            raise HostError(f"{' '.join(argv)}: no answer after {timeout:.0f} s") from None
+        proc = Proc(tuple(argv), cp.returncode, cp.stdout or "", cp.stderr or "")
+        if check and not proc.ok:
+            raise HostError(f"{' '.join(argv)} failed (exit {proc.returncode}): {proc.output()}")
+        return proc
+
+    def is_root(self) -> bool:
+        return os.geteuid() == 0

@@ -8,8 +8,9 @@ Load it from tests/conftest.py with `pytest_plugins = ["tests.sandbox_fixture"]`
   with the reason when this machine cannot run hosts (not root, tools missing), but fail
   instead when CI=true or INTEGRATOR_REQUIRE_SANDBOX=1: there a skip would hide a broken setup.
 
-Hosts are destroyed in fixture finalizers, which pytest also runs after Ctrl-C; an atexit hook
-catches anything still left (e.g. when a finalizer itself was interrupted).
+Hosts are destroyed in fixture finalizers, which pytest also runs after Ctrl-C. SIGTERM (what CI
+sends on a timeout) is turned into the same KeyboardInterrupt, and an atexit hook catches
+anything still left (e.g. when a finalizer itself was interrupted).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import atexit
 import itertools
 import os
 import secrets
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable, Optional
@@ -56,6 +59,17 @@ def skip_or_fail_without_sandbox() -> None:
         pytest.fail(f"sandbox hosts required (CI / INTEGRATOR_REQUIRE_SANDBOX=1) but unavailable: {problem}",
                     pytrace=False)
     pytest.skip(f"sandbox hosts unavailable: {problem}")
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Make SIGTERM unwind like Ctrl-C so fixture finalizers destroy the hosts."""
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,0 +1,53 @@
+"""Pure renderers: a service spec (and its host layout) in, the text of every config file out.
+
+Nothing in this package reads or writes a host: `render_all` is what `render`, `plan` and
+`deploy` all call, so a plan shows exactly the bytes a deploy writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from ..layout import Layout
+from ..spec import ServiceSpec
+from . import gunicorn, nginx, systemd
+from .common import check_release_id
+
+DEFAULT_NGINX_VERSION = (1, 22, 1)  # Debian 12's; RHEL 9's streams are older or newer
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """One file a deploy writes: where, what, and with which ownership and mode."""
+
+    path: PurePosixPath
+    content: str
+    mode: int = 0o644
+    owner: str = "root"
+    group: str = "root"
+
+
+def render_all(
+    spec: ServiceSpec,
+    layout: Layout,
+    release_id: str,
+    *,
+    nginx_version: tuple[int, int, int] = DEFAULT_NGINX_VERSION,
+) -> list[RenderedFile]:
+    """Every config file of one deploy, sorted by path. All are root-owned and world-readable:
+    the service user only reads its gunicorn.conf.py, and nothing here is secret."""
+    check_release_id(release_id)
+    files = [
+        RenderedFile(layout.service_unit_path, systemd.service_unit(spec, layout, release_id)),
+        RenderedFile(layout.socket_unit_path, systemd.socket_unit(spec, layout)),
+        RenderedFile(layout.gunicorn_conf(release_id), gunicorn.gunicorn_conf(spec, layout, release_id)),
+        RenderedFile(layout.nginx_site, nginx.site(spec, layout, nginx_version)),
+        RenderedFile(layout.nginx_tls_include, nginx.tls_include()),
+        RenderedFile(layout.nginx_proxy_include, nginx.proxy_include()),
+        RenderedFile(layout.nginx_headers_include, nginx.security_headers_include()),
+    ]
+    return sorted(files, key=lambda f: str(f.path))
+
+
+__all__ = ["DEFAULT_NGINX_VERSION", "RenderedFile", "render_all"]

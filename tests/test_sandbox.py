@@ -21,7 +21,7 @@ from integrator.sandbox.mounts import mount_points, mounts_under
 from integrator.sandbox.net import link_exists
 from integrator.sandbox.paths import host_paths, validate_name
 from integrator.sandbox.procs import inside_argv, supervisor_pid
-from integrator.sandbox.rootfs import PACKAGES, cache_key, customize
+from integrator.sandbox.rootfs import PACKAGES, cache_key, customize, parse_keyfile
 
 # --- unit tests: no root, no hosts ------------------------------------------------------
 
@@ -97,6 +97,12 @@ def test_cache_key_changes_exactly_with_its_inputs() -> None:
     assert key != cache_key("trixie")
     assert key != cache_key(packages=(*PACKAGES, "vim"))
     assert key != cache_key(customize_version=999)
+
+
+def test_keyfile_holds_key_and_build_id() -> None:
+    assert parse_keyfile("abc\nabc-17\n") == ("abc", "abc-17")
+    assert parse_keyfile(None) == (None, None)
+    assert parse_keyfile("abc\n") == (None, None)  # old format: rebuilt once
 
 
 def test_customize_makes_hosts_unique(tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
 """The base root filesystem every host boots from (read-only overlay lower layer).
 
 Built once with mmdebstrap (20-45 s), cached as a zstd tarball (~90 MB) under
-/var/cache/integrator, and extracted into base-KEY/. KEY hashes the suite, the package list and
-the customize steps, so the base is rebuilt exactly when one of those changes. A new base gets a
-new directory: hosts still running on an old one keep it until they are destroyed.
+/var/cache/integrator, and extracted into base-BUILD/. The tarball's key file records the cache
+key (a hash of the suite, the package list and the customize steps: the base is rebuilt exactly
+when one of those changes) and the BUILD id. Every build gets a new directory, so hosts still
+running on an older one keep it until they are destroyed; unused bases are then pruned.
 """
 
 from __future__ import annotations
@@ -56,28 +57,36 @@ def tarball_path() -> Path:
     return CACHE_DIR / f"{SUITE}-sandbox.tar.zst"
 
 
-def base_path(key: str) -> Path:
-    return CACHE_DIR / f"base-{key[:16]}"
+def base_path(build_id: str) -> Path:
+    return CACHE_DIR / f"base-{build_id}"
+
+
+def parse_keyfile(text: str | None) -> tuple[str | None, str | None]:
+    """(cache key, build id) from a key file's text; (None, None) if absent or malformed."""
+    lines = (text or "").split()
+    return (lines[0], lines[1]) if len(lines) == 2 else (None, None)
 
 
 def ensure_base(*, force: bool = False, progress: Progress | None = None) -> Path:
     """The extracted base for the current key: built or extracted only when needed; safe to race."""
     say = progress or (lambda _msg: None)
     key = cache_key()
-    tarball, keyfile, base = tarball_path(), Path(f"{tarball_path()}.key"), base_path(key)
+    tarball = tarball_path()
+    keyfile = Path(f"{tarball}.key")
     with locked(CACHE_DIR / ".lock"):
         _remove_stale_work()
-        if force or read_text(keyfile) != key or not tarball.is_file():
-            built = _build(tarball, keyfile, key, say)
-            _install(built, base, say)
-        elif not base.is_dir():
-            _extract(tarball, base, say)
-        _prune(keep=base)
-    return base
+        recorded, build_id = parse_keyfile(read_text(keyfile))
+        if force or recorded != key or build_id is None or not tarball.is_file():
+            build_id = _build(tarball, keyfile, key, say)
+        elif not base_path(build_id).is_dir():
+            _extract(tarball, base_path(build_id), say)
+        _prune(keep=base_path(build_id))
+    return base_path(build_id)
 
 
-def _build(tarball: Path, keyfile: Path, key: str, say: Progress) -> Path:
-    """mmdebstrap + customize into a fresh directory, then write the tarball and its key."""
+def _build(tarball: Path, keyfile: Path, key: str, say: Progress) -> str:
+    """mmdebstrap + customize, write the tarball and its key file; the tree becomes the new base."""
+    build_id = f"{key[:12]}-{int(time.time())}"
     work = CACHE_DIR / f"build-{os.getpid()}"
     debian, security = find_mirrors()
     say(f"building the {SUITE} base with mmdebstrap from {debian} (about 30 s, once)")
@@ -91,19 +100,9 @@ def _build(tarball: Path, keyfile: Path, key: str, say: Progress) -> Path:
     run(["tar", *TAR_OPTS, "-I", "zstd -T0 -3", "-cpf", str(tmp), "-C", str(work), "."],
         timeout=600, what="packing the base")
     os.replace(tmp, tarball)
-    write_atomic(keyfile, key + "\n")
-    return work
-
-
-def _install(built: Path, base: Path, say: Progress) -> None:
-    """Make the fresh build the base, unless hosts still use a base of the same key."""
-    if base.is_dir() and base in _bases_in_use():
-        say(f"{base} is used by running hosts; kept (the new tarball applies after they are destroyed)")
-        shutil.rmtree(built)
-        return
-    if base.is_dir():
-        shutil.rmtree(base)
-    os.replace(built, base)
+    write_atomic(keyfile, f"{key}\n{build_id}\n")
+    os.replace(work, base_path(build_id))
+    return build_id
 
 
 def _extract(tarball: Path, base: Path, say: Progress) -> None:

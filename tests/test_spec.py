@@ -50,7 +50,10 @@ def test_minimal_spec_gets_documented_defaults() -> None:
         (with_("http", http_port=443), "[http] https_port must differ"),
         (with_("tls", mode="letsencrypt"), "[tls] mode must be one of self-signed, provided"),
         (with_("tls", mode="provided", cert="/etc/x.crt"), "[tls] key is required"),
-        (with_("tls", mode="provided", cert="x.crt", key="/k"), "[tls] cert 'x.crt' must be an absolute path"),
+        (
+            with_("tls", mode="provided", cert="x.crt", key="/k"),
+            "[tls] cert 'x.crt' must be an absolute path",
+        ),
         (with_("env", PATH="/bin"), "[env] PATH is set by integrator itself"),
         (with_("env", **{"1X": "y"}), "[env] '1X' is not a valid variable name"),
         (with_("env", PORT=8080), "[env] PORT must be a string"),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 from . import __version__
 from .errors import IntegratorError
@@ -30,7 +31,9 @@ Handler = Callable[[argparse.Namespace], Result]
 
 
 def _distro(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--distro", choices=("debian", "rhel"), default="debian", help="host family (default: debian)")
+    p.add_argument(
+        "--distro", choices=("debian", "rhel"), default="debian", help="host family (default: debian)"
+    )
 
 
 def _target(p: argparse.ArgumentParser) -> None:
@@ -65,7 +68,9 @@ def _cmd_new(ns: argparse.Namespace) -> Result:
 
 
 def _add_clone(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("clone", help="copy a service and rename it everywhere", description=_cmd_clone.__doc__)
+    p = sub.add_parser(
+        "clone", help="copy a service and rename it everywhere", description=_cmd_clone.__doc__
+    )
     p.add_argument("src", type=Path, help="directory of the service to copy")
     p.add_argument("name", help="the new service's name")
     p.add_argument("dir", nargs="?", type=Path, help="where to put it (default: ./NAME)")
@@ -98,7 +103,9 @@ def _cmd_init(ns: argparse.Namespace) -> Result:
 
 
 def _add_render(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("render", help="write the unit, socket, gunicorn and nginx files", description=_cmd_render.__doc__)
+    p = sub.add_parser(
+        "render", help="write the unit, socket, gunicorn and nginx files", description=_cmd_render.__doc__
+    )
     p.add_argument("dir", nargs="?", type=Path, default=Path("."), help="service directory (default: .)")
     _distro(p)
     p.add_argument("--out", type=Path, help="write the files below this directory (default: print them)")
@@ -114,10 +121,16 @@ def _cmd_render(ns: argparse.Namespace) -> Result:
 
 
 def _add_plan(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("plan", help="show every file a deploy would write, as diffs", description=_cmd_plan.__doc__)
-    p.add_argument("source", nargs="?", type=Path, default=Path("."), help="service directory or bundle (default: .)")
+    p = sub.add_parser(
+        "plan", help="show every file a deploy would write, as diffs", description=_cmd_plan.__doc__
+    )
+    p.add_argument(
+        "source", nargs="?", type=Path, default=Path("."), help="service directory or bundle (default: .)"
+    )
     _distro(p)
-    p.add_argument("--root", type=Path, default=Path("/"), help="compare against files below ROOT (default: /)")
+    p.add_argument(
+        "--root", type=Path, default=Path("/"), help="compare against files below ROOT (default: /)"
+    )
     p.set_defaults(func=_cmd_plan)
 
 
@@ -132,16 +145,24 @@ def _cmd_plan(ns: argparse.Namespace) -> Result:
 
 
 def _add_bundle(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bundle", help="build one offline, self-deploying .pyz", description=_cmd_bundle.__doc__)
+    p = sub.add_parser(
+        "bundle", help="build one offline, self-deploying .pyz", description=_cmd_bundle.__doc__
+    )
     p.add_argument("dir", nargs="?", type=Path, default=Path("."), help="service directory (default: .)")
-    p.add_argument("--python", default="3.9,3.11,3.12", help="target Pythons, comma separated (default: 3.9,3.11,3.12)")
+    p.add_argument(
+        "--python", default="3.9,3.11,3.12", help="target Pythons, comma separated (default: 3.9,3.11,3.12)"
+    )
     p.add_argument(
         "--platform",
         default="x86_64",
         help="target machines, comma separated: x86_64, aarch64 (default: x86_64)",
     )
-    p.add_argument("-o", "--output", type=Path, default=Path("dist"), help="output directory (default: ./dist)")
-    p.add_argument("--sign", type=Path, metavar="KEY", help="sign with this ssh private key (ssh-keygen -Y sign)")
+    p.add_argument(
+        "-o", "--output", type=Path, default=Path("dist"), help="output directory (default: ./dist)"
+    )
+    p.add_argument(
+        "--sign", type=Path, metavar="KEY", help="sign with this ssh private key (ssh-keygen -Y sign)"
+    )
     p.set_defaults(func=_cmd_bundle)
 
 
@@ -159,7 +180,9 @@ def _cmd_bundle(ns: argparse.Namespace) -> Result:
 
 
 def _add_verify(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("verify", help="check a bundle's manifest and every hash", description=_cmd_verify.__doc__)
+    p = sub.add_parser(
+        "verify", help="check a bundle's manifest and every hash", description=_cmd_verify.__doc__
+    )
     p.add_argument("bundle", type=Path)
     p.add_argument("--allowed-signers", type=Path, help="require a valid signature by one of these keys")
     p.set_defaults(func=_cmd_verify)
@@ -176,7 +199,9 @@ def _cmd_verify(ns: argparse.Namespace) -> Result:
 
 
 def _add_deploy(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("deploy", help="install a bundle on a host, health-gated", description=_cmd_deploy.__doc__)
+    p = sub.add_parser(
+        "deploy", help="install a bundle on a host, health-gated", description=_cmd_deploy.__doc__
+    )
     p.add_argument("bundle", type=Path)
     _target(p)
     p.add_argument("--plan", action="store_true", help="show what would change and change nothing")
@@ -252,7 +277,9 @@ def _cmd_doctor(ns: argparse.Namespace) -> Result:
 
 def _add_host_verbs(sub: argparse._SubParsersAction) -> None:
     _add_simple_host_verb(sub, "status", "show a service's state", _cmd_status, name_required=False)
-    _add_simple_host_verb(sub, "list", "list services, or one service's releases", _cmd_list, name_required=False)
+    _add_simple_host_verb(
+        sub, "list", "list services, or one service's releases", _cmd_list, name_required=False
+    )
     p = _add_simple_host_verb(sub, "logs", "show a service's journal", _cmd_logs, name_required=True)
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("--since", help="journalctl --since, e.g. '1 hour ago' or '2026-01-01 10:00'")
@@ -261,7 +288,9 @@ def _add_host_verbs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", metavar="ID", help="a release id from `integrator list NAME`")
     p = _add_simple_host_verb(sub, "uninstall", "remove a service from a host", _cmd_uninstall, True)
     p.add_argument("--purge", action="store_true", help="also remove its data, secrets and certificates")
-    _add_simple_host_verb(sub, "doctor", "check a host (and a service) for known problems", _cmd_doctor, False)
+    _add_simple_host_verb(
+        sub, "doctor", "check a host (and a service) for known problems", _cmd_doctor, False
+    )
 
 
 # --- sandbox hosts ---------------------------------------------------------------------
@@ -343,7 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"integrator {__version__}")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
-    for add in (_add_new, _add_clone, _add_init, _add_render, _add_plan, _add_bundle, _add_verify, _add_deploy):
+    for add in (
+        _add_new,
+        _add_clone,
+        _add_init,
+        _add_render,
+        _add_plan,
+        _add_bundle,
+        _add_verify,
+        _add_deploy,
+    ):
         add(sub)
     _add_host_verbs(sub)
     _add_sandbox(sub)

@@ -33,7 +33,9 @@ class Result:
         return self
 
 
-def emit(result: Result, *, as_json: bool = False, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def emit(
+    result: Result, *, as_json: bool = False, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
     """Print `result` and return its exit code; warnings go to stderr so stdout stays clean."""
     out = out or sys.stdout
     err = err or sys.stderr

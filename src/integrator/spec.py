@@ -8,9 +8,10 @@ only; on a host the same spec travels as JSON (`to_dict` / `from_dict`, stdlib o
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import SpecError
 
@@ -236,7 +237,9 @@ def _check_values(s: ServiceSpec, src: str) -> None:
         "(it is the unit name, the system user and the Python package)",
     )
     _fail_unless(s.name not in RESERVED_NAMES, src, "[service] name", f"{s.name!r} is reserved")
-    _fail_unless(bool(VERSION_RE.match(s.version)), src, "[service] version", f"{s.version!r} is not a version")
+    _fail_unless(
+        bool(VERSION_RE.match(s.version)), src, "[service] version", f"{s.version!r} is not a version"
+    )
     _fail_unless(
         bool(ENTRY_RE.match(s.entry)),
         src,
@@ -257,20 +260,26 @@ def _check_values(s: ServiceSpec, src: str) -> None:
         _fail_unless(low <= value <= high, src, key, f"must be between {low} and {high}, got {value}")
     _fail_unless(s.http_port != s.https_port, src, "[http] https_port", "must differ from http_port")
     for name in s.server_names:
-        _fail_unless(bool(SERVER_NAME_RE.match(name)), src, "[http] server_names", f"{name!r} is not a host name")
+        _fail_unless(
+            bool(SERVER_NAME_RE.match(name)), src, "[http] server_names", f"{name!r} is not a host name"
+        )
     _fail_unless(
         s.health_path.startswith("/") and bool(PATH_RE.match(s.health_path)),
         src,
         "[http] health_path",
         f"{s.health_path!r} must be an absolute URL path",
     )
-    _fail_unless(bool(BODY_SIZE_RE.match(s.max_body)), src, "[http] max_body", f"{s.max_body!r}: use e.g. '10m'")
+    _fail_unless(
+        bool(BODY_SIZE_RE.match(s.max_body)), src, "[http] max_body", f"{s.max_body!r}: use e.g. '10m'"
+    )
     _check_tls(s.tls, src)
     for key, _ in s.env:
         _fail_unless(bool(ENV_NAME_RE.match(key)), src, "[env]", f"{key!r} is not a valid variable name")
         _fail_unless(key not in RESERVED_ENV, src, "[env]", f"{key} is set by integrator itself")
     for secret in s.secrets:
-        _fail_unless(bool(SECRET_NAME_RE.match(secret)), src, "[secrets] files", f"{secret!r} is not a valid name")
+        _fail_unless(
+            bool(SECRET_NAME_RE.match(secret)), src, "[secrets] files", f"{secret!r} is not a valid name"
+        )
     _fail_unless(len(set(s.secrets)) == len(s.secrets), src, "[secrets] files", "has duplicates")
     _fail_unless(
         s.limits.memory_max == "" or bool(SIZE_RE.match(s.limits.memory_max)),
@@ -284,7 +293,9 @@ def _check_values(s: ServiceSpec, src: str) -> None:
         "[limits] cpu_quota",
         f"{s.limits.cpu_quota!r}: use e.g. '200%'",
     )
-    _fail_unless(s.network in NETWORK_MODES, src, "[security] network", f"must be one of {', '.join(NETWORK_MODES)}")
+    _fail_unless(
+        s.network in NETWORK_MODES, src, "[security] network", f"must be one of {', '.join(NETWORK_MODES)}"
+    )
 
 
 def _check_tls(tls: TlsSpec, src: str) -> None:
@@ -292,9 +303,13 @@ def _check_tls(tls: TlsSpec, src: str) -> None:
     if tls.mode == "provided":
         for key, value in (("cert", tls.cert), ("key", tls.key)):
             _fail_unless(value is not None, src, f"[tls] {key}", "is required when mode = 'provided'")
-            _fail_unless(bool(PATH_RE.match(value or "")), src, f"[tls] {key}", f"{value!r} must be an absolute path")
+            _fail_unless(
+                bool(PATH_RE.match(value or "")), src, f"[tls] {key}", f"{value!r} must be an absolute path"
+            )
     else:
-        _fail_unless(tls.cert is None and tls.key is None, src, "[tls]", "cert/key only go with mode = 'provided'")
+        _fail_unless(
+            tls.cert is None and tls.key is None, src, "[tls]", "cert/key only go with mode = 'provided'"
+        )
 
 
 def _dict_to_toml_shape(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -305,7 +320,15 @@ def _dict_to_toml_shape(d: Mapping[str, Any]) -> dict[str, Any]:
         "server": {k: d[k] for k in ("workers", "threads", "timeout", "graceful_timeout")},
         "http": {
             k: d[k]
-            for k in ("server_names", "default_server", "http_port", "https_port", "health_path", "max_body", "hsts")
+            for k in (
+                "server_names",
+                "default_server",
+                "http_port",
+                "https_port",
+                "health_path",
+                "max_body",
+                "hsts",
+            )
         },
         "tls": tls,
         "env": dict(d["env"]),

@@ -64,6 +64,8 @@ def unpack_release(system: System, info: BundleInfo, layout: Layout, release_id:
     dest.mkdir(parents=True, mode=0o755)
     extract_verified(info.path, dest)
     shutil.copyfile(info.path, dest / KEPT_BUNDLE)
+    # The unit's working directory; the app itself is a wheel installed in the venv.
+    system.path(layout.app_dir(release_id)).mkdir(mode=0o755, exist_ok=True)
     return dest
 
 

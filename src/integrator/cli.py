@@ -11,11 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import __version__
 from .errors import IntegratorError
 from .result import Result, emit, emit_error
+
+if TYPE_CHECKING:
+    from .host.transport import Target
 
 EPILOG = """\
 exit codes:
@@ -44,7 +47,7 @@ def _target(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ssh", metavar="USER@HOST", help="one remote host, through the system's ssh/scp")
 
 
-def _target_of(ns: argparse.Namespace) -> object:
+def _target_of(ns: argparse.Namespace) -> Target:
     from .host.transport import target_from_args
 
     return target_from_args(host=ns.host, ssh=ns.ssh)

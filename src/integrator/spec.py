@@ -133,7 +133,7 @@ def load_spec(path: Path) -> ServiceSpec:
 
 # Which keys each table accepts, with their expected types. Unknown keys are errors:
 # a typo must never silently fall back to a default.
-_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+_SCHEMA: dict[str, dict[str, type]] = {
     "service": {"name": str, "version": str, "entry": str, "description": str},
     "server": {"workers": int, "threads": int, "timeout": int, "graceful_timeout": int},
     "http": {
@@ -196,8 +196,7 @@ def parse_spec(data: Mapping[str, Any], *, source: str = SPEC_FILE) -> ServiceSp
     return spec
 
 
-def _type_name(t: type | tuple[type, ...]) -> str:
-    return {str: "a string", int: "an integer", bool: "true or false", list: "a list"}.get(t, str(t))  # type: ignore[call-overload]
+_TYPE_NAMES: dict[type, str] = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
 
 
 def _check_shape(data: Mapping[str, Any], source: str) -> None:
@@ -218,8 +217,8 @@ def _check_shape(data: Mapping[str, Any], source: str) -> None:
                 raise SpecError(f"{source}: unknown key [{table}] {key} (known: {known})")
             # bool is an int subclass: `workers = true` must not pass as 1
             if not isinstance(val, expected) or (expected is int and isinstance(val, bool)):
-                raise SpecError(f"{source}: [{table}] {key} must be {_type_name(expected)}, got {val!r}")
-            if expected is list and not all(isinstance(item, str) for item in val):
+                raise SpecError(f"{source}: [{table}] {key} must be {_TYPE_NAMES[expected]}, got {val!r}")
+            if isinstance(val, list) and not all(isinstance(item, str) for item in val):
                 raise SpecError(f"{source}: [{table}] {key} must be a list of strings")
 
 

@@ -1,0 +1,285 @@
+"""`integrator new`, `clone` and `init`: where a service's source comes from.
+
+Each command checks everything it can in memory first (the name, the spec, the destination),
+then writes in one atomic step and returns a Result; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+
+from ..errors import SpecError, TemplateError
+from ..layout import Layout
+from ..result import Result
+from ..spec import SPEC_FILE, ServiceSpec, load_spec, parse_spec
+from .adopt import PYPROJECT, Project, choose_entry, normalise_name, requirement_name, scan
+from .rename import VERBATIM_DIRS, Renamer, read_tree, rename_tree
+from .render import (
+    DEFAULT_VERSION,
+    check_destination,
+    new_spec,
+    parse_service_toml,
+    render_tree,
+    service_toml,
+    title_of,
+    write_new_file,
+    write_tree,
+)
+
+
+def _host_names(spec: ServiceSpec) -> str:
+    """What the name turns into on a host, so the user sees that two services cannot collide."""
+    lay = Layout.for_spec(spec)
+    return (
+        f"unit {lay.service_unit}, socket {lay.socket_path}, nginx site {lay.nginx_site}, "
+        f"user {lay.user}, releases {lay.releases}"
+    )
+
+
+def _next_steps(dest: Path, spec: ServiceSpec) -> list[str]:
+    bundle = f"dist/{spec.name}-{spec.version}.pyz"
+    return [
+        "next:",
+        f"  cd {shlex.quote(str(dest))} && python -m pytest   # needs flask, pytest: pip install -e '.[dev]'",
+        f"  integrator bundle                    # -> {bundle}",
+        f"  integrator deploy {bundle} --ssh root@HOST   # or --host SANDBOX",
+    ]
+
+
+# --- new -------------------------------------------------------------------------------
+
+
+def new(name: str, directory: Path | None = None) -> Result:
+    """Render the Flask template for `name` in memory, then write it as a new directory."""
+    files = render_tree(name)  # a bad name fails here: nothing has been written
+    spec = new_spec(name)
+    dest = directory if directory is not None else Path(name)
+    write_tree(files, dest)
+    result = Result(
+        data={
+            "name": spec.name,
+            "path": str(dest),
+            "entry": spec.entry,
+            "version": spec.version,
+            "files": [str(p) for p in files],
+        }
+    )
+    result.say(
+        f"created {dest}/ ({len(files)} files): service {spec.name} {spec.version}, entry {spec.entry}"
+    )
+    result.say(f"  on a host: {_host_names(spec)}")
+    for line in _next_steps(dest, spec):
+        result.say(line)
+    return result
+
+
+# --- clone -----------------------------------------------------------------------------
+
+
+def _inside(path: Path, parent: Path) -> bool:
+    try:
+        path.resolve().relative_to(parent.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def _check_clone_inputs(src: Path, newname: str, dest: Path) -> ServiceSpec:
+    """Everything about `clone` that can be refused before any file is read."""
+    if not (src / SPEC_FILE).is_file():
+        raise TemplateError(
+            f"{src} has no {SPEC_FILE}: clone copies an integrator service "
+            "(for a project integrator did not make, run `integrator init` in it first)"
+        )
+    old = load_spec(src)
+    parse_spec({"service": {"name": newname, "version": old.version, "entry": old.entry}}, source="clone")
+    if newname == old.name:
+        raise TemplateError(f"{src} is already called {newname!r}; choose a new name")
+    check_destination(dest)
+    if _inside(dest, src):
+        raise TemplateError(
+            f"{dest} is inside {src}; put the clone beside it, e.g. {src.resolve().parent / newname}"
+        )
+    return old
+
+
+def clone(src: Path, newname: str, directory: Path | None = None) -> Result:
+    """Copy service `src` as `newname`: package dir, imports, spec, tests, docs and env prefix renamed.
+
+    The old name is read from src's service.toml, not from the directory name, which may differ.
+    """
+    dest = directory if directory is not None else Path(newname)
+    old = _check_clone_inputs(src, newname, dest)
+    tree = read_tree(src)
+    renamed = rename_tree(tree, Renamer(old.name, newname))
+    spec_path = PurePosixPath(SPEC_FILE)
+    spec = parse_service_toml(renamed.files[spec_path].decode("utf-8"), source=f"{dest}/{SPEC_FILE}")
+    if spec.name != newname:  # e.g. the name was written in a form the renamer does not see
+        spec = replace(spec, name=newname)
+        renamed.files[spec_path] = service_toml(spec).encode("utf-8")
+    write_tree(renamed.files, dest, renamed.modes)
+
+    result = Result(
+        data={
+            "name": spec.name,
+            "from": old.name,
+            "path": str(dest),
+            "entry": spec.entry,
+            "files": len(renamed.files),
+            "changed": [str(p) for p in renamed.changed],
+            "replacements": renamed.replacements,
+            "skipped": tree.skipped,
+            "left_out": sorted(tree.left_out),
+        }
+    )
+    result.say(f"cloned {old.name} ({src}) as {spec.name} in {dest}/: {len(renamed.files)} files")
+    result.say(
+        f"  renamed {old.name}/{title_of(old.name)}/{old.name.upper()}: {renamed.replacements} places in "
+        f"{len(renamed.changed)} files"
+    )
+    result.say(f"  entry {spec.entry}; on a host: {_host_names(spec)}")
+    if tree.left_out:
+        result.say(f"  left out (rebuilt from the sources): {', '.join(sorted(tree.left_out))}")
+    _clone_warnings(result, old, spec, tree.skipped, renamed.files)
+    for line in _next_steps(dest, spec):
+        result.say(line)
+    return result
+
+
+def _clone_warnings(
+    result: Result, old: ServiceSpec, spec: ServiceSpec, skipped: list[str], files: dict[PurePosixPath, bytes]
+) -> None:
+    for item in skipped:
+        result.warn(f"not copied: {item}")
+    if old.server_names and set(spec.server_names) & set(old.server_names):
+        shared = ", ".join(sorted(set(spec.server_names) & set(old.server_names)))
+        result.warn(
+            f"[http] server_names still include {shared}: two services on one host cannot share a host name"
+        )
+    top = spec.wsgi_module.split(".")[0]
+    if not _defines_module(files, top):
+        result.warn(f"entry module {top!r} not found in the copy; check [service] entry")
+    if any(p.parts[0] in VERBATIM_DIRS for p in files):
+        result.warn(
+            "copied .git unchanged: the rename shows as uncommitted changes (remove .git for a fresh history)"
+        )
+
+
+def _defines_module(files: Iterable[PurePosixPath], top: str) -> bool:
+    """Whether `top` is importable from the tree: `top.py` or `top/` at its root or under src/."""
+    for path in files:
+        parts = path.parts[1:] if path.parts[:1] == ("src",) else path.parts
+        if (len(parts) > 1 and parts[0] == top) or parts[:1] == (f"{top}.py",):
+            return True
+    return False
+
+
+# --- init ------------------------------------------------------------------------------
+
+
+def _derive_name(project: Project, root: Path) -> tuple[str, str]:
+    """(name, where it came from): pyproject's project name, else the directory's name."""
+    if project.project_name:
+        return normalise_name(project.project_name), f"{PYPROJECT} [project] name {project.project_name!r}"
+    return normalise_name(root.resolve().name), f"directory name {root.resolve().name!r}"
+
+
+def _adopted_spec(project: Project, root: Path, name: str | None, entry: str) -> ServiceSpec:
+    derived_from = ""
+    if name is None:
+        name, derived_from = _derive_name(project, root)
+    version = project.version or DEFAULT_VERSION
+    data = {
+        "service": {
+            "name": name,
+            "version": version,
+            "entry": entry,
+            "description": project.description or title_of(name),
+        }
+    }
+    try:
+        return parse_spec(data, source="init")
+    except SpecError as exc:
+        if derived_from and "[service] name" in exc.message:
+            raise SpecError(f"{exc.message}; derived from the {derived_from}: pass --name") from None
+        raise
+
+
+def _layout_notes(project: Project) -> list[str]:
+    """What `integrator bundle` will do with this project, so nothing about it is a surprise."""
+    if project.layout == "pyproject":
+        return [f"layout: {project.build_file}: the bundle builds this project's wheel and its dependencies"]
+    parts = ", ".join(project.modules) or "(none found)"
+    data = "".join(f", {d}/" for d in project.data_dirs)
+    deps = f" and installs {project.requirements}" if project.requirements else ""
+    return [f"layout: flat (no {PYPROJECT}): the bundle packages the modules {parts}{data} itself{deps}"]
+
+
+def init(directory: Path, name: str | None = None, entry: str | None = None) -> Result:
+    """Write service.toml for an existing Flask/WSGI project; no other file is touched."""
+    root = directory
+    if not root.is_dir():
+        raise TemplateError(f"{root} is not a directory")
+    target = root / SPEC_FILE
+    if target.exists():
+        raise TemplateError(
+            f"{target} already exists: init never overwrites it (edit it, or remove it to start again)"
+        )
+    project = scan(root)
+    chosen = entry if entry is not None else choose_entry(project.candidates, root).entry
+    spec = _adopted_spec(project, root, name, chosen)
+    write_new_file(target, service_toml(spec))
+    return _init_result(project, spec, target, entry_given=entry is not None)
+
+
+def _init_result(project: Project, spec: ServiceSpec, target: Path, *, entry_given: bool) -> Result:
+    result = Result(
+        data={
+            "name": spec.name,
+            "entry": spec.entry,
+            "version": spec.version,
+            "spec": str(target),
+            "layout": project.layout,
+            "build_file": project.build_file,
+            "source_root": project.source_root,
+            "modules": project.modules,
+            "data_dirs": project.data_dirs,
+            "requirements": project.requirements,
+            "dependencies": project.dependencies,
+            "dependencies_from": project.dependencies_from,
+            "candidates": [c.entry for c in project.candidates],
+            "notes": project.notes,
+        }
+    )
+    how = "given with --entry" if entry_given else "found"
+    result.say(f"wrote {target}: service {spec.name} {spec.version}, entry {spec.entry} ({how})")
+    deps = (
+        f"{len(project.dependencies)} from {project.dependencies_from}"
+        if project.dependencies_from
+        else "none found"
+    )
+    result.say(f"  dependencies: {deps}")
+    for line in _layout_notes(project):
+        result.say(f"  {line}")
+    result.say(f"  on a host: {_host_names(spec)}")
+    for note in project.notes:
+        result.warn(note)
+    _init_warnings(result, project, spec, entry_given)
+    result.say("next: review service.toml, then `integrator render` and `integrator bundle`")
+    return result
+
+
+def _init_warnings(result: Result, project: Project, spec: ServiceSpec, entry_given: bool) -> None:
+    if project.dependencies_from is None:
+        result.warn(
+            f"no dependencies found (no [project] dependencies, no requirements.txt) in {project.root}"
+        )
+    elif project.dependencies and "flask" not in {requirement_name(d) for d in project.dependencies}:
+        result.warn(f"flask is not among the dependencies in {project.dependencies_from}")
+    if entry_given and spec.wsgi_module.split(".")[0] not in project.modules:
+        result.warn(f"module {spec.wsgi_module!r} of --entry was not found in {project.root}")
+    if project.layout == "pyproject" and project.version is None:
+        result.warn(f"no static version in {PYPROJECT}: service.toml says {spec.version}; keep them in step")

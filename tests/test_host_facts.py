@@ -67,3 +67,19 @@ def test_selinux_enforce() -> None:
     assert facts.parse_selinux_enforce("1\n") is True
     assert facts.parse_selinux_enforce("0") is False
     assert facts.parse_selinux_enforce(None) is False
+
+
+def test_journal_lines_bring_the_traceback_forward() -> None:
+    from integrator.host.units import pick_journal_lines
+
+    boot = [
+        "[INFO] Booting worker",
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1',
+        "RuntimeError: boom",
+    ]
+    loop = [f"restart noise {i}" for i in range(30)]
+    picked = pick_journal_lines(boot + loop, limit=5)
+    assert picked[:3] == boot[1:] and picked[3] == "..." and picked[4:] == loop[-5:]
+    assert pick_journal_lines(loop, limit=5) == loop[-5:]
+    assert pick_journal_lines(boot, limit=20) == boot  # already in the tail

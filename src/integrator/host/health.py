@@ -72,7 +72,8 @@ def probe_once(
         conn.request("GET", spec.health_path, headers={"Host": name, "User-Agent": "integrator-health"})
         resp = conn.getresponse()
         body = resp.read(200).decode(errors="replace").strip()
-        return Probe(resp.status == 200, resp.status, f"HTTP {resp.status} {body[:120]}".strip())
+        shown = "" if body.startswith("<") else body.splitlines()[0][:120] if body else ""
+        return Probe(resp.status == 200, resp.status, f"HTTP {resp.status} {shown}".strip())
     except (OSError, http.client.HTTPException) as exc:
         return Probe(False, 0, f"{type(exc).__name__}: {exc}")
     finally:

@@ -6,6 +6,7 @@ unit keeps listening (and queueing connections) while gunicorn restarts, so no r
 
 from __future__ import annotations
 
+import re
 import time
 
 from ..errors import CheckFailed
@@ -46,11 +47,34 @@ def is_active(system: System, unit: str) -> bool:
 
 
 def journal_tail(system: System, layout: Layout, since: float | None = None, lines: int = 20) -> list[str]:
-    """The last lines the service logged (since `since`, an epoch): the reason a start failed."""
-    argv = ["journalctl", "-u", layout.service_unit, "-n", str(lines), "--no-pager", "-o", "cat"]
+    """What the service logged since `since` (an epoch): the reason a start failed."""
+    argv = ["journalctl", "-u", layout.service_unit, "-n", "400", "--no-pager", "-o", "cat"]
     if since is not None:
         argv += ["--since", f"@{int(since) - 1}"]
-    return [line for line in system.run(argv, check=False).stdout.splitlines() if line.strip()]
+    logged = [line for line in system.run(argv, check=False).stdout.splitlines() if line.strip()]
+    return pick_journal_lines(logged, lines)
+
+
+ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*)?(Error|Exception|Exit)\b.*")
+
+
+def pick_journal_lines(lines: list[str], limit: int = 20) -> list[str]:
+    """The last `limit` lines, preceded by the first Python traceback when the tail lacks it.
+
+    A crash-looping gunicorn repeats boot and shutdown messages; the tail alone then shows
+    "Worker failed to boot" without the exception that says why.
+    """
+    tail = lines[-limit:]
+    start = next((i for i, line in enumerate(lines) if "Traceback (most recent call last)" in line), None)
+    if start is None:
+        return tail
+    end = next((j for j in range(start + 1, len(lines)) if ERROR_LINE.match(lines[j])), None)
+    if end is None:
+        return tail
+    block = lines[start : end + 1][-12:]
+    if set(block) <= set(tail):
+        return tail
+    return [*block, "...", *tail]
 
 
 def nginx_test(system: System) -> Proc:
@@ -63,9 +87,40 @@ def nginx_check(system: System) -> None:
         raise CheckFailed(f"nginx -t failed: {proc.output()}")
 
 
-def nginx_reload(system: System) -> None:
-    """Reload nginx, starting it if it is not running (a fresh host, or after a crash)."""
-    if is_active(system, "nginx.service"):
-        system.run(["systemctl", "reload", "nginx.service"])
-    else:
+def nginx_reload(system: System, timeout: float = 10.0) -> None:
+    """Reload nginx and wait until workers with the new configuration run; start it if it is
+    not running (a fresh host, or after a crash).
+
+    `systemctl reload nginx` returns once the master got the signal: a health check right after
+    it can still reach old workers, whose config may route the name to another service's
+    default server and answer 200 for a release that is broken.
+    """
+    if not is_active(system, "nginx.service"):
         system.run(["systemctl", "enable", "--quiet", "--now", "nginx.service"])
+        return
+    master = nginx_master_pid(system)
+    before = child_pids(system, master) if master else set()
+    system.run(["systemctl", "reload", "nginx.service"])
+    end = time.monotonic() + timeout
+    while master and time.monotonic() < end:
+        if child_pids(system, master) - before:
+            return
+        time.sleep(0.05)
+
+
+def nginx_master_pid(system: System) -> int | None:
+    main_pid = unit_state(system, "nginx.service").get("MainPID", "0")
+    return int(main_pid) if main_pid.isdigit() and main_pid != "0" else None
+
+
+def child_pids(system: System, parent: int) -> set[int]:
+    """PIDs whose parent is `parent` (from /proc/PID/stat; field 4 after the command name)."""
+    found: set[int] = set()
+    for stat in system.path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(parent):
+            found.add(int(stat.parent.name))
+    return found

@@ -1,0 +1,376 @@
+"""manifest.json: what a bundle contains, and the checks that make it safe to unpack (HOST-SIDE).
+
+The manifest lists every member of the .pyz with its sha256 and size; signing it (sign.py)
+therefore covers every file. `verify_zip` refuses anything the manifest does not describe
+exactly, and `extract_verified` re-hashes while writing, so a bundle changed between the
+check and the unpack is still refused. Standard library only: this runs on the host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import stat
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from ..errors import BundleError
+
+FORMAT = 1
+MANIFEST_NAME = "manifest.json"
+SIGNATURE_NAME = "manifest.sig"
+SHEBANG = b"#!/usr/bin/env python3\n"
+# Where the payload lives inside the bundle (and below an extraction directory).
+SPEC_PATH = "payload/spec.json"
+WHEELHOUSE = "payload/wheelhouse"
+LOCKS = "payload/locks"
+
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Target:
+    """One (Python, machine) pair the bundle can install on, and the lock that does it."""
+
+    python: str  # "3.9"
+    machine: str  # "x86_64"
+    platform: str  # newest wheel platform admitted, e.g. "manylinux_2_28_x86_64"
+    glibc: str | None  # oldest glibc the chosen wheels run on; None: all pure Python
+    lock: str  # member path, e.g. "payload/locks/cp39-x86_64.txt"
+
+    @property
+    def tag(self) -> str:
+        return f"cp{self.python.replace('.', '')}-{self.machine}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    name: str
+    version: str
+    source_commit: str | None
+    dirty: bool
+    built_at: str  # ISO 8601 UTC; the source time (SOURCE_DATE_EPOCH / commit), for reproducibility
+    builder: str  # "integrator 0.1.0"
+    app_wheel: str  # file name below WHEELHOUSE
+    spec: Mapping[str, Any]  # ServiceSpec.to_dict(); the same as payload/spec.json, checked
+    targets: tuple[Target, ...]
+    files: Mapping[str, FileEntry]
+    format: int = FORMAT
+
+    def to_json(self) -> bytes:
+        """Canonical bytes (sorted keys, fixed layout): two builds of one input sign identically."""
+        data = {
+            "format": self.format,
+            "name": self.name,
+            "version": self.version,
+            "source_commit": self.source_commit,
+            "dirty": self.dirty,
+            "built_at": self.built_at,
+            "builder": self.builder,
+            "app_wheel": self.app_wheel,
+            "spec": dict(self.spec),
+            "targets": [vars(t) for t in self.targets],
+            "files": {path: vars(entry) for path, entry in sorted(self.files.items())},
+        }
+        return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes, source: str) -> Manifest:
+        """Parse strictly: a manifest is what every other check trusts, so no field is optional."""
+        try:
+            data = json.loads(raw.decode())
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BundleError(f"{source}: {MANIFEST_NAME} is not valid JSON: {exc}") from None
+        _expect_keys(data, _MANIFEST_KEYS, source, MANIFEST_NAME)
+        if data["format"] != FORMAT:
+            raise BundleError(
+                f"{source}: bundle format {data['format']!r} is not {FORMAT}: use a matching integrator"
+            )
+        targets = tuple(_target(t, source) for t in _typed(data["targets"], list, source, "targets"))
+        files = {
+            path: _file_entry(path, entry, source)
+            for path, entry in _typed(data["files"], dict, source, "files").items()
+        }
+        commit = data["source_commit"]
+        if commit is not None:
+            _typed(commit, str, source, "source_commit")
+        return cls(
+            name=_typed(data["name"], str, source, "name"),
+            version=_typed(data["version"], str, source, "version"),
+            source_commit=commit,
+            dirty=_typed(data["dirty"], bool, source, "dirty"),
+            built_at=_typed(data["built_at"], str, source, "built_at"),
+            builder=_typed(data["builder"], str, source, "builder"),
+            app_wheel=_typed(data["app_wheel"], str, source, "app_wheel"),
+            spec=_typed(data["spec"], dict, source, "spec"),
+            targets=targets,
+            files=files,
+        )
+
+
+_MANIFEST_KEYS = {"format", "name", "version", "source_commit", "dirty", "built_at", "builder", "app_wheel"}
+_MANIFEST_KEYS |= {"spec", "targets", "files"}
+_TARGET_KEYS = {"python", "machine", "platform", "glibc", "lock"}
+
+
+def _expect_keys(data: Any, keys: set[str], source: str, what: str) -> None:
+    if not isinstance(data, dict):
+        raise BundleError(f"{source}: {what} must be a JSON object")
+    if set(data) != keys:
+        extra, missing = sorted(set(data) - keys), sorted(keys - set(data))
+        raise BundleError(f"{source}: {what}: unexpected keys {extra}, missing keys {missing}")
+
+
+def _typed(value: Any, kind: type, source: str, what: str) -> Any:
+    # bool is an int subclass: a size of `true` must not pass
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise BundleError(f"{source}: {MANIFEST_NAME}: {what} must be a {kind.__name__}, got {value!r}")
+    return value
+
+
+def _target(data: Any, source: str) -> Target:
+    _expect_keys(data, _TARGET_KEYS, source, "a target")
+    glibc = data["glibc"]
+    return Target(
+        python=_typed(data["python"], str, source, "target python"),
+        machine=_typed(data["machine"], str, source, "target machine"),
+        platform=_typed(data["platform"], str, source, "target platform"),
+        glibc=None if glibc is None else _typed(glibc, str, source, "target glibc"),
+        lock=_typed(data["lock"], str, source, "target lock"),
+    )
+
+
+def _file_entry(path: str, data: Any, source: str) -> FileEntry:
+    _expect_keys(data, {"sha256", "size"}, source, f"files[{path!r}]")
+    digest = _typed(data["sha256"], str, source, f"{path} sha256")
+    if not _SHA256_RE.match(digest):
+        raise BundleError(f"{source}: {MANIFEST_NAME}: {path}: sha256 must be 64 lowercase hex digits")
+    size = _typed(data["size"], int, source, f"{path} size")
+    if size < 0:
+        raise BundleError(f"{source}: {MANIFEST_NAME}: {path}: negative size")
+    return FileEntry(sha256=digest, size=size)
+
+
+# --- checking a .pyz ---------------------------------------------------------------------
+
+
+def check_member_name(name: str) -> str | None:
+    """Why `name` may not be unpacked (None when it is safe): it must stay below the target dir."""
+    if not name:
+        return "empty name"
+    if "\\" in name:
+        return "backslash in name"
+    if "\0" in name:
+        return "NUL in name"
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "absolute path"
+    if name.endswith("/"):
+        return "directory entry"
+    parts = name.split("/")
+    if ".." in parts:
+        return "'..' in path"
+    if "" in parts or "." in parts:
+        return "empty or '.' path component"
+    return None
+
+
+def _check_info(info: zipfile.ZipInfo, source: str) -> None:
+    name = info.orig_filename
+    why = check_member_name(name)
+    if why is None and info.filename != name:
+        why = "name changed by zipfile (NUL or separator)"
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if why is None and kind == stat.S_IFLNK:
+        why = "symbolic link"
+    if why is None and kind not in (0, stat.S_IFREG):
+        why = "not a regular file"
+    if why is None and info.flag_bits & 0x1:
+        why = "encrypted"
+    if why is None and info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        why = f"unsupported compression {info.compress_type}"
+    if why is not None:
+        raise BundleError(f"{source}: member {name!r} refused: {why}")
+
+
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise BundleError(f"{path}: no such file") from None
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise BundleError(f"{path}: not a bundle (not a readable zip file: {exc})") from None
+
+
+def _check_layout(zf: zipfile.ZipFile, path: Path) -> list[zipfile.ZipInfo]:
+    """Member names, types and the bytes outside members that something could execute."""
+    infos = zf.infolist()
+    if not infos:
+        raise BundleError(f"{path}: empty zip file, not a bundle")
+    names = [i.orig_filename for i in infos]
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise BundleError(f"{path}: member {name!r} appears twice")
+        seen.add(name)
+    for info in infos:
+        _check_info(info, str(path))
+    dirs = {name.rsplit("/", 1)[0] for name in names if "/" in name}
+    for name in names:
+        parts = name.split("/")
+        prefixes = {"/".join(parts[:i]) for i in range(1, len(parts))}
+        if name in dirs or prefixes & seen:
+            raise BundleError(f"{path}: member {name!r} is both a file and a directory")
+    # Only the shebang may precede the zip: it is the one part outside members that runs.
+    start = min(i.header_offset for i in infos)
+    with open(path, "rb") as fh:
+        prefix = fh.read(start)
+    if prefix not in (b"", SHEBANG):
+        raise BundleError(f"{path}: unexpected {len(prefix)} bytes before the zip (only {SHEBANG!r} allowed)")
+    if zf.comment:
+        raise BundleError(f"{path}: unexpected zip comment")
+    return infos
+
+
+def _read_manifest(zf: zipfile.ZipFile, path: Path) -> Manifest:
+    try:
+        info = zf.getinfo(MANIFEST_NAME)
+    except KeyError:
+        raise BundleError(f"{path}: no {MANIFEST_NAME}: not an integrator bundle") from None
+    if info.file_size > 64 << 20:
+        raise BundleError(f"{path}: {MANIFEST_NAME} is implausibly large ({info.file_size} bytes)")
+    return Manifest.from_json(zf.read(info), str(path))
+
+
+def _hash_stream(stream: IO[bytes], limit: int, sink: IO[bytes] | None = None) -> tuple[str, int]:
+    """sha256 and length of at most `limit + 1` bytes: a lying size header cannot make us read forever."""
+    digest, size = hashlib.sha256(), 0
+    while size <= limit:
+        chunk = stream.read(min(_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        digest.update(chunk)
+        size += len(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    return digest.hexdigest(), size
+
+
+def _check_content(
+    zf: zipfile.ZipFile, name: str, entry: FileEntry, path: Path, sink: IO[bytes] | None
+) -> None:
+    info = zf.getinfo(name)
+    if info.file_size != entry.size:
+        raise BundleError(f"{path}: {name}: size {info.file_size} differs from the manifest ({entry.size})")
+    try:
+        with zf.open(info) as stream:
+            digest, size = _hash_stream(stream, entry.size, sink)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:  # CRC mismatch, truncated data
+        raise BundleError(f"{path}: {name}: unreadable ({exc})") from None
+    if size != entry.size:
+        raise BundleError(f"{path}: {name}: {size} bytes, the manifest says {entry.size}")
+    if digest != entry.sha256:
+        raise BundleError(f"{path}: {name}: sha256 differs from the manifest (changed after the build)")
+
+
+def _verify_open(zf: zipfile.ZipFile, path: Path) -> Manifest:
+    infos = _check_layout(zf, path)
+    manifest = _read_manifest(zf, path)
+    members = {i.orig_filename for i in infos} - {MANIFEST_NAME, SIGNATURE_NAME}
+    for name in sorted(members - set(manifest.files)):
+        raise BundleError(f"{path}: member {name!r} is not in the manifest (added after the build)")
+    for name in sorted(set(manifest.files) - members):
+        raise BundleError(f"{path}: {name} is in the manifest but missing from the bundle")
+    for name in sorted(manifest.files):
+        _check_content(zf, name, manifest.files[name], path, sink=None)
+    _check_references(zf, manifest, path)
+    return manifest
+
+
+def _check_references(zf: zipfile.ZipFile, manifest: Manifest, path: Path) -> None:
+    """The paths the host will open must be files this manifest vouches for, and agree with it."""
+    needed = [SPEC_PATH, f"{WHEELHOUSE}/{manifest.app_wheel}"] + [t.lock for t in manifest.targets]
+    for name in needed:
+        if name not in manifest.files:
+            raise BundleError(f"{path}: {MANIFEST_NAME} refers to {name}, which the bundle does not contain")
+    try:
+        spec = json.loads(zf.read(SPEC_PATH).decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BundleError(f"{path}: {SPEC_PATH} is not valid JSON: {exc}") from None
+    if spec != manifest.spec:
+        raise BundleError(f"{path}: {SPEC_PATH} and the spec in {MANIFEST_NAME} differ")
+
+
+def verify_zip(path: Path) -> Manifest:
+    """Check every member against the manifest; return the manifest, or raise a one-line BundleError."""
+    with _open_zip(path) as zf:
+        return _verify_open(zf, path)
+
+
+def read_signature(path: Path) -> bytes | None:
+    """The raw manifest.json and nothing else is signed; this returns the detached signature, if any."""
+    with _open_zip(path) as zf:
+        try:
+            return zf.read(SIGNATURE_NAME)
+        except KeyError:
+            return None
+
+
+def read_manifest_bytes(path: Path) -> bytes:
+    with _open_zip(path) as zf:
+        try:
+            return zf.read(MANIFEST_NAME)
+        except KeyError:
+            raise BundleError(f"{path}: no {MANIFEST_NAME}: not an integrator bundle") from None
+
+
+def read_manifest_unverified(path: Path) -> Manifest:
+    """Only for labels (the default service name of `status`): never for deciding what to install."""
+    return Manifest.from_json(read_manifest_bytes(path), str(path))
+
+
+def extract_verified(path: Path, dest: Path) -> Manifest:
+    """Verify, then unpack every listed file below `dest` (an empty directory the caller made).
+
+    Content is hashed again while it is written, from the same open file, so a bundle swapped
+    or changed after the check is refused. Files are created with O_EXCL|O_NOFOLLOW: nothing
+    outside `dest` is ever opened for writing. manifest.json is written beside the payload.
+    """
+    root = os.path.realpath(dest)
+    if not os.path.isdir(root) or os.listdir(root):
+        raise BundleError(f"{dest}: extraction needs an existing empty directory")
+    with _open_zip(path) as zf:
+        manifest = _verify_open(zf, path)
+        for name in sorted(manifest.files):
+            with _create_below(root, name) as out:
+                _check_content(zf, name, manifest.files[name], path, sink=out)
+        with _create_below(root, MANIFEST_NAME) as out:
+            out.write(manifest.to_json())
+    return manifest
+
+
+def _create_below(root: str, name: str) -> IO[bytes]:
+    target = os.path.join(root, *name.split("/"))
+    parent = os.path.dirname(target)
+    os.makedirs(parent, mode=0o755, exist_ok=True)
+    if os.path.commonpath([root, os.path.realpath(parent)]) != root:
+        raise BundleError(f"{name}: would be written outside {root}")
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    return os.fdopen(fd, "wb")
+
+
+def iter_wheels(manifest: Manifest) -> Iterator[str]:
+    """Wheel member paths, for reports."""
+    prefix = WHEELHOUSE + "/"
+    return (name for name in sorted(manifest.files) if name.startswith(prefix) and name.endswith(".whl"))

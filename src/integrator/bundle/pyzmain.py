@@ -1,0 +1,197 @@
+"""The bundle's own command line: `sudo python3 shop-1.2.0.pyz deploy|status|...` (HOST-SIDE).
+
+It parses and forwards, like `integrator.cli`, acting on this machine only: the bundle is the
+file being run. Name-taking verbs default to the bundle's own service. The deploy engine is
+imported inside each handler, so `verify` works in any bundle, even one built before
+`integrator.host` existed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import BundleError, IntegratorError, UsageError
+from ..result import Result, emit, emit_error
+
+Handler = Callable[[argparse.Namespace, Path], Result]
+
+
+def bundle_path() -> Path:
+    """The .pyz being run: `python3 x.pyz` puts its path in sys.argv[0] (and sys.path[0])."""
+    for candidate in (sys.argv[0], sys.path[0] if sys.path else ""):
+        if candidate and zipfile.is_zipfile(candidate):
+            return Path(candidate).resolve()
+    raise UsageError("run this as `python3 BUNDLE.pyz VERB`: the bundle file was not found")
+
+
+def _own_name(bundle: Path) -> str:
+    from .manifest import read_manifest_unverified
+
+    return read_manifest_unverified(bundle).name
+
+
+def _local() -> Any:
+    try:
+        from ..host.transport import LocalTarget
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("integrator.host"):
+            raise BundleError("this bundle carries no deploy engine (integrator.host): rebuild it") from None
+        raise
+    return LocalTarget()
+
+
+def _name(ns: argparse.Namespace, bundle: Path) -> str:
+    return str(ns.name) if ns.name else _own_name(bundle)
+
+
+def _name_or_all(ns: argparse.Namespace, bundle: Path) -> str | None:
+    return None if ns.all else _name(ns, bundle)
+
+
+# --- handlers: one line each, typed values only ---------------------------------------
+
+
+def _verify(ns: argparse.Namespace, bundle: Path) -> Result:
+    from .verify import verify_bundle
+
+    return verify_bundle(bundle, allowed_signers=ns.allowed_signers)
+
+
+def _deploy(ns: argparse.Namespace, bundle: Path, plan_only: bool = False) -> Result:
+    from ..host.commands import deploy
+
+    if ns.allowed_signers is not None:  # refuse before touching anything
+        from .verify import verify_bundle
+
+        verify_bundle(bundle, allowed_signers=ns.allowed_signers)
+    return deploy(bundle, _local(), plan_only=plan_only or ns.plan, secrets=_secrets(ns.secret))
+
+
+def _plan(ns: argparse.Namespace, bundle: Path) -> Result:
+    return _deploy(ns, bundle, plan_only=True)
+
+
+def _status(ns: argparse.Namespace, bundle: Path) -> Result:
+    from ..host.commands import status
+
+    return status(_name_or_all(ns, bundle), _local())
+
+
+def _list(ns: argparse.Namespace, bundle: Path) -> Result:
+    from ..host.commands import list_services
+
+    return list_services(_name_or_all(ns, bundle), _local())
+
+
+def _logs(ns: argparse.Namespace, bundle: Path) -> Result:
+    from ..host.commands import logs
+
+    return logs(_name(ns, bundle), _local(), follow=ns.follow, since=ns.since, lines=ns.lines)
+
+
+def _rollback(ns: argparse.Namespace, bundle: Path) -> Result:
+    from ..host.commands import rollback
+
+    return rollback(_name(ns, bundle), _local(), to=ns.to)
+
+
+def _uninstall(ns: argparse.Namespace, bundle: Path) -> Result:
+    from ..host.commands import uninstall
+
+    return uninstall(_name(ns, bundle), _local(), purge=ns.purge)
+
+
+def _doctor(ns: argparse.Namespace, bundle: Path) -> Result:
+    from ..host.commands import doctor
+
+    return doctor(_name_or_all(ns, bundle), _local())
+
+
+def _secrets(values: Sequence[str]) -> dict[str, Path]:
+    pairs: dict[str, Path] = {}
+    for value in values:
+        key, sep, path = value.partition("=")
+        if not sep or not key or not path:
+            raise UsageError(f"--secret takes NAME=FILE, got {value!r}")
+        pairs[key] = Path(path)
+    return pairs
+
+
+# --- parser ------------------------------------------------------------------------------
+
+
+def _signers(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--allowed-signers", type=Path, metavar="FILE", help=help_text)
+
+
+def _deploy_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--secret", action="append", default=[], metavar="NAME=FILE", help="a secret named in the spec"
+    )
+    _signers(p, "refuse to deploy unless signed by a key in FILE")
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="An integrator bundle: deploys the service it carries on this machine, offline. "
+        "Run as root: sudo python3 BUNDLE.pyz deploy",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("verify", help="check every file of this bundle against its manifest")
+    _signers(p, "also require a valid signature by a key in FILE (principal 'integrator')")
+    p.set_defaults(func=_verify)
+    p = sub.add_parser("plan", help="show what a deploy would change; changes nothing")
+    _deploy_args(p)
+    p.set_defaults(func=_plan, plan=True)
+    p = sub.add_parser("deploy", help="install this bundle as a new release, health-gated, or roll back")
+    _deploy_args(p)
+    p.add_argument("--plan", action="store_true", help="show what would change and change nothing")
+    p.set_defaults(func=_deploy)
+    for verb, func, help_text in (
+        ("status", _status, "the service's state"),
+        ("list", _list, "the service's releases (--all: every service)"),
+        ("doctor", _doctor, "check this host (and the service) for known problems"),
+    ):
+        p = sub.add_parser(verb, help=help_text)
+        p.add_argument("name", nargs="?", help="service name (default: this bundle's)")
+        p.add_argument("--all", action="store_true", help="every service integrator manages here")
+        p.set_defaults(func=func)
+    p = _named(sub, "logs", _logs, "the service's journal")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("--since", help="journalctl --since, e.g. '1 hour ago'")
+    p.add_argument("-n", "--lines", type=int, default=100, help="how many lines (default: 100)")
+    p = _named(sub, "rollback", _rollback, "go back to the previous good release")
+    p.add_argument("--to", metavar="ID", help="a release id from `list`")
+    p = _named(sub, "uninstall", _uninstall, "remove the service from this host")
+    p.add_argument("--purge", action="store_true", help="also remove its data, secrets and certificates")
+    return parser
+
+
+def _named(
+    sub: argparse._SubParsersAction, verb: str, func: Handler, help_text: str
+) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = sub.add_parser(verb, help=help_text)
+    p.add_argument("name", nargs="?", help="service name (default: this bundle's)")
+    p.set_defaults(func=func)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, bundle: Path | None = None) -> int:
+    """Entry point of `__main__.py`: the only place user errors become messages and exit codes."""
+    prog = Path(sys.argv[0]).name if bundle is None else bundle.name
+    ns = build_parser(f"python3 {prog}").parse_args(argv)
+    try:
+        result = ns.func(ns, bundle or bundle_path())
+    except IntegratorError as exc:
+        return emit_error(exc.message, exc.exit_code, as_json=ns.json)
+    except KeyboardInterrupt:
+        return emit_error("interrupted", 130, as_json=ns.json)
+    return emit(result, as_json=ns.json)

@@ -1,0 +1,138 @@
+"""`integrator bundle` and `integrator verify`: build one offline .pyz, and check one.
+
+Building runs the stages in order: spec -> source info -> wheels and locks -> manifest ->
+signature -> zip, then verifies the written file as a host would. Only progress lines go
+to stderr from here; everything else is the returned Result.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Callable
+
+from .. import __version__
+from ..result import Result
+from ..spec import ServiceSpec, load_spec
+from .manifest import LOCKS, Manifest, Target, verify_zip
+from .source import SourceInfo, source_info
+from .verify import verify_bundle
+from .wheels import Wheelhouse, collect_wheels, parse_targets, sha256_file
+from .zipapp import MAIN_PY, Source, file_entries, host_code, package_dir, payload, write_pyz
+
+Progress = Callable[[str], None]
+
+
+def _to_stderr(message: str) -> None:
+    sys.stderr.write(f"integrator: {message}\n")
+    sys.stderr.flush()
+
+
+def bundle_name(spec: ServiceSpec) -> str:
+    return f"{spec.name}-{spec.version}.pyz"
+
+
+def spec_json(spec: ServiceSpec) -> bytes:
+    return (json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n").encode()
+
+
+def make_manifest(
+    spec: ServiceSpec, source: SourceInfo, house: Wheelhouse, members: Mapping[str, Source]
+) -> Manifest:
+    targets = tuple(
+        Target(
+            python=lock.target.python,
+            machine=lock.target.machine,
+            platform=lock.target.newest_platform,
+            glibc=lock.glibc,
+            lock=f"{LOCKS}/{lock.target.tag}.txt",
+        )
+        for lock in house.locks
+    )
+    return Manifest(
+        name=spec.name,
+        version=spec.version,
+        source_commit=source.commit,
+        dirty=source.dirty,
+        built_at=source.built_at,
+        builder=f"integrator {__version__}",
+        app_wheel=house.app_wheel,
+        spec=json.loads(spec_json(spec)),
+        targets=targets,
+        files=file_entries(members),
+    )
+
+
+def bundle(
+    dir: Path,
+    pythons: Sequence[str],
+    platforms: Sequence[str],
+    output: Path,
+    sign_key: Path | None = None,
+    progress: Progress = _to_stderr,
+) -> Result:
+    """Build OUTPUT/NAME-VERSION.pyz: host code, app wheel, wheelhouse, a lock per target, manifest."""
+    started = time.monotonic()
+    spec = load_spec(dir)
+    targets = parse_targets(pythons, platforms)
+    source = source_info(dir)
+    out = output / bundle_name(spec)
+    with tempfile.TemporaryDirectory(prefix="integrator-bundle-") as tmp:
+        house = collect_wheels(
+            dir, spec, targets, Path(tmp), source.epoch, progress, exclude=output.resolve()
+        )
+        members = {"__main__.py": MAIN_PY, **host_code(package_dir()), **payload(spec_json(spec), house)}
+        manifest = make_manifest(spec, source, house, members)
+        manifest_bytes = manifest.to_json()
+        signature = None
+        if sign_key is not None:
+            from .sign import sign_manifest
+
+            progress(f"signing with {sign_key} ...")
+            signature = sign_manifest(manifest_bytes, sign_key)
+        progress(f"writing {out} ...")
+        write_pyz(out, members, manifest_bytes, signature, source.epoch)
+    verify_zip(out)  # what a host will do first: fail here rather than there
+    return _bundle_result(out, manifest, signature is not None, time.monotonic() - started)
+
+
+def _bundle_result(out: Path, manifest: Manifest, signed: bool, seconds: float) -> Result:
+    size = out.stat().st_size
+    digest = sha256_file(out)
+    wheels = sum(1 for name in manifest.files if name.endswith(".whl"))
+    tags = [t.tag for t in manifest.targets]
+    result = Result()
+    result.say(f"built {out}")
+    result.say(f"  size     {size / (1 << 20):.1f} MiB ({size} bytes)")
+    result.say(f"  sha256   {digest}")
+    result.say(f"  targets  {', '.join(tags)}")
+    result.say(f"  contents {wheels} wheels, {len(manifest.files)} files")
+    result.say(
+        f"  source   {manifest.source_commit or 'not a git checkout'}{' (dirty)' if manifest.dirty else ''}"
+    )
+    result.say(f"  signed   {'yes' if signed else 'no'}")
+    result.say(f"  time     {seconds:.1f} s")
+    result.data = {
+        "path": str(out),
+        "size": size,
+        "sha256": digest,
+        "name": manifest.name,
+        "version": manifest.version,
+        "targets": tags,
+        "wheels": wheels,
+        "files": len(manifest.files),
+        "source_commit": manifest.source_commit,
+        "dirty": manifest.dirty,
+        "signed": signed,
+        "seconds": round(seconds, 2),
+    }
+    return result
+
+
+def verify(bundle: Path, allowed_signers: Path | None = None) -> Result:
+    """Every member against the manifest, nothing extra, no unsafe path; the signature if asked."""
+    return verify_bundle(bundle, allowed_signers=allowed_signers)

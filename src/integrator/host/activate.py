@@ -8,6 +8,7 @@ the previous release is restarted and checked, and `current` never moved.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -100,6 +101,11 @@ def _start_and_check(ctx: HostContext, changes: list[Change]) -> None:
     started = units.start_service(ctx.system, ctx.layout, socket_changed)
     units.nginx_reload(ctx.system)
     probe = check_serving(ctx)
+    if probe.ok:  # once more after a pause: a crash-looping app can answer once, then die
+        time.sleep(0.5)
+        probe = check_serving(ctx, deadline_s=0)
+        if probe.ok and not units.is_active(ctx.system, ctx.layout.service_unit):
+            probe = Probe(False, 0, f"{ctx.layout.service_unit} is not active")
     if not probe.ok:
         reason = f"health check {health_url(ctx.spec)} failed: {probe.detail}"
         raise ActivationFailed(reason, units.journal_tail(ctx.system, ctx.layout, since=started))

@@ -88,22 +88,23 @@ def nginx_check(system: System) -> None:
 
 
 def nginx_reload(system: System, timeout: float = 10.0) -> None:
-    """Reload nginx and wait until workers with the new configuration run; start it if it is
-    not running (a fresh host, or after a crash).
+    """Reload nginx and wait until the workers of the old configuration are gone; start nginx
+    if it is not running (a fresh host, or after a crash).
 
-    `systemctl reload nginx` returns once the master got the signal: a health check right after
-    it can still reach old workers, whose config may route the name to another service's
-    default server and answer 200 for a release that is broken.
+    `systemctl reload nginx` returns once the master got the signal. Until the old workers
+    exit they still accept connections, and their config routes an unknown name to another
+    service's default server: a health check then gets that service's 200 for a broken release.
     """
     if not is_active(system, "nginx.service"):
         system.run(["systemctl", "enable", "--quiet", "--now", "nginx.service"])
         return
     master = nginx_master_pid(system)
-    before = child_pids(system, master) if master else set()
+    old = child_pids(system, master) if master else set()
     system.run(["systemctl", "reload", "nginx.service"])
     end = time.monotonic() + timeout
     while master and time.monotonic() < end:
-        if child_pids(system, master) - before:
+        current = child_pids(system, master)
+        if current - old and not current & old:
             return
         time.sleep(0.05)
 

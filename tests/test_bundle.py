@@ -230,8 +230,11 @@ def install_offline(pyz: Path, python: str, workdir: Path) -> tuple[Path, str]:
         capture_output=True,
         text=True,
         timeout=600,
+        umask=0o077,  # a hardened root shell: the result must still be readable by the service user
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    unreadable = [p for p in (*dest.rglob("*"), *venv.rglob("*.py")) if not p.stat().st_mode & 0o004]
+    assert unreadable == [], unreadable[:5]
     report = json.loads(proc.stdout)
     assert report["integrator_from"].startswith(str(pyz)), "host code must come from the bundle"
     return venv, report["lock"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 import shutil
 import stat
 import subprocess
@@ -251,11 +252,17 @@ def test_manifest_parsing_is_strict() -> None:
 def test_extract_writes_every_listed_file_below_dest_only(bundle: Path, tmp_path: Path) -> None:
     dest = tmp_path / "release"
     dest.mkdir()
-    manifest = extract_verified(bundle, dest)
+    old = os.umask(0o077)  # root's umask on a hardened host must not make files unreadable
+    try:
+        manifest = extract_verified(bundle, dest)
+    finally:
+        os.umask(old)
     written = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert written == sorted([*manifest.files, mf.MANIFEST_NAME])
     assert (dest / mf.SPEC_PATH).read_bytes() == zipfile.ZipFile(bundle).read(mf.SPEC_PATH)
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o644 for p in dest.rglob("*") if p.is_file())
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o755 for p in dest.rglob("*") if p.is_dir())
+    assert (dest / mf.MANIFEST_NAME).read_bytes() == zipfile.ZipFile(bundle).read(mf.MANIFEST_NAME)
 
 
 def test_extract_of_a_bad_bundle_writes_nothing_anywhere(bundle: Path, tmp_path: Path) -> None:
@@ -390,10 +397,9 @@ def test_pyz_verify_runs_from_the_bundle_itself(bundle: Path) -> None:
     proc = subprocess.run([sys.executable, "-I", str(bundle), "verify"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"ok {bundle}")
-    proc = subprocess.run(
-        [sys.executable, "-I", str(bundle), "--json", "verify"], capture_output=True, text=True
-    )
-    assert json.loads(proc.stdout)["name"] == "shop"
+    for argv in (["--json", "verify"], ["verify", "--json", "--local"]):
+        proc = subprocess.run([sys.executable, "-I", str(bundle), *argv], capture_output=True, text=True)
+        assert json.loads(proc.stdout)["name"] == "shop"
 
 
 def test_pyz_verify_of_a_tampered_copy_is_one_line_exit_1(bundle: Path, tmp_path: Path) -> None:

@@ -356,17 +356,25 @@ def extract_verified(path: Path, dest: Path) -> Manifest:
             with _create_below(root, name) as out:
                 _check_content(zf, name, manifest.files[name], path, sink=out)
         with _create_below(root, MANIFEST_NAME) as out:
-            out.write(manifest.to_json())
+            out.write(zf.read(MANIFEST_NAME))
     return manifest
 
 
 def _create_below(root: str, name: str) -> IO[bytes]:
-    target = os.path.join(root, *name.split("/"))
-    parent = os.path.dirname(target)
-    os.makedirs(parent, mode=0o755, exist_ok=True)
-    if os.path.commonpath([root, os.path.realpath(parent)]) != root:
+    """A new file (0644, directories 0755, whatever the umask: the service user reads them)."""
+    parts = name.split("/")
+    directory = root
+    for part in parts[:-1]:
+        directory = os.path.join(directory, part)
+        if not os.path.isdir(directory):
+            os.mkdir(directory)
+            os.chmod(directory, 0o755)
+    if os.path.commonpath([root, os.path.realpath(directory)]) != root:
         raise BundleError(f"{name}: would be written outside {root}")
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    fd = os.open(
+        os.path.join(directory, parts[-1]), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644
+    )
+    os.fchmod(fd, 0o644)
     return os.fdopen(fd, "wb")
 
 

@@ -108,7 +108,7 @@ def build_venv(venv_dir: Path, wheelhouse: Path, lock: Path, python: str = sys.e
     """Create `venv_dir` with `python` and install exactly the wheels `lock` pins, offline.
 
     A release's venv is made once and never changed, so an existing non-empty directory is
-    refused rather than reused.
+    refused rather than reused. Files are world-readable (umask 022) whatever root's umask.
     """
     if venv_dir.exists() and any(venv_dir.iterdir()):
         raise HostError(f"{venv_dir}: already exists; a release venv is built once, in a new directory")
@@ -136,6 +136,7 @@ def _run(argv: Sequence[str], env: Mapping[str, str], what: str) -> str | None:
             text=True,
             timeout=_TIMEOUT,
             check=False,
+            umask=0o022,  # hardened hosts set 027/077 as root's umask; the service user must read the venv
         )
     except FileNotFoundError:
         raise HostError(f"{what}: {argv[0]} not found") from None

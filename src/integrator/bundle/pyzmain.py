@@ -172,6 +172,12 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--to", metavar="ID", help="a release id from `list`")
     p = _named(sub, "uninstall", _uninstall, "remove the service from this host")
     p.add_argument("--purge", action="store_true", help="also remove its data, secrets and certificates")
+    for verb_parser in sub.choices.values():
+        # as people type it, and as `integrator` accepts it: `status --json`, `deploy --local`
+        verb_parser.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
+        verb_parser.add_argument("--local", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 

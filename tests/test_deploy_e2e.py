@@ -121,6 +121,7 @@ class Bundles:
     shop: Path
     clone: Path  # `integrator clone` of demo, as demo2x
     fresh_broken: Path  # a service never deployed before, broken
+    vault: Path  # needs the secret api_key
 
 
 @pytest.fixture(scope="session")
@@ -143,7 +144,10 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     fresh = _new_service("lonely", root / "lonely")
     init = fresh / "src/lonely/__init__.py"
     init.write_text(init.read_text() + '\nraise RuntimeError("never worked")\n')
-    return Bundles(demo1, demo2, broken, shop, clone, _build(fresh, out / "6"))
+    vault = _new_service("vault", root / "vault")
+    toml = vault / "service.toml"
+    toml.write_text(toml.read_text().replace("[secrets]\nfiles = []", '[secrets]\nfiles = ["api_key"]'))
+    return Bundles(demo1, demo2, broken, shop, clone, _build(fresh, out / "6"), _build(vault, out / "7"))
 
 
 # --- hosts and HTTP -------------------------------------------------------------------------------
@@ -317,6 +321,31 @@ def test_uninstall_leaves_nginx_valid_and_no_trace(host: object) -> None:
     assert version(host.address, "shop") == "0.1.0"  # type: ignore[attr-defined]
     with pytest.raises(IntegratorError, match="not"):
         commands.status("shopx", target)
+
+
+def test_secrets_are_required_and_stored_root_only(host: object, bundles: Bundles, tmp_path: Path) -> None:
+    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+    with pytest.raises(IntegratorError, match="--secret api_key=FILE") as err:
+        commands.deploy(bundles.vault, target)
+    assert err.value.exit_code == 2
+    assert sh(host, "test", "-e", "/opt/vault").returncode != 0  # refused before touching anything
+    secret = tmp_path / "api_key"
+    secret.write_text("s3cret-value\n")
+    result = ok(commands.deploy(bundles.vault, target, secrets={"api_key": secret}))
+    assert "s3cret" not in "\n".join(result.lines)
+    modes = sh(
+        host,
+        "stat",
+        "-c",
+        "%a %U",
+        "/etc/integrator/vault/credentials",
+        "/etc/integrator/vault/credentials/api_key",
+    )
+    assert modes.stdout.decode().split("\n")[:2] == ["700 root", "600 root"]
+    unit = sh(host, "cat", "/etc/systemd/system/vault.service").stdout.decode()
+    assert "LoadCredential=api_key:" in unit and "s3cret" not in unit
+    assert get(host.address, "/healthz", host="vault")[0] == 200  # type: ignore[attr-defined]
+    assert sh(host, "sh", "-c", "ls /var/tmp/integrator | grep deploy-").returncode != 0  # copies removed
 
 
 # --- a failed first deploy ----------------------------------------------------------------------

@@ -427,6 +427,8 @@ def test_targets_are_checked_and_cover_rhel8_glibc() -> None:
     assert platforms[0] == "manylinux_2_28_x86_64" and "manylinux_2_29_x86_64" not in platforms
     assert {"manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux1_x86_64"} <= set(platforms)
     assert wheels.TargetSpec("3.11", "aarch64").platforms()[-1] == "manylinux2014_aarch64"
+    both = wheels.parse_targets(["3.11"], ["x86_64", "aarch64"])
+    assert [t.tag for t in both] == ["cp311-x86_64", "cp311-aarch64"]  # in the order given
     assert targets[0].marker_env()["python_version"] == "3.9"
     for pythons, machines in (
         (["3.8"], ["x86_64"]),
@@ -496,8 +498,11 @@ def test_source_time_comes_from_the_commit_or_source_date_epoch(
     info = source_info(tmp_path)
     assert info.commit and len(info.commit) == 40 and not info.dirty
     assert info.epoch == 1700000000 and info.built_at == "2023-11-14T22:13:20Z"
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist" / "svc-0.1.0.pyz").write_text("a build output, untracked")
+    assert source_info(tmp_path).dirty and not source_info(tmp_path, tmp_path / "dist").dirty
     (tmp_path / "service.toml").write_text("changed")
-    assert source_info(tmp_path).dirty
+    assert source_info(tmp_path, tmp_path / "dist").dirty
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1800000000")
     assert source_info(tmp_path).epoch == 1800000000
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "soon")

@@ -79,7 +79,7 @@ def bundle(
     started = time.monotonic()
     spec = load_spec(dir)
     targets = parse_targets(pythons, platforms)
-    source = source_info(dir)
+    source = source_info(dir, output)
     out = output / bundle_name(spec)
     with tempfile.TemporaryDirectory(prefix="integrator-bundle-") as tmp:
         house = collect_wheels(

@@ -53,12 +53,17 @@ def source_epoch(commit_time: int | None) -> int:
     return min(max(epoch, ZIP_EPOCH), _ZIP_LAST)
 
 
-def source_info(service_dir: Path) -> SourceInfo:
+def source_info(service_dir: Path, output: Path | None = None) -> SourceInfo:
+    """Commit, dirty flag and time of `service_dir`; `output` (where bundles go) never counts
+    as a change, or a second build inside an untracked dist/ would differ from the first."""
     commit = _git(service_dir, "rev-parse", "--verify", "--quiet", "HEAD")
     if not commit:
         return SourceInfo(commit=None, dirty=False, epoch=source_epoch(None))
     commit_time = _git(service_dir, "log", "-1", "--format=%ct", "HEAD")
-    status = _git(service_dir, "status", "--porcelain", "--untracked-files=normal", "--", ".")
+    pathspec = ["."]
+    if output is not None and output.resolve().is_relative_to(service_dir.resolve()):
+        pathspec.append(f":(exclude){output.resolve().relative_to(service_dir.resolve()).as_posix()}")
+    status = _git(service_dir, "status", "--porcelain", "--untracked-files=normal", "--", *pathspec)
     return SourceInfo(
         commit=commit,
         dirty=bool(status),

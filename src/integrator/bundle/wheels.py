@@ -115,7 +115,7 @@ def parse_targets(pythons: Sequence[str], machines: Sequence[str]) -> list[Targe
         if machine not in MACHINES:
             raise UsageError(f"--platform {machine!r}: use one of {', '.join(MACHINES)}")
     unique = {TargetSpec(p, m) for p in pythons for m in machines}
-    return sorted(unique, key=lambda t: (t.machine, int(t.python.split(".")[1])))
+    return sorted(unique, key=lambda t: (machines.index(t.machine), int(t.python.split(".")[1])))
 
 
 # --- the app's own wheel ------------------------------------------------------------------

@@ -8,16 +8,12 @@ session. Traffic goes only to the sandbox addresses (over their veth) and to 127
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +28,6 @@ from integrator.result import Result
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 PY, MACHINE = "3.11", "x86_64"  # the sandbox hosts' python3 (Debian 12)
-DEPS = ("flask>=3.0", "gunicorn>=23")
 
 
 # --- bundles ------------------------------------------------------------------------------------
@@ -53,64 +48,12 @@ def _new_service(name: str, dest: Path) -> Path:
 
 
 def _build(src: Path, out: Path) -> Path:
-    """The project's bundle builder when it has landed; otherwise a minimal, manifest-exact one."""
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        from integrator.bundle.commands import bundle  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return _build_minimal(src, out)
+    """`integrator bundle` for the sandbox hosts' Python (wheel downloads are cached by pip)."""
+    from integrator.bundle.commands import bundle
+
     result = bundle(src, pythons=[PY], platforms=[MACHINE], output=out, sign_key=None)
     assert result.exit_code == 0, result.lines
-    return max(out.glob("*.pyz"), key=lambda p: p.stat().st_mtime)
-
-
-def _pip(*args: str) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "-q", "--disable-pip-version-check", *args], check=True)
-
-
-def _build_minimal(src: Path, out: Path) -> Path:
-    from integrator.bundle import manifest as mf
-    from integrator.spec import load_spec
-
-    spec = load_spec(src)
-    deps = out.parent / "deps"
-    if not deps.is_dir():
-        platforms = ("--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64")
-        _pip("download", "--only-binary=:all:", "--python-version", PY, "--implementation", "cp", *platforms,
-             "-d", str(deps), *DEPS)  # fmt: skip
-    wheels = out / f"wheels-{spec.name}-{spec.version}"
-    shutil.rmtree(wheels, ignore_errors=True)
-    _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(src))
-    app_wheel = next(wheels.glob("*.whl")).name
-    for whl in deps.glob("*.whl"):
-        shutil.copy(whl, wheels)
-    members: dict[str, bytes] = {
-        f"{mf.WHEELHOUSE}/{w.name}": w.read_bytes() for w in sorted(wheels.glob("*.whl"))
-    }
-    lock = "".join(
-        f"{n.rsplit('/', 1)[1].split('-')[0]}=={n.rsplit('/', 1)[1].split('-')[1]} "
-        f"--hash=sha256:{hashlib.sha256(d).hexdigest()}\n"
-        for n, d in members.items()
-    )
-    lock_name = f"{mf.LOCKS}/cp{PY.replace('.', '')}-{MACHINE}.txt"
-    members[lock_name] = lock.encode()
-    spec_dict = spec.to_dict()
-    members[mf.SPEC_PATH] = json.dumps(spec_dict).encode()
-    manifest = mf.Manifest(
-        name=spec.name, version=spec.version, source_commit=None, dirty=True, built_at="2026-01-01T00:00:00Z",
-        builder="test", app_wheel=app_wheel, spec=spec_dict,
-        targets=(mf.Target(PY, MACHINE, "manylinux_2_17_x86_64", "2.17", lock_name),),
-        files={n: mf.FileEntry(hashlib.sha256(d).hexdigest(), len(d)) for n, d in members.items()},
-    )  # fmt: skip
-    path = out / f"{spec.name}-{spec.version}.pyz"
-    with open(path, "wb") as fh:
-        fh.write(mf.SHEBANG)
-        with zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(mf.MANIFEST_NAME, manifest.to_json())
-            for name, data in members.items():
-                zf.writestr(name, data)
-    mf.verify_zip(path)
-    return path
+    return next(out.glob("*.pyz"))
 
 
 @dataclass(frozen=True)
@@ -307,6 +250,18 @@ def test_reboot_serves_again_without_any_command(host: object) -> None:
     took = wait_serving(host.address, 60, host="shop")  # type: ignore[attr-defined]
     print(f"serving again {time.monotonic() - start:.1f} s after reboot ({took:.1f} s after boot)")
     assert version(host.address, "demo") == "0.1.0"  # type: ignore[attr-defined]
+
+
+def test_changed_host_python_is_detected_and_the_venv_rebuilt(host: object, bundles: Bundles) -> None:
+    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+    # Pretend the host's python3 moved on since shop's venv was built.
+    sh(host, "sed", "-i", "s/^version = .*/version = 3.10.0/", "/opt/shop/current/venv/pyvenv.cfg")
+    report = commands.doctor("shop", target)
+    assert report.exit_code != 0 and any("built for Python 3.10.0" in line for line in report.lines)
+    result = ok(commands.deploy(bundles.shop, target))
+    assert "rebuilding the venv" in result.lines[0]
+    ok(commands.doctor("shop", target))
+    assert version(host.address, "shop") == "0.1.0"  # type: ignore[attr-defined]
 
 
 def test_uninstall_leaves_nginx_valid_and_no_trace(host: object) -> None:

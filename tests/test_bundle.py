@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from integrator.bundle import wheels
+from integrator.bundle import appwheel, targets, wheels
 from integrator.bundle.commands import bundle, verify
 from integrator.bundle.manifest import Manifest, verify_zip
 from integrator.bundle.source import ZIP_EPOCH, source_info
@@ -421,15 +421,15 @@ def test_offline_install_then_serve_an_adopted_flat_project(short_dir: Path, tmp
 
 
 def test_targets_are_checked_and_cover_rhel8_glibc() -> None:
-    targets = wheels.parse_targets(["3.12", "3.9", "3.9"], ["x86_64"])
-    assert [t.tag for t in targets] == ["cp39-x86_64", "cp312-x86_64"]
-    platforms = targets[0].platforms()
+    chosen = targets.parse_targets(["3.12", "3.9", "3.9"], ["x86_64"])
+    assert [t.tag for t in chosen] == ["cp39-x86_64", "cp312-x86_64"]
+    platforms = chosen[0].platforms()
     assert platforms[0] == "manylinux_2_28_x86_64" and "manylinux_2_29_x86_64" not in platforms
     assert {"manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux1_x86_64"} <= set(platforms)
-    assert wheels.TargetSpec("3.11", "aarch64").platforms()[-1] == "manylinux2014_aarch64"
-    both = wheels.parse_targets(["3.11"], ["x86_64", "aarch64"])
+    assert targets.TargetSpec("3.11", "aarch64").platforms()[-1] == "manylinux2014_aarch64"
+    both = targets.parse_targets(["3.11"], ["x86_64", "aarch64"])
     assert [t.tag for t in both] == ["cp311-x86_64", "cp311-aarch64"]  # in the order given
-    assert targets[0].marker_env()["python_version"] == "3.9"
+    assert chosen[0].marker_env()["python_version"] == "3.9"
     for pythons, machines in (
         (["3.8"], ["x86_64"]),
         (["3"], ["x86_64"]),
@@ -437,18 +437,18 @@ def test_targets_are_checked_and_cover_rhel8_glibc() -> None:
         ([], ["x86_64"]),
     ):
         with pytest.raises(UsageError):
-            wheels.parse_targets(pythons, machines)
+            targets.parse_targets(pythons, machines)
 
 
 def test_glibc_needed_is_read_from_wheel_tags() -> None:
-    assert wheels.wheel_glibc("m-1-cp39-cp39-manylinux2014_x86_64.manylinux_2_17_x86_64.whl") == (2, 17)
-    assert wheels.wheel_glibc("m-1-cp39-cp39-manylinux_2_28_x86_64.whl") == (2, 28)
-    assert wheels.wheel_glibc("m-1-cp39-cp39-manylinux1_x86_64.whl") == (2, 5)
-    assert wheels.wheel_glibc("m-1-py3-none-any.whl") is None
+    assert targets.wheel_glibc("m-1-cp39-cp39-manylinux2014_x86_64.manylinux_2_17_x86_64.whl") == (2, 17)
+    assert targets.wheel_glibc("m-1-cp39-cp39-manylinux_2_28_x86_64.whl") == (2, 28)
+    assert targets.wheel_glibc("m-1-cp39-cp39-manylinux1_x86_64.whl") == (2, 5)
+    assert targets.wheel_glibc("m-1-py3-none-any.whl") is None
 
 
 def test_pip_errors_become_one_line_naming_package_and_target() -> None:
-    target = wheels.TargetSpec("3.9", "x86_64")
+    target = targets.TargetSpec("3.9", "x86_64")
     output = (
         "WARNING: noise\nERROR: Could not find a version that satisfies the requirement docopt "
         "(from versions: none)\nERROR: No matching distribution found for docopt\n"
@@ -463,19 +463,19 @@ def test_a_flat_project_gets_a_pyproject_for_its_modules_and_templates(tmp_path:
     project = tmp_path / "gb"
     shutil.copytree(ADOPT_FIXTURE, project)
     spec = parse_spec({"service": {"name": "guestbook", "version": "0.1.0", "entry": "app:app"}})
-    text = wheels.flat_pyproject(project, spec)
+    text = appwheel.flat_pyproject(project, spec)
     assert 'py-modules = ["app", "storage"]' in text
     assert (
         'include = ["templates", "templates.*"]' in text and "tests" not in text.split("[tool.setuptools]")[1]
     )
-    assert wheels.flat_requirements(project) == project / "requirements.txt"
+    assert appwheel.flat_requirements(project) == project / "requirements.txt"
 
 
 def test_index_options_in_requirements_are_dropped_with_a_note(tmp_path: Path) -> None:
     (tmp_path / "base.txt").write_text("flask\n")
     req = tmp_path / "requirements.txt"
     req.write_text("-r base.txt\n--index-url https://mirror.invalid/simple\nrequests==2.0  # pinned\n")
-    notes = wheels.sanitize_requirements(req, tmp_path / "clean.txt")
+    notes = appwheel.sanitize_requirements(req, tmp_path / "clean.txt")
     assert notes == [
         "requirements.txt:2: --index-url ignored: pip's configuration decides where wheels come from"
     ]

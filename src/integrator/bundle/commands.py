@@ -18,10 +18,12 @@ from typing import Callable
 from .. import __version__
 from ..result import Result
 from ..spec import ServiceSpec, load_spec
-from .manifest import LOCKS, Manifest, Target, verify_zip
+from .appwheel import build_app_wheel, prepare_requirements
+from .manifest import LOCKS, Manifest, Target, sha256_file, verify_zip
 from .source import SourceInfo, source_info
+from .targets import parse_targets
 from .verify import verify_bundle
-from .wheels import Wheelhouse, collect_wheels, parse_targets, sha256_file
+from .wheels import Wheelhouse, collect_wheels
 from .zipapp import MAIN_PY, Source, file_entries, host_code, package_dir, payload, write_pyz
 
 Progress = Callable[[str], None]
@@ -82,9 +84,11 @@ def bundle(
     source = source_info(dir, output)
     out = output / bundle_name(spec)
     with tempfile.TemporaryDirectory(prefix="integrator-bundle-") as tmp:
-        house = collect_wheels(
-            dir, spec, targets, Path(tmp), source.epoch, progress, exclude=output.resolve()
-        )
+        work = Path(tmp)
+        progress(f"building the wheel of {spec.name} {spec.version} ...")
+        app = build_app_wheel(dir, spec, work, source.epoch, exclude=output.resolve())
+        requirements = prepare_requirements(dir, work, progress)
+        house = collect_wheels(app, requirements, targets, work, dir, progress)
         members = {"__main__.py": MAIN_PY, **host_code(package_dir()), **payload(spec_json(spec), house)}
         manifest = make_manifest(spec, source, house, members)
         manifest_bytes = manifest.to_json()

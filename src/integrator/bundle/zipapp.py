@@ -19,8 +19,17 @@ from pathlib import Path
 from typing import Union
 
 from ..errors import BundleError
-from .manifest import LOCKS, MANIFEST_NAME, SHEBANG, SIGNATURE_NAME, SPEC_PATH, WHEELHOUSE, FileEntry
-from .wheels import Wheelhouse, sha256_file
+from .manifest import (
+    LOCKS,
+    MANIFEST_NAME,
+    SHEBANG,
+    SIGNATURE_NAME,
+    SPEC_PATH,
+    WHEELHOUSE,
+    FileEntry,
+    sha256_file,
+)
+from .wheels import Wheelhouse
 
 # What runs on the host, relative to the `integrator` package. Directories are taken whole
 # (every file but bytecode), so modules added to them later ship without editing this.

@@ -1,0 +1,88 @@
+"""Build targets: a CPython minor version on a machine, and the wheels such a host accepts.
+
+Every target admits manylinux wheels up to glibc 2.28, the oldest glibc of the hosts we aim
+at (RHEL 8: 2.28, RHEL 9: 2.34, Debian 12: 2.36), and pure-Python wheels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import UsageError
+
+MACHINES = ("x86_64", "aarch64")
+# Newest glibc a wheel may need: RHEL 8 has 2.28, RHEL 9 2.34, Debian 12 2.36.
+MAX_GLIBC = (2, 28)
+_OLDEST_MANYLINUX = {"x86_64": 5, "aarch64": 17}
+LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+_PYTHON_RE = re.compile(r"^3\.([0-9]{1,2})$")
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A CPython minor version on a machine, on any glibc >= the oldest the wheels need."""
+
+    python: str  # "3.9"
+    machine: str  # "x86_64"
+
+    @property
+    def abi(self) -> str:
+        return "cp" + self.python.replace(".", "")
+
+    @property
+    def tag(self) -> str:
+        return f"{self.abi}-{self.machine}"
+
+    @property
+    def newest_platform(self) -> str:
+        return f"manylinux_{MAX_GLIBC[0]}_{MAX_GLIBC[1]}_{self.machine}"
+
+    def platforms(self) -> list[str]:
+        """Every manylinux tag a glibc <= MAX_GLIBC system accepts, newest (preferred) first."""
+        minors = range(MAX_GLIBC[1], _OLDEST_MANYLINUX[self.machine] - 1, -1)
+        tags = [f"manylinux_2_{minor}_{self.machine}" for minor in minors]
+        legacy = [name for name, (_, minor) in LEGACY_MANYLINUX.items() if minor in minors]
+        return tags + [f"{name}_{self.machine}" for name in sorted(legacy, reverse=True)]
+
+    def marker_env(self) -> dict[str, str]:
+        """PEP 508 marker values of a CPython of this version on Linux on this machine."""
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": f"{self.python}.0",
+            "os_name": "posix",
+            "platform_machine": self.machine,
+            "platform_python_implementation": "CPython",
+            "platform_system": "Linux",
+            "python_full_version": f"{self.python}.0",
+            "python_version": self.python,
+            "sys_platform": "linux",
+        }
+
+
+def parse_targets(pythons: Sequence[str], machines: Sequence[str]) -> list[TargetSpec]:
+    """`--python 3.9,3.11 --platform x86_64` -> targets; anything unsupported is a usage error."""
+    if not pythons or not machines:
+        raise UsageError("give at least one --python and one --platform")
+    for python in pythons:
+        match = _PYTHON_RE.match(python)
+        if not match or int(match.group(1)) < 9:
+            raise UsageError(f"--python {python!r}: use 3.9 or newer, as MAJOR.MINOR (e.g. 3.11)")
+    for machine in machines:
+        if machine not in MACHINES:
+            raise UsageError(f"--platform {machine!r}: use one of {', '.join(MACHINES)}")
+    unique = {TargetSpec(p, m) for p in pythons for m in machines}
+    return sorted(unique, key=lambda t: (machines.index(t.machine), int(t.python.split(".")[1])))
+
+
+def wheel_glibc(filename: str) -> tuple[int, int] | None:
+    """Oldest glibc a wheel runs on, from its platform tags; None for a pure-Python wheel."""
+    versions = []
+    for tag in filename[: -len(".whl")].split("-")[-1].split("."):
+        match = re.match(r"^manylinux_(\d+)_(\d+)_", tag)
+        if match:
+            versions.append((int(match.group(1)), int(match.group(2))))
+        elif tag.split("_")[0] in LEGACY_MANYLINUX:
+            versions.append(LEGACY_MANYLINUX[tag.split("_")[0]])
+    return min(versions) if versions else None

@@ -187,7 +187,12 @@ def _add_verify(sub: argparse._SubParsersAction) -> None:
         "verify", help="check a bundle's manifest and every hash", description=_cmd_verify.__doc__
     )
     p.add_argument("bundle", type=Path)
-    p.add_argument("--allowed-signers", type=Path, help="require a valid signature by one of these keys")
+    p.add_argument(
+        "--allowed-signers",
+        type=Path,
+        metavar="FILE",
+        help="require a valid signature by a key in FILE (lines: integrator ssh-ed25519 AAAA...)",
+    )
     p.set_defaults(func=_cmd_verify)
 
 

@@ -56,8 +56,10 @@ def skip_or_fail_without_sandbox() -> None:
     if problem is None:
         return
     if sandbox_required():
-        pytest.fail(f"sandbox hosts required (CI / INTEGRATOR_REQUIRE_SANDBOX=1) but unavailable: {problem}",
-                    pytrace=False)
+        pytest.fail(
+            f"sandbox hosts required (CI / INTEGRATOR_REQUIRE_SANDBOX=1) but unavailable: {problem}",
+            pytrace=False,
+        )
     pytest.skip(f"sandbox hosts unavailable: {problem}")
 
 

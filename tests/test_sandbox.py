@@ -64,7 +64,9 @@ def test_parse_one_line_and_continued_fields() -> None:
         "\nTypes: deb\nURIs: http://a.example/debian\n  http://b.example/debian-security\nSuites: x\n"
     )
     assert parse_sources(text) == [
-        "http://mirror.example/debian/", "http://a.example/debian", "http://b.example/debian-security",
+        "http://mirror.example/debian/",
+        "http://a.example/debian",
+        "http://b.example/debian-security",
     ]
 
 
@@ -74,7 +76,8 @@ def test_find_mirrors_from_a_sources_dir(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "debian.sources").write_text(DEB822)
     (tmp_path / "ignored.list.disabled").write_text("deb http://other.example/debian bookworm main\n")
     assert find_mirrors([tmp_path / "missing.list", tmp_path]) == (
-        "http://deb.debian.org/debian", "http://deb.debian.org/debian-security",
+        "http://deb.debian.org/debian",
+        "http://deb.debian.org/debian-security",
     )
     assert apt_lines("bookworm", "http://m/debian", "http://m/debian-security")[1] == (
         "deb http://m/debian bookworm-updates main"
@@ -167,8 +170,11 @@ def http_status(address: str) -> int:
 def leftovers(name: str) -> list[str]:
     """Everything of host `name` that destroy must have removed."""
     paths = host_paths(name)
-    found = [f"process {p.name}" for p in Path("/proc").iterdir()
-             if p.name.isdigit() and _cmdline_has(p, f"{paths.root}\0")]
+    found = [
+        f"process {p.name}"
+        for p in Path("/proc").iterdir()
+        if p.name.isdigit() and _cmdline_has(p, f"{paths.root}\0")
+    ]
     found += [f"mount {m}" for m in mounts_under(paths.dir)]
     found += [f"link ve-{name}"] if link_exists(name) else []
     found += [f"cgroup {c}" for c in host_cgroups(name) if c.exists()]
@@ -188,7 +194,10 @@ def test_host_runs_serves_copies_and_survives_reboot(sandbox_host: Sandbox, tmp_
     h = sandbox_host
     assert h.state() in ("running", "degraded")
     assert http_status(h.address) == 200
-    assert b"200" in h.netns_run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1/"]).stdout
+    assert (
+        b"200"
+        in h.netns_run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1/"]).stdout
+    )
     assert h.exec(["journalctl", "-b", "--no-pager", "-u", "nginx"]).stdout
     assert h.exec(["cat"], input=b"piped").stdout == b"piped"
     assert h.exec(["sh", "-c", 'echo "$PWD $GREETING"'], env={"GREETING": "hi"}).stdout == b"/root hi\n"

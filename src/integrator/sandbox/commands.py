@@ -59,8 +59,10 @@ def copy_cmd(src: str, dest: str) -> Result:
     """Copy SRC to DEST; exactly one of them is NAME:/path inside host NAME (DEST is the full target path)."""
     (src_host, src_path), (dest_host, dest_path) = split_remote(src), split_remote(dest)
     if (src_host is None) == (dest_host is None):
-        raise UsageError("copy needs exactly one side as NAME:/path, e.g. copy ./app h1:/opt/app "
-                         "or copy h1:/etc/nginx ./nginx (write ./a:b for a local path with a colon)")
+        raise UsageError(
+            "copy needs exactly one side as NAME:/path, e.g. copy ./app h1:/opt/app "
+            "or copy h1:/etc/nginx ./nginx (write ./a:b for a local path with a colon)"
+        )
     if dest_host is not None:
         lifecycle.get(dest_host).copy_in(Path(src_path), dest_path)
     else:
@@ -96,7 +98,8 @@ def reboot_cmd(name: str) -> Result:
     sandbox.reboot()
     seconds = round(time.monotonic() - started, 2)
     return Result(data={"name": name, "address": sandbox.address, "seconds": seconds}).say(
-        f"{name} rebooted and is running again at {sandbox.address} ({seconds} s)")
+        f"{name} rebooted and is running again at {sandbox.address} ({seconds} s)"
+    )
 
 
 def destroy_cmd(name: str | None, *, all_hosts: bool = False) -> Result:

@@ -56,12 +56,22 @@ class Sandbox:
         return inside_argv(self.leader(), argv, env)
 
     def exec(
-        self, argv: Sequence[str], *, input: bytes | None = None, check: bool = True, timeout: float = 300,
+        self,
+        argv: Sequence[str],
+        *,
+        input: bytes | None = None,
+        check: bool = True,
+        timeout: float = 300,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         """Run `argv` inside as root in /root with a clean environment; output captured."""
-        return run(self.exec_argv(argv, env), input=input, timeout=timeout, check=check,
-                   what=f"{self.name}: {shlex.join(argv)}")
+        return run(
+            self.exec_argv(argv, env),
+            input=input,
+            timeout=timeout,
+            check=check,
+            what=f"{self.name}: {shlex.join(argv)}",
+        )
 
     def copy_in(self, src: Path, dest: str) -> None:
         """Copy a file or directory from this machine to the full path `dest` inside."""
@@ -71,11 +81,17 @@ class Sandbox:
         """Copy a file or directory inside to the full path `dest` on this machine."""
         transfer.copy_out(self.leader(), src, Path(dest), label=self.name)
 
-    def netns_run(self, argv: Sequence[str], *, input: bytes | None = None, check: bool = True,
-                  timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+    def netns_run(
+        self, argv: Sequence[str], *, input: bytes | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[bytes]:
         """Run `argv` on this machine inside the host's network namespace (e.g. curl 127.0.0.1)."""
-        return run(["nsenter", "-t", str(self.leader()), "-n", "--", *argv], input=input, timeout=timeout,
-                   check=check, what=f"{self.name} netns: {shlex.join(argv)}")
+        return run(
+            ["nsenter", "-t", str(self.leader()), "-n", "--", *argv],
+            input=input,
+            timeout=timeout,
+            check=check,
+            what=f"{self.name} netns: {shlex.join(argv)}",
+        )
 
     def reboot(self, timeout: float = 120) -> None:
         """`systemctl reboot` inside; the supervisor boots the same root again; wait until it runs."""

@@ -79,8 +79,13 @@ def _start_supervisor(paths: HostPaths) -> None:
     env = {"PATH": INSIDE_PATH, "LANG": "C.UTF-8", "PYTHONPATH": str(PACKAGE_PARENT)}
     with paths.console_log.open("ab") as log:
         launcher = subprocess.Popen(
-            [sys.executable, "-m", SUPERVISOR_MODULE, paths.name], stdin=subprocess.DEVNULL,
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env, cwd="/",
+            [sys.executable, "-m", SUPERVISOR_MODULE, paths.name],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+            cwd="/",
         )
     if launcher.wait(timeout=60) != 0:
         raise HostError(f"{paths.name}: the supervisor did not start:\n{console_tail(paths)}")

@@ -79,5 +79,8 @@ def find_mirrors(locations: Iterable[Path] = APT_SOURCES) -> tuple[str, str]:
 
 def apt_lines(suite: str, debian: str, security: str) -> list[str]:
     """One-line sources for mmdebstrap: the suite, its updates and its security updates."""
-    return [f"deb {debian} {suite} main", f"deb {debian} {suite}-updates main",
-            f"deb {security} {suite}-security main"]
+    return [
+        f"deb {debian} {suite} main",
+        f"deb {debian} {suite}-updates main",
+        f"deb {security} {suite}-security main",
+    ]

@@ -25,15 +25,29 @@ def mount_points(mountinfo: str) -> list[str]:
 def mounts_under(directory: Path) -> list[str]:
     """Mount points at or below `directory`, deepest first (the order to unmount them)."""
     prefix = str(directory).rstrip("/")
-    found = {p for p in mount_points(Path("/proc/self/mountinfo").read_text())
-             if p == prefix or p.startswith(prefix + "/")}
+    found = {
+        p
+        for p in mount_points(Path("/proc/self/mountinfo").read_text())
+        if p == prefix or p.startswith(prefix + "/")
+    }
     return sorted(found, key=lambda p: p.count("/"), reverse=True)
 
 
 def mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
     """Copy-on-write root: the read-only base below, this host's changes in `upper`."""
-    run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lower},upperdir={upper},workdir={work}",
-         str(target)], timeout=30, what=f"mounting the overlay on {target}")
+    run(
+        [
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            f"lowerdir={lower},upperdir={upper},workdir={work}",
+            str(target),
+        ],
+        timeout=30,
+        what=f"mounting the overlay on {target}",
+    )
 
 
 def unmount_under(directory: Path, timeout: float = 10) -> None:

@@ -33,6 +33,7 @@ def missing_tools() -> dict[str, str]:
 
 def has_overlayfs() -> bool:
     """True if the kernel knows overlayfs, loading the module once if needed."""
+
     def listed() -> bool:
         try:
             return "overlay" in Path("/proc/filesystems").read_text().split()
@@ -42,8 +43,9 @@ def has_overlayfs() -> bool:
     if listed():
         return True
     if shutil.which("modprobe"):
-        subprocess.run(["modprobe", "overlay"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                       check=False)
+        subprocess.run(
+            ["modprobe", "overlay"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+        )
     return listed()
 
 

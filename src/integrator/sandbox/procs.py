@@ -108,8 +108,20 @@ def inside_argv(leader: int, argv: Sequence[str], env: Mapping[str, str] | None 
         raise HostError("no command given")
     merged = {**BASE_ENV, **(env or {})}
     assignments = [f"{k}={v}" for k, v in merged.items()]
-    return ["nsenter", "-t", str(leader), "-a", "-r", "-w", "/usr/bin/env", "-i", "-C", "/root",
-            *assignments, *argv]
+    return [
+        "nsenter",
+        "-t",
+        str(leader),
+        "-a",
+        "-r",
+        "-w",
+        "/usr/bin/env",
+        "-i",
+        "-C",
+        "/root",
+        *assignments,
+        *argv,
+    ]
 
 
 def tail(data: bytes | str, lines: int = 20) -> str:
@@ -118,13 +130,22 @@ def tail(data: bytes | str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def run(argv: Sequence[str], *, input: bytes | None = None, timeout: float = 300, check: bool = True,
-        what: str | None = None) -> subprocess.CompletedProcess[bytes]:
+def run(
+    argv: Sequence[str],
+    *,
+    input: bytes | None = None,
+    timeout: float = 300,
+    check: bool = True,
+    what: str | None = None,
+) -> subprocess.CompletedProcess[bytes]:
     """Run `argv` capturing output; on timeout kill its whole process group, not just nsenter."""
     label = what or shlex.join(argv)
     proc = subprocess.Popen(
-        list(argv), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        list(argv),
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     try:
         out, err = proc.communicate(input, timeout=timeout)

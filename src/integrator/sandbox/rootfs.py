@@ -26,9 +26,22 @@ Progress = Callable[[str], None]
 
 SUITE = "bookworm"
 PACKAGES = (
-    "systemd", "systemd-sysv", "dbus", "libpam-systemd", "nginx", "python3", "python3-venv",
-    "python3-pip", "openssl", "curl", "ca-certificates", "iproute2", "procps", "openssh-server",
-    "less", "sudo",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "libpam-systemd",
+    "nginx",
+    "python3",
+    "python3-venv",
+    "python3-pip",
+    "openssl",
+    "curl",
+    "ca-certificates",
+    "iproute2",
+    "procps",
+    "openssh-server",
+    "less",
+    "sudo",
 )
 # Bump when customize() changes what it writes: the key changes and the base is rebuilt.
 CUSTOMIZE_VERSION = 1
@@ -46,8 +59,9 @@ ExecStartPre=/usr/sbin/sshd -t
 HOSTS = "127.0.0.1 localhost\n127.0.1.1 {name}\n::1 localhost ip6-localhost ip6-loopback\n"
 
 
-def cache_key(suite: str = SUITE, packages: Sequence[str] = PACKAGES,
-              customize_version: int = CUSTOMIZE_VERSION) -> str:
+def cache_key(
+    suite: str = SUITE, packages: Sequence[str] = PACKAGES, customize_version: int = CUSTOMIZE_VERSION
+) -> str:
     """Hash of what determines the base's content (not the mirror: any mirror gives the same suite)."""
     spec = {"suite": suite, "packages": sorted(set(packages)), "customize": customize_version}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
@@ -91,14 +105,28 @@ def _build(tarball: Path, keyfile: Path, key: str, say: Progress) -> str:
     debian, security = find_mirrors()
     say(f"building the {SUITE} base with mmdebstrap from {debian} (about 30 s, once)")
     started = time.monotonic()
-    run(["mmdebstrap", "--variant=apt", "--components=main", f"--include={','.join(PACKAGES)}",
-         "--format=directory", SUITE, str(work), *apt_lines(SUITE, debian, security)],
-        timeout=1800, what="mmdebstrap")
+    run(
+        [
+            "mmdebstrap",
+            "--variant=apt",
+            "--components=main",
+            f"--include={','.join(PACKAGES)}",
+            "--format=directory",
+            SUITE,
+            str(work),
+            *apt_lines(SUITE, debian, security),
+        ],
+        timeout=1800,
+        what="mmdebstrap",
+    )
     customize(work)
     say(f"base built in {time.monotonic() - started:.1f} s; packing {tarball.name}")
     tmp = tarball.with_name(f".{tarball.name}.tmp")
-    run(["tar", *TAR_OPTS, "-I", "zstd -T0 -3", "-cpf", str(tmp), "-C", str(work), "."],
-        timeout=600, what="packing the base")
+    run(
+        ["tar", *TAR_OPTS, "-I", "zstd -T0 -3", "-cpf", str(tmp), "-C", str(work), "."],
+        timeout=600,
+        what="packing the base",
+    )
     os.replace(tmp, tarball)
     write_atomic(keyfile, f"{key}\n{build_id}\n")
     os.replace(work, base_path(build_id))
@@ -110,8 +138,11 @@ def _extract(tarball: Path, base: Path, say: Progress) -> None:
     new = base.with_name(base.name + ".new")
     shutil.rmtree(new, ignore_errors=True)
     new.mkdir(parents=True)
-    run(["tar", *TAR_OPTS, "-I", "zstd", "-xpf", str(tarball), "-C", str(new)],
-        timeout=600, what="extracting the base")
+    run(
+        ["tar", *TAR_OPTS, "-I", "zstd", "-xpf", str(tarball), "-C", str(new)],
+        timeout=600,
+        what="extracting the base",
+    )
     os.replace(new, base)
 
 

@@ -25,8 +25,19 @@ REBOOT_EXIT_CODE = 133
 
 def nspawn_argv(paths: HostPaths) -> list[str]:
     # --register=no --keep-unit: there is no machined and no system bus on this machine
-    return ["systemd-nspawn", "--quiet", "-D", str(paths.root), "-M", paths.name, "-b",
-            "--register=no", "--keep-unit", "--network-veth", "--console=read-only"]
+    return [
+        "systemd-nspawn",
+        "--quiet",
+        "-D",
+        str(paths.root),
+        "-M",
+        paths.name,
+        "-b",
+        "--register=no",
+        "--keep-unit",
+        "--network-veth",
+        "--console=read-only",
+    ]
 
 
 def log(message: str) -> None:

@@ -45,8 +45,9 @@ def copy_in(leader: int, src: Path, dest: str, *, label: str, timeout: float = 6
         raise UsageError(f"{src}: no such file or directory")
     argv = inside_argv(leader, ["/bin/sh", "-c", EXTRACT_IN, "sh", str(target.parent)])
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors, start_new_session=True
+        )
         assert proc.stdin is not None
         try:
             with tarfile.open(fileobj=proc.stdin, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -64,8 +65,9 @@ def copy_out(leader: int, src: str, dest: Path, *, label: str, timeout: float = 
     argv = inside_argv(leader, ["tar", "--numeric-owner", "-cf", "-", "-C", str(source.parent), source.name])
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile() as errors:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, start_new_session=True
+        )
         assert proc.stdout is not None
         what = f"{label}: copy {src} -> {dest}"
         try:
@@ -90,7 +92,7 @@ def _extract_renamed(stream: IO[bytes], old: str, dest: Path) -> None:
 
 def _rename(name: str, old: str, new: str) -> str:
     if name == old or name.startswith(old + "/"):
-        return new + name[len(old):]
+        return new + name[len(old) :]
     raise HostError(f"unexpected path {name!r} in the tar stream (expected {old!r}/...)")
 
 

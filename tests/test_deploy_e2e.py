@@ -238,10 +238,16 @@ def test_two_services_and_a_clone_side_by_side(host: object, bundles: Bundles) -
     assert names == ["demo", "shop", "shopx"]
 
 
-def test_logs_and_doctor(host: object) -> None:
+def test_logs_doctor_and_the_cli(host: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from integrator.cli import main
+
     target = SandboxTarget(host.name)  # type: ignore[attr-defined]
     assert ok(commands.logs("demo", target, lines=20)).lines
     ok(commands.doctor(None, target))
+    capsys.readouterr()
+    assert main(["status", "--host", host.name, "--json"]) == 0  # type: ignore[attr-defined]
+    services = json.loads(capsys.readouterr().out)["services"]
+    assert {s["service"]: s["healthy"] for s in services} == {"demo": True, "shop": True, "shopx": True}
 
 
 def test_reboot_serves_again_without_any_command(host: object) -> None:

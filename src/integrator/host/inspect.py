@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import PurePosixPath
 
 from ..errors import EXIT_FAILED, HostError
 from ..layout import Layout, profile
 from ..result import Result
 from . import bundleio, releases, units
-from .facts import current_release, host_distro, probe_host, unit_state, venv_usable
+from .facts import HostFacts, current_release, host_distro, probe_host, unit_state, venv_usable
 from .health import wait_healthy
 from .system import SYSTEM_PATH, System
 from .tls import tls_files
@@ -156,26 +155,44 @@ def doctor_local(system: System, name: str | None) -> Result:
     nginx = units.nginx_test(system)
     if not nginx.ok:
         problems.append(f"nginx -t fails: {nginx.output()}")
+    notes: list[str] = []
     for n in [name] if name else managed_services(system):
-        problems += _service_problems(system, require_installed(system, n), facts)
-    result.data = {"problems": problems, "host": facts.__dict__}
+        layout = require_installed(system, n)
+        problems += _service_problems(system, layout, facts)
+        notes += _stale_venvs(system, layout, facts)
+    result.data = {"problems": problems, "notes": notes, "host": facts.__dict__}
     result.lines.extend(f"problem: {p}" for p in problems)
+    result.lines.extend(f"note: {n}" for n in notes)
     result.say("no problems found" if not problems else f"{len(problems)} problem(s) found")
     result.exit_code = EXIT_FAILED if problems else 0
     return result
 
 
-def _service_problems(system: System, layout: Layout, facts: object) -> list[str]:
-    problems: list[str] = []
-    for unit in (layout.socket_unit, layout.service_unit):
-        if not units.is_active(system, unit):
-            problems.append(f"{unit} is not active (see `integrator logs {layout.name}`)")
+def _service_problems(system: System, layout: Layout, facts: HostFacts) -> list[str]:
+    """Units not active, no current release, or a current venv the host's Python broke."""
+    problems = [
+        f"{unit} is not active (see `integrator logs {layout.name}`)"
+        for unit in (layout.socket_unit, layout.service_unit)
+        if not units.is_active(system, unit)
+    ]
     current = current_release(system, layout.current)
-    if current is None or not system.path(PurePosixPath(layout.current)).is_dir():
-        problems.append(f"{layout.name}: {layout.current} does not point at a release")
-    for rid in releases.release_ids(system, layout):
-        why = venv_usable(system, layout.venv(rid), facts)  # type: ignore[arg-type]
-        if why and system.path(layout.venv(rid)).exists():
-            hint = "redeploy or roll back to rebuild it" if rid == current else "rebuilt on rollback"
-            problems.append(f"{layout.name} release {rid}: {why} ({hint})")
+    if current is None or not system.path(layout.current).is_dir():
+        return [*problems, f"{layout.name}: {layout.current} does not point at a release"]
+    why = venv_usable(system, layout.venv(current), facts)
+    if why:
+        problems.append(
+            f"{layout.name} release {current}: {why} (deploy the same bundle again to rebuild it)"
+        )
     return problems
+
+
+def _stale_venvs(system: System, layout: Layout, facts: HostFacts) -> list[str]:
+    """Older releases whose venv no longer fits: not a problem yet, rollback rebuilds them."""
+    current = current_release(system, layout.current)
+    notes = []
+    for rid in releases.release_ids(system, layout):
+        venv = layout.venv(rid)
+        why = venv_usable(system, venv, facts) if rid != current and system.path(venv).exists() else None
+        if why:
+            notes.append(f"{layout.name} release {rid}: {why} (a rollback to it rebuilds it)")
+    return notes

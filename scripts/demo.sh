@@ -43,17 +43,21 @@ step "5/6 deploying $(basename "$BUNDLE") onto $NAME ($ADDR)"
 step "6/6 asking https://$ADDR/ from this machine (self-signed certificate, hence -k)"
 curl -sS -k --max-time 10 -i "https://$ADDR/"
 echo
-echo "http://$ADDR/ answers: $(curl -sS --max-time 10 -o /dev/null -w '%{http_code} -> %{redirect_url}' "http://$ADDR/")"
+# Plain HTTP for the service's own name only redirects (Debian's stock default site keeps
+# answering requests for other names, such as the bare address).
+echo "http://$ADDR/ with Host: $NAME answers: $(curl -sS --max-time 10 -o /dev/null -H "Host: $NAME" \
+	-w '%{http_code} -> %{redirect_url}' "http://$ADDR/")"
 
+I=".venv/bin/integrator"
 cat <<EOT
 
 Done: $NAME runs on the sandbox host $NAME at $ADDR, behind nginx with TLS.
-Where to look next:
-  $I status $NAME --host $NAME          release, units, health
-  $I logs $NAME --host $NAME            the journal (one JSON line per request)
-  $I list $NAME --host $NAME            releases with their outcome
-  $I sandbox shell $NAME                a shell on the host: systemctl cat $NAME.service,
-                                        cat /etc/nginx/conf.d/$NAME.conf, ls /opt/$NAME/releases
-  $I render $WORK/$NAME                 every generated file, from service.toml alone
-  $I sandbox destroy $NAME              remove the host (nothing stays behind)
+Where to look next (from $REPO):
+  $I status $NAME --host $NAME     release, units, health
+  $I logs $NAME --host $NAME       the journal: one JSON line per request
+  $I list $NAME --host $NAME       releases and their outcome
+  $I sandbox shell $NAME           a shell on the host: systemctl cat $NAME.service,
+                                   cat /etc/nginx/conf.d/$NAME.conf, ls /opt/$NAME/releases
+  $I render $WORK/$NAME   every generated file, from service.toml alone
+  $I sandbox destroy $NAME         remove the host; nothing stays behind
 EOT

@@ -15,23 +15,27 @@ from ..errors import UsageError
 from ..layout import Layout
 from ..result import Result
 from ..spec import load_spec
-from . import RenderedFile, render_all
+from . import RenderedFile, render_all, selinux
 
 
 def render(dir: Path, *, distro: str, out: Path | None, release_id: str) -> Result:
     """Render every file for `distro`; print them, or write them below `out`."""
     spec = load_spec(dir)
-    files = render_all(spec, Layout.for_spec(spec, distro), release_id)
-    result = Result(data={"files": [_summary(f) for f in files]})
+    layout = Layout.for_spec(spec, distro)
+    files = render_all(spec, layout, release_id)
+    labels = selinux.script(spec, layout) if layout.profile.selinux else []
+    result = Result(data={"files": [_summary(f) for f in files], "selinux": labels})
     if out is None:
         for f in files:
             result.say(f"==> {f.path} ({f.mode:04o} {f.owner}:{f.group}) <==")
             result.lines += f.content.splitlines()
             result.say()
-        return result
-    for f in files:
-        target = write_below(out, f)
-        result.say(f"wrote {target}")
+    else:
+        for f in files:
+            result.say(f"wrote {write_below(out, f)}")
+    if labels:
+        result.say("SELinux labels a deploy applies on this host family (where SELinux is enabled):")
+        result.lines += ["  " + line for line in labels]
     return result
 
 

@@ -21,6 +21,7 @@ from .facts import current_release, probe_host, venv_usable
 from .fs import Change, FileWriter, remove_tree
 from .releases import DEPLOYING, FAILED, OK, DeployLock, ReleaseRecord
 from .secrets import check_secrets, install_secrets
+from .selinux import apply_labels, remove_labels
 from .system import System
 from .tls import ensure_tls
 from .users import ensure_user, remove_user
@@ -132,6 +133,7 @@ def _prepare_release(
     bundleio.build_release_venv(system, info, layout, rid, ctx.facts)
     ensure_tls(system, writer, ctx.spec, layout, ctx.facts.hostname)
     install_secrets(writer, ctx.spec, layout, secrets)
+    apply_labels(system, ctx.spec, layout)
 
 
 def _record(ctx: HostContext, rid: str, info: BundleInfo, outcome: str, message: str = "") -> None:
@@ -231,5 +233,6 @@ def remove_first_deploy(ctx: HostContext, created_user: bool) -> None:
     units.stop_and_disable(ctx.system, ctx.layout)
     remove_tree(ctx.system, ctx.layout.root)
     remove_tree(ctx.system, ctx.layout.state_dir)
+    remove_labels(ctx.system, ctx.layout)
     if created_user:
         remove_user(ctx.system, ctx.layout)

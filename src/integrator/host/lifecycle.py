@@ -15,6 +15,7 @@ from .facts import current_release, probe_host, venv_usable
 from .fs import FileWriter, remove_tree
 from .inspect import layout_for, require_installed
 from .releases import OK, ROLLED_BACK, DeployLock
+from .selinux import apply_labels, remove_labels
 from .system import System
 from .users import remove_user
 
@@ -83,6 +84,7 @@ def _rebuild_venv_if_stale(ctx: HostContext, rid: str) -> list[str]:
         return []
     info = bundleio.reopen_release_bundle(ctx.system, ctx.layout, rid)
     bundleio.build_release_venv(ctx.system, info, ctx.layout, rid, ctx.facts)
+    apply_labels(ctx.system, ctx.spec, ctx.layout)  # the new venv/bin needs bin_t on RHEL
     return [f"rebuilt the venv of {rid}: {why}"]
 
 
@@ -100,6 +102,7 @@ def uninstall_local(system: System, name: str, purge: bool) -> Result:
         problem = _reload_nginx(system)
     if purge:
         removed += [str(p) for p in _purge_paths(layout) if remove_tree(system, p)]
+        removed += remove_labels(system, layout)
     result = Result(data={"service": name, "removed": removed, "purge": purge})
     result.say(f"uninstalled {name}" + (" (purged data, secrets, certificates)" if purge else ""))
     result.lines.extend(f"  removed {p}" for p in removed)

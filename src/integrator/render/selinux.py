@@ -26,7 +26,15 @@ class FileContext:
 
 
 def file_contexts(spec: ServiceSpec, layout: Layout) -> list[FileContext]:
-    rules = [
+    """The rules this spec needs; provided certificates are labelled by whoever placed them."""
+    tls_dir = str(layout.tls_cert.parent)
+    return [r for r in all_file_contexts(layout) if spec.tls.mode == "self-signed" or r.top != tls_dir]
+
+
+def all_file_contexts(layout: Layout) -> list[FileContext]:
+    """Every rule integrator may define for this service: what `uninstall --purge` removes."""
+    tls_dir = layout.tls_cert.parent
+    return [
         FileContext(
             f"{layout.runtime_dir}(/.*)?",
             "httpd_var_run_t",
@@ -39,13 +47,8 @@ def file_contexts(spec: ServiceSpec, layout: Layout) -> list[FileContext]:
             str(layout.releases),
             "systemd may execute gunicorn and python from each release's venv",
         ),
+        FileContext(f"{tls_dir}(/.*)?", "cert_t", str(tls_dir), "nginx may read the generated certificate"),
     ]
-    if spec.tls.mode == "self-signed":  # provided certificates are labelled by whoever placed them
-        tls_dir = layout.tls_cert.parent
-        rules.append(
-            FileContext(f"{tls_dir}(/.*)?", "cert_t", str(tls_dir), "nginx may read the certificate")
-        )
-    return rules
 
 
 def semanage_argv(rule: FileContext, *, exists: bool) -> list[str]:

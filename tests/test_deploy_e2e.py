@@ -322,3 +322,26 @@ def test_failed_first_deploy_removes_everything(make_module_sandbox: object, bun
     for path in ("/opt/lonely", "/var/lib/integrator/lonely", "/etc/integrator/lonely"):
         assert sh(box, "test", "-e", path).returncode != 0, path
     assert sh(box, "nginx", "-t").returncode == 0
+
+
+def test_default_server_clash_is_refused_before_any_change(
+    make_module_sandbox: object, tmp_path: Path
+) -> None:
+    """Debian's stock site is the default server for port 80: say so, touch nothing."""
+    box = make_module_sandbox
+    src = _new_service("front", tmp_path / "front")
+    toml = src / "service.toml"
+    toml.write_text(toml.read_text().replace("default_server = false", "default_server = true"))
+    assert "default_server = true" in toml.read_text()
+    bundle = _build(src, tmp_path / "dist")
+    listing = [
+        "sh",
+        "-c",
+        "ls -R /etc/nginx /etc/systemd/system /opt /var/lib/integrator 2>&1; getent passwd",
+    ]
+    before = sh(box, *listing).stdout
+    with pytest.raises(
+        IntegratorError, match=r"sites-enabled/default already is nginx's default server for port 80"
+    ):
+        commands.deploy(bundle, SandboxTarget(box.name))  # type: ignore[attr-defined]
+    assert sh(box, *listing).stdout == before

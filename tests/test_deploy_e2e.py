@@ -345,3 +345,34 @@ def test_default_server_clash_is_refused_before_any_change(
     ):
         commands.deploy(bundle, SandboxTarget(box.name))  # type: ignore[attr-defined]
     assert sh(box, *listing).stdout == before
+
+
+# --- a deploy killed part-way ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kill_after_s", [0.6, 1.6, 2.6])
+def test_deploy_killed_part_way_leaves_a_release_serving(
+    make_sandbox: object, bundles: Bundles, kill_after_s: float
+) -> None:
+    """SIGKILL of the deploy at some step: old or new release serves, nginx is valid, and the
+    next deploy (the lock died with the process) completes."""
+    box = make_sandbox()  # type: ignore[operator]
+    target = SandboxTarget(box.name)
+    ok(commands.deploy(bundles.demo1, target))
+    box.copy_in(bundles.demo2, "/root/demo2.pyz")
+    deploy = subprocess.Popen(
+        box.exec_argv(["python3", "/root/demo2.pyz", "deploy"]),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(kill_after_s)
+        sh(box, "pkill", "-KILL", "-f", "demo2.pyz deploy")
+    finally:
+        deploy.wait(timeout=60)
+    assert deploy.returncode != 0, "the deploy finished before it was killed: nothing was tested"
+    assert sh(box, "nginx", "-t").returncode == 0
+    wait_serving(box.address, 10, host="demo")
+    assert version(box.address, "demo") in ("0.1.0", "0.2.0")
+    ok(commands.deploy(bundles.demo2, target))
+    assert version(box.address, "demo") == "0.2.0"

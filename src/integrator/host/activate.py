@@ -116,15 +116,26 @@ def check_serving(ctx: HostContext, deadline_s: float = 20.0) -> Probe:
 
 
 def restore(ctx: HostContext, writer: FileWriter, previous: Previous | None) -> bool | None:
-    """Put the previous files back and restart what they describe; True if it serves again."""
+    """Put the previous files back and restart what they describe; True if it serves again.
+
+    Never raises: the files are back first, and a systemd or nginx that refuses to restart
+    them must not hide the original failure (or skip the first-deploy cleanup after it).
+    """
     touched = writer.undo()
+    try:
+        return _restart_previous(ctx, previous, socket_changed=ctx.layout.socket_unit_path in touched)
+    except IntegratorError:
+        return None if previous is None else False
+
+
+def _restart_previous(ctx: HostContext, previous: Previous | None, socket_changed: bool) -> bool | None:
     units.daemon_reload(ctx.system)
     if previous is None:
         units.stop_and_disable(ctx.system, ctx.layout)
         units.daemon_reload(ctx.system)
         _reload_nginx_if_valid(ctx.system)
         return None
-    units.start_service(ctx.system, ctx.layout, socket_changed=ctx.layout.socket_unit_path in touched)
+    units.start_service(ctx.system, ctx.layout, socket_changed=socket_changed)
     _reload_nginx_if_valid(ctx.system)
     return check_serving(replace(ctx, spec=previous.spec)).ok
 

@@ -17,7 +17,7 @@ from ..result import Result
 from . import bundleio, releases, units
 from .activate import HostContext, Outcome, Previous, activate, check_serving, render_for
 from .bundleio import BundleInfo
-from .facts import current_release, probe_host, venv_usable
+from .facts import current_release, probe_host, systemd_booted, venv_usable
 from .fs import Change, FileWriter, remove_tree
 from .nginxconf import check_default_server
 from .releases import DEPLOYING, FAILED, OK, DeployLock, ReleaseRecord
@@ -41,6 +41,11 @@ def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: Mapping
         return plan_deploy(ctx, info, secrets)
     if not system.is_root():
         raise EnvironmentProblem("deploy must run as root on the host (sudo)")
+    if not systemd_booted(system):
+        raise EnvironmentProblem(
+            "this machine does not run systemd as PID 1 (no /run/systemd/system): deploy to a systemd "
+            "host (--ssh USER@HOST), or try it on a disposable one (integrator sandbox create; --host NAME)"
+        )
     with DeployLock(system, ctx.layout):
         stale = why_redeploy(ctx, info, secrets)
         if stale is None:

@@ -159,6 +159,11 @@ def system_python(system: System) -> str:
     raise EnvironmentProblem("no python3 on this host: install python3 and python3-venv")
 
 
+def systemd_booted(system: System) -> bool:
+    """sd_booted(3): systemd is PID 1 exactly when /run/systemd/system is a directory."""
+    return system.path("/run/systemd/system").is_dir()
+
+
 def user_exists(name: str) -> bool:
     try:
         pwd.getpwnam(name)

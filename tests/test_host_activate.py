@@ -1,0 +1,54 @@
+"""Restoring after a failed activation never raises: files come back even when systemd refuses."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from integrator.errors import HostError
+from integrator.host.activate import HostContext, restore
+from integrator.host.facts import HostFacts, systemd_booted
+from integrator.host.fs import FileWriter
+from integrator.host.system import Proc, System
+from integrator.layout import Layout
+from integrator.spec import parse_spec
+
+SPEC = parse_spec({"service": {"name": "shop", "version": "1", "entry": "shop:create_app()"}})
+FACTS = HostFacts("debian", "Debian", "h", (1, 22, 1), "/usr/bin/python3", (3, 11, 2), "x86_64", 252, False)
+
+
+class BrokenSystemd(System):
+    """A host whose systemctl fails (as on a machine without systemd as PID 1)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.ran: list[str] = []
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> Proc:
+        self.ran.append(" ".join(argv))
+        if argv[0] == "systemctl" and kwargs.get("check", True):
+            raise HostError(f"{' '.join(argv)} failed (exit 1): Failed to connect to bus")
+        return Proc(tuple(argv), 1 if argv[0] == "systemctl" else 0, "", "")
+
+
+def test_restore_puts_files_back_even_when_systemd_fails(tmp_path: Path) -> None:
+    system = BrokenSystemd(tmp_path)
+    layout = Layout.for_spec(SPEC, "debian")
+    writer = FileWriter(system)
+    (tmp_path / "etc/nginx/conf.d").mkdir(parents=True)
+    writer.put(layout.nginx_site, "server {}\n")
+    writer.put(PurePosixPath("/etc/nginx/conf.d/keep.conf"), "new\n")
+    assert (tmp_path / "etc/nginx/conf.d/shop.conf").exists()
+
+    ctx = HostContext(system, FACTS, SPEC, layout)
+    assert restore(ctx, writer, previous=None) is None
+    assert not (tmp_path / "etc/nginx/conf.d/shop.conf").exists()
+    assert not (tmp_path / "etc/nginx/conf.d/keep.conf").exists()
+    assert "systemctl daemon-reload" in system.ran
+
+
+def test_systemd_booted_is_sd_booted(tmp_path: Path) -> None:
+    assert not systemd_booted(System(tmp_path))
+    (tmp_path / "run/systemd/system").mkdir(parents=True)
+    assert systemd_booted(System(tmp_path))

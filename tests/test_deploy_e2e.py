@@ -376,3 +376,28 @@ def test_deploy_killed_part_way_leaves_a_release_serving(
     assert version(box.address, "demo") in ("0.1.0", "0.2.0")
     ok(commands.deploy(bundles.demo2, target))
     assert version(box.address, "demo") == "0.2.0"
+
+
+def test_a_server_name_already_served_is_refused_before_any_change(
+    make_module_sandbox: object, tmp_path: Path
+) -> None:
+    """nginx only warns about a duplicate server name, then routes it to the first site."""
+    box = make_module_sandbox
+    built = {}
+    for name in ("alpha", "beta"):
+        src = _new_service(name, tmp_path / name)
+        toml = src / "service.toml"
+        toml.write_text(toml.read_text().replace("server_names = []", 'server_names = ["app.example"]'))
+        assert 'server_names = ["app.example"]' in toml.read_text()
+        built[name] = _build(src, tmp_path / "dist" / name)
+    ok(commands.deploy(built["alpha"], SandboxTarget(box.name)))  # type: ignore[attr-defined]
+    listing = [
+        "sh",
+        "-c",
+        "ls -R /etc/nginx /etc/systemd/system /opt /var/lib/integrator 2>&1; getent passwd",
+    ]
+    before = sh(box, *listing).stdout
+    with pytest.raises(IntegratorError, match=r"conf.d/alpha.conf already serves app.example on port 443"):
+        commands.deploy(built["beta"], SandboxTarget(box.name))  # type: ignore[attr-defined]
+    assert sh(box, *listing).stdout == before
+    assert get(box.address, "/", "app.example")[0] == 200  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from .activate import HostContext, Outcome, Previous, activate, check_serving, r
 from .bundleio import BundleInfo
 from .facts import current_release, probe_host, systemd_booted, venv_usable
 from .fs import Change, FileWriter, remove_tree
-from .nginxconf import check_default_server
+from .nginxconf import check_site_fits
 from .releases import DEPLOYING, FAILED, OK, DeployLock, ReleaseRecord
 from .secrets import check_secrets, install_secrets
 from .selinux import apply_labels, remove_labels
@@ -34,7 +34,7 @@ def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: Mapping
     facts = probe_host(system)
     ctx = HostContext(system, facts, info.spec, Layout.for_spec(info.spec, facts.distro))
     check_secrets(system, info.spec, ctx.layout, secrets)
-    check_default_server(system, info.spec, ctx.layout)
+    check_site_fits(system, info.spec, ctx.layout)
     if plan_only:
         from .deploy_plan import plan_deploy
 

@@ -1,13 +1,16 @@
 """Read the host's loaded nginx configuration (`nginx -T`) before changing it.
 
-Only one server per port may be `default_server`. Debian's stock site already is the default
-for port 80, so a spec asking for `default_server = true` would fail `nginx -t` mid-deploy; we
-say so up front, naming the file, and change nothing in configuration we do not own.
+Two clashes pass `nginx -t` yet break a deploy: a second `default_server` for a port (Debian's
+stock site already is the default for port 80), which fails only when written; and a server
+name another site already serves on our ports, which nginx merely warns about and then sends
+that name's requests to the other site, where a health check could even pass. Both are
+refused up front, naming the other file; configuration we do not own is never changed.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 
 from ..errors import HostError
 from ..layout import Layout
@@ -15,26 +18,59 @@ from ..spec import ServiceSpec
 from .system import System
 
 FILE_HEADER = re.compile(r"^# configuration file (?P<path>\S+):\s*$")
-LISTEN = re.compile(r"^\s*listen\s+(?P<args>[^;#]+);")
+TOKEN = re.compile(r"\{|\}|;|[^{};]+")
 
 
-def parse_default_servers(dump: str) -> list[tuple[str, int]]:
-    """(file, port) for every `listen ... default_server` in `nginx -T` output."""
-    found: list[tuple[str, int]] = []
-    current = ""
-    for line in dump.splitlines():
-        header = FILE_HEADER.match(line)
+@dataclass
+class Server:
+    """One server{} block: the file it is in, its ports, names, and default-server ports."""
+
+    path: str
+    ports: set[int] = field(default_factory=set)
+    names: set[str] = field(default_factory=set)
+    default_ports: set[int] = field(default_factory=set)
+
+
+def parse_servers(dump: str) -> list[Server]:
+    """server{} blocks of `nginx -T` output: statements split on `;`, `{` and `}` (so one-line
+    blocks and directives spanning lines both work), comments dropped."""
+    servers: list[Server] = []
+    stack: list[str] = []  # names of the enclosing blocks: http, server, location, ...
+    path, statement = "", ""
+    for raw in dump.splitlines():
+        header = FILE_HEADER.match(raw)
         if header:
-            current = header["path"]
+            path, stack, statement = header["path"], [], ""
             continue
-        match = LISTEN.match(line)
-        if not match:
-            continue
-        args = match["args"].split()
+        for token in TOKEN.findall(raw.split("#", 1)[0]):
+            if token == "{":
+                stack.append(statement.split()[0] if statement.split() else "")
+                if stack == ["http", "server"] or stack == ["server"]:
+                    servers.append(Server(path))
+            elif token == "}":
+                stack = stack[:-1]
+            elif token == ";":
+                if stack and stack[-1] == "server" and servers and servers[-1].path == path:
+                    _read_directive(servers[-1], statement.split())
+            else:
+                statement += " " + token
+                continue
+            statement = ""
+    return servers
+
+
+def _read_directive(server: Server, words: list[str]) -> None:
+    if len(words) < 2:
+        return
+    name, args = words[0], words[1:]
+    if name == "server_name":
+        server.names.update(args)
+    elif name == "listen":
         port = _port(args[0])
-        if port is not None and "default_server" in args[1:]:
-            found.append((current, port))
-    return found
+        if port is not None:
+            server.ports.add(port)
+            if "default_server" in args[1:]:
+                server.default_ports.add(port)
 
 
 def _port(address: str) -> int | None:
@@ -47,18 +83,31 @@ def _port(address: str) -> int | None:
     return 80 if not address.startswith("[") else None
 
 
-def check_default_server(system: System, spec: ServiceSpec, layout: Layout) -> None:
-    """Refuse `default_server = true` where another site already holds one of our ports."""
-    if not spec.default_server:
-        return
+def clashes(servers: list[Server], spec: ServiceSpec, own_file: str) -> list[str]:
+    """Why our site cannot share this nginx with the others (empty: it can)."""
+    ports = {spec.http_port, spec.https_port}
+    names = set(spec.effective_server_names)
+    problems: list[str] = []
+    for other in servers:
+        if other.path == own_file:
+            continue
+        for port in sorted(ports & other.ports):
+            shared = sorted(names & other.names)
+            if shared:
+                problems.append(f"{other.path} already serves {', '.join(shared)} on port {port}")
+            if spec.default_server and port in other.default_ports:
+                problems.append(f"{other.path} already is nginx's default server for port {port}")
+    return problems
+
+
+def check_site_fits(system: System, spec: ServiceSpec, layout: Layout) -> None:
+    """Refuse, before any change, a site that would clash with another site on this host."""
     proc = system.run(["nginx", "-T", "-q"], check=False)
     if not proc.ok:
         return  # an invalid config is reported by `nginx -t` during activation
-    ours = str(layout.nginx_site)
-    ports = {spec.http_port, spec.https_port}
-    for path, port in parse_default_servers(proc.stdout):
-        if path != ours and port in ports:
-            raise HostError(
-                f"[http] default_server = true, but {path} already is nginx's default server for "
-                f"port {port}: disable that site or set default_server = false"
-            )
+    problems = clashes(parse_servers(proc.stdout), spec, str(layout.nginx_site))
+    if problems:
+        raise HostError(
+            f"{spec.name}'s nginx site would clash: {'; '.join(dict.fromkeys(problems))} "
+            "(change [http] server_names / default_server in service.toml, or that site)"
+        )

@@ -6,10 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from integrator.errors import HostError
+import pytest
+
+from integrator.errors import EnvironmentProblem, HostError
 from integrator.host.activate import HostContext, restore
 from integrator.host.facts import HostFacts, systemd_booted
 from integrator.host.fs import FileWriter
+from integrator.host.secrets import require_credentials
 from integrator.host.system import Proc, System
 from integrator.layout import Layout
 from integrator.spec import parse_spec
@@ -52,3 +55,15 @@ def test_systemd_booted_is_sd_booted(tmp_path: Path) -> None:
     assert not systemd_booted(System(tmp_path))
     (tmp_path / "run/systemd/system").mkdir(parents=True)
     assert systemd_booted(System(tmp_path))
+
+
+def test_secrets_need_a_systemd_with_credentials() -> None:
+    vault = parse_spec(
+        {"service": {"name": "vault", "version": "1", "entry": "v:app"}, "secrets": {"files": ["api_key"]}}
+    )
+    require_credentials(vault, 252)  # RHEL 9, Debian 12
+    require_credentials(SPEC, 239)  # no secrets: RHEL 8 is fine
+    with pytest.raises(
+        EnvironmentProblem, match=r"LoadCredential=, systemd >= 247\); this host has systemd 239"
+    ):
+        require_credentials(vault, 239)

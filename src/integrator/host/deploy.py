@@ -21,7 +21,7 @@ from .facts import current_release, probe_host, systemd_booted, venv_usable
 from .fs import Change, FileWriter, remove_tree
 from .nginxconf import check_site_fits
 from .releases import DEPLOYING, FAILED, OK, DeployLock, ReleaseRecord
-from .secrets import check_secrets, install_secrets
+from .secrets import check_secrets, install_secrets, require_credentials
 from .selinux import apply_labels, remove_labels
 from .system import System
 from .tls import ensure_tls
@@ -34,6 +34,7 @@ def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: Mapping
     facts = probe_host(system)
     ctx = HostContext(system, facts, info.spec, Layout.for_spec(info.spec, facts.distro))
     check_secrets(system, info.spec, ctx.layout, secrets)
+    require_credentials(info.spec, facts.systemd_version)
     check_site_fits(system, info.spec, ctx.layout)
     if plan_only:
         from .deploy_plan import plan_deploy

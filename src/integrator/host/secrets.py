@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import EnvironmentProblem, UsageError
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .fs import Change, FileWriter
@@ -31,6 +31,20 @@ def check_secrets(system: System, spec: ServiceSpec, layout: Layout, supplied: M
     ]
     if missing:
         raise UsageError(f"secret {missing[0]!r} is required by {spec.name}: pass --secret {missing[0]}=FILE")
+
+
+# LoadCredential= arrived in systemd 247 (RHEL 9 and Debian 12 have 252; RHEL 8 has 239).
+CREDENTIALS_SINCE = 247
+
+
+def require_credentials(spec: ServiceSpec, systemd_version: int) -> None:
+    """An older systemd ignores LoadCredential= with a warning: the app would start without
+    its secrets. Refuse instead of shipping secrets some other, weaker way."""
+    if spec.secrets and systemd_version < CREDENTIALS_SINCE:
+        raise EnvironmentProblem(
+            f"{spec.name} needs secrets ({', '.join(spec.secrets)}), handed over as systemd credentials "
+            f"(LoadCredential=, systemd >= {CREDENTIALS_SINCE}); this host has systemd {systemd_version}"
+        )
 
 
 def install_secrets(

@@ -28,7 +28,7 @@ from integrator.bundle.commands import verify
 from integrator.bundle.manifest import Manifest, Target, extract_verified, verify_zip
 from integrator.bundle.sign import sign_manifest
 from integrator.bundle.zipapp import MAIN_PY, file_entries, host_code, package_dir, write_pyz
-from integrator.errors import BundleError, HostError
+from integrator.errors import BundleError, HostError, UsageError
 from integrator.spec import parse_spec
 
 SPEC = parse_spec({"service": {"name": "shop", "version": "1.2.0", "entry": "shop:create_app()"}})
@@ -228,8 +228,9 @@ def test_not_a_zip_and_missing_file_are_one_line_errors(tmp_path: Path) -> None:
     junk.write_bytes(b"#!/usr/bin/env python3\nprint('hi')\n")
     with pytest.raises(BundleError, match="not a bundle"):
         verify_zip(junk)
-    with pytest.raises(BundleError, match="no such file"):
+    with pytest.raises(UsageError, match="no such bundle") as missing:  # bad input: exit 2
         verify_zip(tmp_path / "absent.pyz")
+    assert missing.value.exit_code == 2
 
 
 def test_manifest_parsing_is_strict() -> None:
@@ -344,10 +345,11 @@ def test_pick_target_matches_python_and_machine() -> None:
 def test_pick_target_names_what_the_bundle_has() -> None:
     manifest = _manifest(_members())
     with pytest.raises(
-        HostError, match=r"no build for Python 3\.9 on x86_64 \(it has: Python 3\.11 on x86_64\)"
+        HostError,
+        match=r"no build for this host's Python 3\.9 on x86_64 \(it has: Python 3\.11 on x86_64\); rebuild",
     ):
         venv.pick_target(manifest, "3.9.18", "x86_64")
-    with pytest.raises(HostError, match=r"no build for Python 3\.11 on aarch64"):
+    with pytest.raises(HostError, match=r"no build for this host's Python 3\.11 on aarch64"):
         venv.pick_target(manifest, "3.11", "arm64")
     with pytest.raises(HostError, match=r"need glibc >= 2\.17, this host has 2\.12"):
         venv.pick_target(manifest, "3.11", "x86_64", glibc="2.12")

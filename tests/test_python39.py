@@ -67,7 +67,7 @@ def py39() -> str:
 
 def run39(py39: str, code: str) -> str:
     proc = subprocess.run(
-        [py39, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(SRC)!r})\n{code}"],
+        [py39, "-I", "-S", "-B", "-c", f"import sys; sys.path.insert(0, {str(SRC)!r})\n{code}"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import BundleError
+from ..errors import BundleError, UsageError
 
 FORMAT = 1
 MANIFEST_NAME = "manifest.json"
@@ -208,7 +208,7 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
     except FileNotFoundError:
-        raise BundleError(f"{path}: no such file") from None
+        raise UsageError(f"{path}: no such bundle") from None
     except (zipfile.BadZipFile, OSError) as exc:
         raise BundleError(f"{path}: not a bundle (not a readable zip file: {exc})") from None
 

@@ -57,9 +57,8 @@ def pick_target(manifest: Manifest, python_version: str, machine: str, glibc: st
         return target.lock
     have = ", ".join(f"Python {t.python} on {t.machine}" for t in manifest.targets) or "nothing"
     raise HostError(
-        f"{manifest.name} {manifest.version} has no build for Python {py} on {mach} (it has: {have}); "
-        "run it with one of those interpreters, or rebuild with "
-        f"`integrator bundle --python {py} --platform {mach}`"
+        f"{manifest.name} {manifest.version} has no build for this host's Python {py} on {mach} "
+        f"(it has: {have}); rebuild it with `integrator bundle --python {py} --platform {mach}`"
     )
 
 

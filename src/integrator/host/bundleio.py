@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BundleError
+from ..errors import BundleError, UsageError
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .facts import HostFacts
@@ -47,7 +47,7 @@ def open_bundle(path: Path) -> BundleInfo:
     from ..bundle.manifest import verify_zip
 
     if not path.is_file():
-        raise BundleError(f"{path}: no such bundle")
+        raise UsageError(f"{path}: no such bundle")
     manifest = verify_zip(path)
     return BundleInfo(path, sha256_file(path), _spec_of(manifest), manifest)
 
@@ -61,11 +61,15 @@ def unpack_release(system: System, info: BundleInfo, layout: Layout, release_id:
     from ..bundle.manifest import extract_verified
 
     dest = system.path(layout.release(release_id))
-    dest.mkdir(parents=True, mode=0o755)
+    dest.mkdir(parents=True)
+    dest.chmod(0o755)  # explicit: mkdir's mode is cut by root's umask (027/077 on hardened hosts)
     extract_verified(info.path, dest)
     shutil.copyfile(info.path, dest / KEPT_BUNDLE)
+    (dest / KEPT_BUNDLE).chmod(0o644)
     # The unit's working directory; the app itself is a wheel installed in the venv.
-    system.path(layout.app_dir(release_id)).mkdir(mode=0o755, exist_ok=True)
+    app_dir = system.path(layout.app_dir(release_id))
+    app_dir.mkdir(exist_ok=True)
+    app_dir.chmod(0o755)
     return dest
 
 

@@ -1,6 +1,6 @@
 """The service spec: one `service.toml` per service, validated strictly in one place.
 
-Every renderer (systemd, nginx, gunicorn, Ansible) reads this object and nothing else, so
+Every renderer (systemd, nginx, gunicorn, SELinux) reads this object and nothing else, so
 the generated files cannot disagree about names, paths or limits. Loading TOML is build-side
 only; on a host the same spec travels as JSON (`to_dict` / `from_dict`, stdlib only).
 """

@@ -1,6 +1,6 @@
 """The base root filesystem every host boots from (read-only overlay lower layer).
 
-Built once with mmdebstrap (20-45 s), cached as a zstd tarball (~90 MB) under
+Built once with mmdebstrap (20-45 s), cached as a zstd tarball (~100 MB) under
 /var/cache/integrator, and extracted into base-BUILD/. The tarball's key file records the cache
 key (a hash of the suite, the package list and the customize steps: the base is rebuilt exactly
 when one of those changes) and the BUILD id. Every build gets a new directory, so hosts still

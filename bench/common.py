@@ -5,8 +5,6 @@ Everything goes through integrator's own API (template `new`, `bundle`, host `de
 exception, Ctrl-C, or SIGTERM (turned into KeyboardInterrupt while it runs).
 """
 
-# mypy: disable-error-code="import-untyped"
-# (integrator has no py.typed yet; `MYPYPATH=src .venv/bin/mypy bench/*.py` checks against its types)
 from __future__ import annotations
 
 import json

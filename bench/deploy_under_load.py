@@ -16,8 +16,6 @@ Rounds are interleaved (the order rotates each round); medians and ratios come f
 Run as root: .venv/bin/python bench/deploy_under_load.py [--rounds 3] [--threads 4,16]
 """
 
-# mypy: disable-error-code="import-untyped"
-# (integrator has no py.typed yet; `MYPYPATH=src .venv/bin/mypy bench/*.py` checks against its types)
 from __future__ import annotations
 
 import argparse

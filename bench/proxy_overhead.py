@@ -13,8 +13,6 @@ Each configuration runs PROCESSES x THREADS client connections for SECONDS; roun
 Run as root: .venv/bin/python bench/proxy_overhead.py [--rounds 3] [--seconds 10]
 """
 
-# mypy: disable-error-code="import-untyped"
-# (integrator has no py.typed yet; `MYPYPATH=src .venv/bin/mypy bench/*.py` checks against its types)
 from __future__ import annotations
 
 import argparse

@@ -44,7 +44,7 @@ def _target(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--host", metavar="SANDBOX", help="a sandbox host made by `integrator sandbox create`")
     g.add_argument("--local", action="store_true", help="this machine (the default)")
-    g.add_argument("--ssh", metavar="USER@HOST", help="one remote host, through the system's ssh/scp")
+    g.add_argument("--ssh", metavar="USER@HOST", help="a host via ssh (BatchMode; -F $INTEGRATOR_SSH_CONFIG)")
 
 
 def _target_of(ns: argparse.Namespace) -> Target:

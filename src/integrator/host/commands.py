@@ -8,13 +8,13 @@ one implementation of every verb.
 from __future__ import annotations
 
 import secrets as _random
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
+from ..errors import EXIT_FAILED
 from ..result import Result
-from .transport import REMOTE_DIR, LocalTarget, RemoteTarget, Target
+from .transport import REMOTE_DIR, LocalTarget, RemoteTarget, Target, stream
 
 
 def _local(result: Result) -> Result:
@@ -78,17 +78,23 @@ def list_services(name: str | None, target: Target) -> Result:
 def logs(
     name: str, target: Target, follow: bool = False, since: str | None = None, lines: int = 100
 ) -> Result:
-    """journalctl for the service; --follow streams with the terminal attached, on any target."""
+    """journalctl for the service; --follow streams until stopped (Ctrl-C, SIGTERM), on any target."""
     from ..layout import Layout, profile
     from .inspect import journal_argv, logs_local
 
     if isinstance(target, LocalTarget):
         return _local(logs_local(target.system, name, follow, since, lines))
-    if follow:
-        # journalctl needs only the unit names, which are the same on every distro.
-        argv = journal_argv(Layout(name, profile("debian")), follow, since, lines)
-        return Result(exit_code=subprocess.call(target.attach_argv(argv)))
-    return target.invoke(["logs", name, "-n", str(lines), *_opt(since, "--since")])
+    if not follow:
+        return target.invoke(["logs", name, "-n", str(lines), *_opt(since, "--since")])
+    target.run_checked(["journalctl", "--version"])  # unreachable: one clear error before streaming
+    # journalctl needs only the unit names, which are the same on every distro.
+    argv = journal_argv(Layout(name, profile("debian")), True, since, lines)
+    rc = stream(target.stream_argv(argv))
+    if rc == 0:
+        return Result()
+    return Result(exit_code=EXIT_FAILED).warn(
+        f"{target.describe()}: the journal stream ended (exit code {rc})"
+    )
 
 
 def rollback(name: str, target: Target, to: str | None = None) -> Result:

@@ -5,7 +5,6 @@ are the truth; nothing here changes the host.
 from __future__ import annotations
 
 import os
-import subprocess
 
 from ..errors import EXIT_FAILED, HostError
 from ..layout import Layout, profile
@@ -15,6 +14,7 @@ from .facts import HostFacts, current_release, host_distro, probe_host, unit_sta
 from .health import wait_healthy
 from .system import SYSTEM_PATH, System
 from .tls import tls_files
+from .transport import stream
 
 TOOLS = ("systemctl", "journalctl", "nginx", "openssl", "useradd")
 
@@ -130,8 +130,8 @@ def logs_local(system: System, name: str, follow: bool, since: str | None, lines
     """journalctl for the service; with --follow it streams to our stdout until interrupted."""
     argv = journal_argv(layout_for(system, name), follow, since, lines)
     if follow:
-        rc = subprocess.call(argv, env={**os.environ, "PATH": SYSTEM_PATH})
-        return Result(exit_code=rc)
+        rc = stream(argv, env={**os.environ, "PATH": SYSTEM_PATH})
+        return Result(exit_code=0 if rc == 0 else EXIT_FAILED)
     proc = system.run(argv, check=False)
     if not proc.ok:
         raise HostError(f"journalctl failed: {proc.output()}")

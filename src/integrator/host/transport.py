@@ -7,24 +7,34 @@ zipped in memory, cached on the host by content hash) and runs
 Result. The tool is used for every verb, deploy included, rather than the last bundle kept on
 the host: it exists before the first deploy and after a failed one, `doctor` and `uninstall`
 work on any host, and the code that acts is always the version the operator is running.
+
+`logs --follow` is the one verb that streams: `stream()` runs the target's command line and
+copies its output until the operator stops it, and leaves nothing running on either side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
+import select
 import shlex
+import signal
 import subprocess
+import sys
 import tempfile
+import threading
+import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any, Union
+from typing import IO, Any, Union
 
-from ..errors import HostError, IntegratorError
+from ..errors import EnvironmentProblem, HostError, IntegratorError, UsageError
 from ..result import Result
 from .system import System
 
@@ -32,6 +42,9 @@ REMOTE_DIR = PurePosixPath("/var/tmp/integrator")
 # Build-side parts the host never imports: kept out of the host tool.
 EXCLUDED_PACKAGES = ("template", "sandbox", "fleet")
 TOOL_MAIN = "import sys\nfrom integrator.cli import main\nsys.exit(main())\n"
+# An ssh config file to use instead of ~/.ssh/config (ssh -F): keys, known hosts, port, jump hosts.
+SSH_CONFIG_ENV = "INTEGRATOR_SSH_CONFIG"
+SSH_FAILED = 255  # ssh's own exit code for its failures; the commands we run remotely never use it
 
 
 class RemoteError(IntegratorError):
@@ -64,8 +77,8 @@ class RemoteTarget:
     def put(self, src: Path, dest: PurePosixPath) -> None:
         raise NotImplementedError
 
-    def attach_argv(self, argv: Sequence[str]) -> list[str]:
-        """A local command line that runs `argv` on the host with our stdio (logs --follow)."""
+    def stream_argv(self, argv: Sequence[str]) -> list[str]:
+        """A local command line that runs `argv` on the host, its output on our stdout (logs -f)."""
         raise NotImplementedError
 
     # --- the host tool ---------------------------------------------------------------------
@@ -113,45 +126,74 @@ class SandboxTarget(RemoteTarget):
     def put(self, src: Path, dest: PurePosixPath) -> None:
         self._box().copy_in(src, str(dest))
 
-    def attach_argv(self, argv: Sequence[str]) -> list[str]:
+    def stream_argv(self, argv: Sequence[str]) -> list[str]:
         return list(self._box().exec_argv(list(argv)))
 
 
 @dataclass(frozen=True)
 class SshTarget(RemoteTarget):
-    """One real host through the system's ssh/scp; a non-root user goes through `sudo -n`."""
+    """One real host through the system's ssh/scp; a non-root user goes through `sudo -n`.
+
+    ssh and scp read the user's ssh config as usual, or `config` instead (`-F`, from
+    INTEGRATOR_SSH_CONFIG), and always run with BatchMode=yes: never a prompt in a script.
+    """
 
     destination: str  # user@host
+    config: str | None = None  # an ssh config file used instead of ~/.ssh/config
 
     def describe(self) -> str:
         return f"ssh {self.destination}"
 
-    def _remote_argv(self, argv: Sequence[str]) -> list[str]:
+    def _options(self) -> list[str]:
+        return [*(["-F", self.config] if self.config else []), "-o", "BatchMode=yes"]
+
+    def _remote_argv(self, argv: Sequence[str], *ssh_flags: str) -> list[str]:
         user = self.destination.split("@", 1)[0] if "@" in self.destination else ""
         prefix = [] if user == "root" else ["sudo", "-n"]
         # ssh hands one string to the remote shell: quote every argument.
-        return ["ssh", "-o", "BatchMode=yes", self.destination, "--", shlex.join([*prefix, *argv])]
+        return ["ssh", *self._options(), *ssh_flags, self.destination, "--", shlex.join([*prefix, *argv])]
 
     def run(self, argv: Sequence[str], *, timeout: float = 900) -> subprocess.CompletedProcess[bytes]:
-        try:
-            return subprocess.run(self._remote_argv(argv), capture_output=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise HostError(f"{self.describe()}: no answer after {timeout:.0f} s") from None
+        proc = self._call(self._remote_argv(argv), timeout)
+        if proc.returncode == SSH_FAILED:
+            raise HostError(f"ssh to {self.destination} failed: {ssh_message(proc.stderr)}")
+        return proc
 
     def put(self, src: Path, dest: PurePosixPath) -> None:
         """scp to a private temp name, then move into place as root (sudo-safe)."""
         tmp = f"/tmp/.integrator-{hashlib.sha256(str(dest).encode()).hexdigest()[:12]}"
-        proc = subprocess.run(["scp", "-q", "-o", "BatchMode=yes", str(src), f"{self.destination}:{tmp}"],
-                              capture_output=True, check=False)  # fmt: skip
+        scp = ["scp", "-q", *self._options(), str(src), f"{self.destination}:{tmp}"]
+        proc = self._call(scp, timeout=900)
         if proc.returncode != 0:
-            raise HostError(
-                f"scp to {self.destination} failed: {proc.stderr.decode(errors='replace').strip()}"
-            )
+            raise HostError(f"scp to {self.destination} failed: {ssh_message(proc.stderr)}")
         self.run_checked(["install", "-m", "0600", "-o", "root", "-g", "root", tmp, str(dest)])
         self.run(["rm", "-f", tmp])
 
-    def attach_argv(self, argv: Sequence[str]) -> list[str]:
-        return ["ssh", "-t", *self._remote_argv(argv)[1:]]
+    def stream_argv(self, argv: Sequence[str]) -> list[str]:
+        # -n: no stdin, no terminal. When ssh ends, sshd closes the command's output and
+        # journalctl -f, which watches it, exits: nothing is left running on the host.
+        return self._remote_argv(argv, "-n")
+
+    def _call(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[bytes]:
+        try:
+            return subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise EnvironmentProblem(
+                f"{argv[0]}: not found on this machine (install openssh-client)"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise HostError(f"{self.describe()}: no answer after {timeout:.0f} s") from None
+
+
+def ssh_message(stderr: bytes) -> str:
+    """ssh's own reason, on one line: its last line (with the one before for a host key)."""
+    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
+    if not lines:
+        return "no message from ssh"
+    last = lines[-1].removeprefix("ssh: ")
+    if last == "Host key verification failed." and len(lines) > 1:
+        last = f"{lines[-2]} {last}"
+    return last
 
 
 Target = Union[LocalTarget, RemoteTarget]
@@ -162,8 +204,109 @@ def target_from_args(host: str | None = None, ssh: str | None = None) -> Target:
     if host:
         return SandboxTarget(host)
     if ssh:
-        return SshTarget(ssh)
+        return SshTarget(ssh, config=ssh_config_from_env())
     return LocalTarget()
+
+
+def ssh_config_from_env() -> str | None:
+    """INTEGRATOR_SSH_CONFIG=FILE: the ssh config to use instead of ~/.ssh/config."""
+    path = os.environ.get(SSH_CONFIG_ENV, "")
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise UsageError(f"{SSH_CONFIG_ENV}={path}: no such file")
+    return path
+
+
+# --- streaming (logs --follow) ------------------------------------------------------------------
+
+
+class _Stop(Exception):
+    """SIGTERM or SIGHUP while following: end like Ctrl-C does."""
+
+
+def stream(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+    """Run a command that streams until stopped (`journalctl -f`), copying its output to ours.
+
+    Ctrl-C, SIGTERM and SIGHUP are the normal end (0); otherwise the command's own exit code.
+    It runs in a process group of its own, signalled and waited for as a whole, so nothing it
+    started outlives us (inside a sandbox, nsenter's child). Its output reaches us through a
+    pipe, so even if we are killed outright the pipe closes and `journalctl -f` ends.
+    """
+    try:
+        child = subprocess.Popen(
+            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, start_new_session=True
+        )
+    except FileNotFoundError:
+        raise EnvironmentProblem(f"{argv[0]}: not found on this machine") from None
+    assert child.stdout is not None
+    previous = _handle_stop_signals()
+    try:
+        _copy(child.stdout, sys.stdout.buffer)
+        stopped = False
+    except (_Stop, KeyboardInterrupt, BrokenPipeError):
+        stopped = True
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _end_group(child)
+    return 0 if stopped else child.returncode
+
+
+def _handle_stop_signals() -> dict[int, Any]:
+    def stop(signum: int, _frame: object) -> None:
+        raise _Stop(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGHUP)}
+
+
+def _copy(src: IO[bytes], out: IO[bytes]) -> None:
+    """Copy until `src` ends; BrokenPipeError as soon as our reader is gone (`| head`), like
+    journalctl -f, not only at the next line, which may never come."""
+    poller = select.poll()
+    poller.register(src.fileno(), select.POLLIN)
+    with contextlib.suppress(OSError, ValueError):  # no real file descriptor (pytest's capsys)
+        poller.register(out.fileno(), 0)  # POLLERR / POLLHUP only
+    while True:
+        if any(fd != src.fileno() for fd, _event in poller.poll()):
+            raise BrokenPipeError("the reader of our output is gone")
+        chunk = os.read(src.fileno(), 65536)
+        if not chunk:
+            return
+        out.write(chunk)
+        out.flush()
+
+
+def _end_group(child: subprocess.Popen[bytes], grace: float = 5) -> None:
+    """SIGTERM the child's process group, wait until every member is gone, SIGKILL after `grace`."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGTERM)
+    if child.stdout is not None:
+        child.stdout.close()
+    deadline = time.monotonic() + grace
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.wait(timeout=grace)
+    while _group_alive(child.pid):  # the leader is reaped: only the rest of its group is left
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            return
+        time.sleep(0.02)
+
+
+def _group_alive(pgid: int) -> bool:
+    """A process other than a zombie is still in group `pgid` (os.killpg(pgid, 0) counts zombies)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            return True
+    return False
 
 
 # --- the host tool ------------------------------------------------------------------------------

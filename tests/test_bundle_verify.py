@@ -442,3 +442,18 @@ def test_pyz_deploy_with_allowed_signers_refuses_an_unsigned_bundle(
     _, signers = _keypair(tmp_path, "release")
     assert pyzmain.main(["deploy", "--allowed-signers", str(signers)], bundle=bundle) == 1
     assert "not signed" in capsys.readouterr().err
+
+
+def test_deploy_checks_the_signature_before_the_bundle_goes_anywhere(tmp_path: Path) -> None:
+    """`integrator deploy --allowed-signers` refuses here, so no host ever sees the bundle."""
+    from integrator.host import commands
+    from integrator.host.transport import SshTarget
+
+    key, signers = _keypair(tmp_path, "release")
+    _, other_signers = _keypair(tmp_path, "other")
+    signed = make_bundle(tmp_path / "signed.pyz", signing_key=key)
+    unreachable = SshTarget("root@127.0.0.1")  # never contacted: the check comes first
+    with pytest.raises(BundleError, match="signature is not valid"):
+        commands.deploy(signed, unreachable, allowed_signers=other_signers)
+    with pytest.raises(BundleError, match="not signed"):
+        commands.deploy(make_bundle(tmp_path / "plain.pyz"), unreachable, allowed_signers=signers)

@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from integrator.errors import EnvironmentProblem
-from integrator.host.selinux import apply_labels, parse_local_rules, remove_labels
+from integrator.host.selinux import (
+    apply_labels,
+    missing_labels,
+    parse_local_rules,
+    remove_labels,
+    selinux_mode,
+)
 from integrator.host.system import Proc, System
 from integrator.layout import Layout
 from integrator.spec import parse_spec
@@ -90,3 +96,18 @@ def test_parse_local_rules() -> None:
         "/run/shop(/.*)?": "var_run_t",
     }
     assert parse_local_rules("SELinux fcontext  type  Context\n\n") == {}
+
+
+def test_mode_and_missing_labels_for_doctor(tmp_path: Path) -> None:
+    assert selinux_mode(RecordingSystem(tmp_path)) == "off"
+    assert missing_labels(RecordingSystem(tmp_path), SPEC, LAYOUT) == []
+    enable_selinux(tmp_path)
+    assert selinux_mode(RecordingSystem(tmp_path)) == "permissive"
+    (tmp_path / "sys/fs/selinux/enforce").write_text("1\n")
+    system = RecordingSystem(tmp_path, LOCAL_LIST)
+    assert selinux_mode(system) == "enforcing"
+    missing = missing_labels(system, SPEC, LAYOUT)
+    assert [m.split(" should be ")[0] for m in missing] == [
+        "SELinux: /run/shop(/.*)?",  # defined, but var_run_t instead of httpd_var_run_t
+        "SELinux: /etc/integrator/shop/tls(/.*)?",  # not defined at all
+    ]

@@ -214,6 +214,12 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
     _target(p)
     p.add_argument("--plan", action="store_true", help="show what would change and change nothing")
     p.add_argument(
+        "--allowed-signers",
+        type=Path,
+        metavar="FILE",
+        help="refuse the bundle unless signed by one of these keys (checked here, before anything is copied)",
+    )
+    p.add_argument(
         "--secret",
         action="append",
         default=[],
@@ -228,7 +234,13 @@ def _cmd_deploy(ns: argparse.Namespace) -> Result:
     health-check through nginx over HTTPS, then switch `current`; on failure roll back."""
     from .host.commands import deploy
 
-    return deploy(ns.bundle, _target_of(ns), plan_only=ns.plan, secrets=_pairs(ns.secret, "--secret"))
+    return deploy(
+        ns.bundle,
+        _target_of(ns),
+        plan_only=ns.plan,
+        secrets=_pairs(ns.secret, "--secret"),
+        allowed_signers=ns.allowed_signers,
+    )
 
 
 def _add_simple_host_verb(

@@ -30,9 +30,20 @@ def _dispatch(target: Target, local: Callable[[LocalTarget], Result], args: list
 
 
 def deploy(
-    bundle: Path, target: Target, plan_only: bool = False, secrets: Mapping[str, Path] | None = None
+    bundle: Path,
+    target: Target,
+    plan_only: bool = False,
+    secrets: Mapping[str, Path] | None = None,
+    allowed_signers: Path | None = None,
 ) -> Result:
-    """Deploy a bundle: health-gated, rolled back on failure (see host/deploy.py)."""
+    """Deploy a bundle: health-gated, rolled back on failure (see host/deploy.py).
+
+    With `allowed_signers` the signature is checked here, by the integrator the operator runs,
+    before the bundle goes anywhere: a bundle checking its own signature proves nothing."""
+    if allowed_signers is not None:
+        from ..bundle.verify import verify_bundle
+
+        verify_bundle(bundle, allowed_signers=allowed_signers)
     secrets = dict(secrets or {})
     if isinstance(target, LocalTarget):
         from .deploy import deploy_local

@@ -12,6 +12,7 @@ from ..result import Result
 from . import bundleio, releases, units
 from .facts import HostFacts, current_release, host_distro, probe_host, unit_state, venv_usable
 from .health import wait_healthy
+from .selinux import missing_labels, selinux_mode
 from .system import SYSTEM_PATH, System
 from .tls import tls_files
 from .transport import stream
@@ -151,7 +152,7 @@ def doctor_local(system: System, name: str | None) -> Result:
     facts = probe_host(system)
     result.say(f"host: {facts.pretty_name}, Python {'.'.join(map(str, facts.python_version))}, "
                f"nginx {'.'.join(map(str, facts.nginx_version))}, systemd {facts.systemd_version}, "
-               f"SELinux {'enforcing' if facts.selinux else 'off'}")  # fmt: skip
+               f"SELinux {selinux_mode(system)}")  # fmt: skip
     nginx = units.nginx_test(system)
     if not nginx.ok:
         problems.append(f"nginx -t fails: {nginx.output()}")
@@ -183,7 +184,7 @@ def _service_problems(system: System, layout: Layout, facts: HostFacts) -> list[
         problems.append(
             f"{layout.name} release {current}: {why} (deploy the same bundle again to rebuild it)"
         )
-    return problems
+    return problems + missing_labels(system, bundleio.release_spec(system, layout, current), layout)
 
 
 def _stale_venvs(system: System, layout: Layout, facts: HostFacts) -> list[str]:

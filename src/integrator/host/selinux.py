@@ -72,3 +72,22 @@ def _local_rules(system: System) -> dict[str, str]:
             f"SELinux is enabled but semanage is missing: install {SEMANAGE_PACKAGE}"
         ) from None
     return parse_local_rules(proc.stdout)
+
+
+def selinux_mode(system: System) -> str:
+    """enforcing, permissive, or off: what `doctor` reports."""
+    if not selinux_enabled(system):
+        return "off"
+    return "enforcing" if system.path(SELINUX_ENFORCE).read_text().strip() == "1" else "permissive"
+
+
+def missing_labels(system: System, spec: ServiceSpec, layout: Layout) -> list[str]:
+    """Rules this service needs that the host does not define (or defines with another type)."""
+    if not selinux_enabled(system):
+        return []
+    existing = _local_rules(system)
+    return [
+        f"SELinux: {rule.pattern} should be {rule.type} ({rule.why}); deploy again to apply it"
+        for rule in file_contexts(spec, layout)
+        if existing.get(rule.pattern) != rule.type
+    ]

@@ -1,7 +1,7 @@
 """Where host commands act: this machine, a sandbox host, or one host over ssh.
 
 All real work happens in one code path, the local one, running on the host itself. A remote
-target copies a small *host tool* there (this integrator package without its build-only parts,
+target copies a small *host tool* there (this integrator package without template/ and sandbox/,
 zipped in memory, cached on the host by content hash) and runs
 `python3 integrator-host-<sha>.pyz --json VERB ... --local`, then turns the JSON back into a
 Result. The tool is used for every verb, deploy included, rather than the last bundle kept on
@@ -41,7 +41,13 @@ from .system import System
 REMOTE_DIR = PurePosixPath("/var/tmp/integrator")
 # Build-side parts the host never imports: kept out of the host tool.
 EXCLUDED_PACKAGES = ("template", "sandbox", "fleet")
-TOOL_MAIN = "import sys\nfrom integrator.cli import main\nsys.exit(main())\n"
+TOOL_MAIN = (
+    "import sys\n"
+    "if sys.version_info < (3, 9):\n"
+    "    sys.exit('integrator needs Python >= 3.9 on the host; this is ' + sys.version.split()[0])\n"
+    "from integrator.cli import main\n"
+    "sys.exit(main())\n"
+)
 # An ssh config file to use instead of ~/.ssh/config (ssh -F): keys, known hosts, port, jump hosts.
 SSH_CONFIG_ENV = "INTEGRATOR_SSH_CONFIG"
 SSH_FAILED = 255  # ssh's own exit code for its failures; the commands we run remotely never use it

@@ -65,6 +65,7 @@ class Bundles:
     clone: Path  # `integrator clone` of demo, as demo2x
     fresh_broken: Path  # a service never deployed before, broken
     vault: Path  # needs the secret api_key
+    unhealthy: Path  # demo 0.4.0: imports fine, /healthz answers 500
 
 
 @pytest.fixture(scope="session")
@@ -79,8 +80,17 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     demo2 = _build(demo, out / "2")
     _set_version(demo, "0.2.0", "0.3.0")
     init = demo / "src/demo/__init__.py"
-    init.write_text(init.read_text() + '\nraise RuntimeError("broken on purpose")\n')
+    healthy_init = init.read_text()
+    init.write_text(healthy_init + '\nraise RuntimeError("broken on purpose")\n')
     broken = _build(demo, out / "3")
+    init.write_text(healthy_init)
+    _set_version(demo, "0.3.0", "0.4.0")
+    views = demo / "src/demo/views.py"
+    assert 'return jsonify(status="ok")' in views.read_text()
+    views.write_text(
+        views.read_text().replace('return jsonify(status="ok")', 'return jsonify(status="sick"), 500')
+    )
+    unhealthy = _build(demo, out / "8")
     shop = _build(_new_service("shop", root / "shop"), out / "4")
     assert main(["clone", str(root / "shop"), "shopx", str(root / "shopx")]) == 0
     clone = _build(root / "shopx", out / "5")
@@ -90,7 +100,8 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     vault = _new_service("vault", root / "vault")
     toml = vault / "service.toml"
     toml.write_text(toml.read_text().replace("[secrets]\nfiles = []", '[secrets]\nfiles = ["api_key"]'))
-    return Bundles(demo1, demo2, broken, shop, clone, _build(fresh, out / "6"), _build(vault, out / "7"))
+    fresh_broken, vault_bundle = _build(fresh, out / "6"), _build(vault, out / "7")
+    return Bundles(demo1, demo2, broken, shop, clone, fresh_broken, vault_bundle, unhealthy)
 
 
 # --- hosts and HTTP -------------------------------------------------------------------------------
@@ -214,6 +225,16 @@ def test_broken_release_fails_and_old_release_serves(host: object, bundles: Bund
     assert version(host.address) == "0.1.0"  # type: ignore[attr-defined]
 
 
+def test_unhealthy_release_fails_and_old_release_serves(host: object, bundles: Bundles) -> None:
+    """It starts and imports fine, but /healthz answers 500 through nginx: not activated."""
+    result = commands.deploy(bundles.unhealthy, SandboxTarget(host.name))  # type: ignore[attr-defined]
+    text = "\n".join(result.lines)
+    assert result.exit_code != 0
+    assert "health check" in text and "HTTP 500" in text and "still serving" in text
+    assert version(host.address) == "0.1.0"  # type: ignore[attr-defined]
+    assert get(host.address, "/healthz")[0] == 200  # type: ignore[attr-defined]
+
+
 def test_deploy_v2_then_rollback_returns_previous(host: object, bundles: Bundles) -> None:
     target = SandboxTarget(host.name)  # type: ignore[attr-defined]
     ok(commands.deploy(bundles.demo2, target))
@@ -222,7 +243,7 @@ def test_deploy_v2_then_rollback_returns_previous(host: object, bundles: Bundles
     assert version(host.address) == "0.1.0"  # type: ignore[attr-defined]
     listing = ok(commands.list_services("demo", target))
     outcomes = [r["outcome"] for r in listing.data["releases"]]
-    assert outcomes == ["ok", "failed", "rolled_back"], listing.lines
+    assert outcomes == ["ok", "failed", "failed", "rolled_back"], listing.lines  # import error, 500
     assert ok(commands.status("demo", target)).data["services"][0]["healthy"] is True
 
 

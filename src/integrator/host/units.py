@@ -95,10 +95,11 @@ def nginx_reload(system: System, timeout: float = 10.0) -> None:
     exit they still accept connections, and their config routes an unknown name to another
     service's default server: a health check then gets that service's 200 for a broken release.
     """
-    if not is_active(system, "nginx.service"):
+    nginx = unit_state(system, "nginx.service")  # one `systemctl show`: state and master pid
+    if nginx.get("ActiveState") != "active":
         system.run(["systemctl", "enable", "--quiet", "--now", "nginx.service"])
         return
-    master = nginx_master_pid(system)
+    master = main_pid(nginx)
     old = child_pids(system, master) if master else set()
     system.run(["systemctl", "reload", "nginx.service"])
     end = time.monotonic() + timeout
@@ -109,9 +110,10 @@ def nginx_reload(system: System, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def nginx_master_pid(system: System) -> int | None:
-    main_pid = unit_state(system, "nginx.service").get("MainPID", "0")
-    return int(main_pid) if main_pid.isdigit() and main_pid != "0" else None
+def main_pid(state: dict[str, str]) -> int | None:
+    """MainPID from `unit_state`; systemd reports 0 when the unit has no main process."""
+    pid = state.get("MainPID", "0")
+    return int(pid) if pid.isdigit() and pid != "0" else None
 
 
 def child_pids(system: System, parent: int) -> set[int]:

@@ -1,0 +1,47 @@
+"""systemd and nginx operations, against a recorded fake host."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from integrator.host import units
+from integrator.host.facts import UNIT_PROPERTIES
+from integrator.host.system import Proc, System
+
+
+class Recorder(System):
+    """Answers `systemctl show` with fixed properties and records every command."""
+
+    def __init__(self, root: Path, show: str) -> None:
+        super().__init__(root)
+        self.show = show
+        self.ran: list[str] = []
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> Proc:
+        self.ran.append(" ".join(argv))
+        out = self.show if list(argv[:2]) == ["systemctl", "show"] else ""
+        return Proc(tuple(argv), 0, out, "")
+
+
+def test_nginx_reload_asks_systemd_about_nginx_once(tmp_path: Path) -> None:
+    system = Recorder(tmp_path, "ActiveState=active\nMainPID=0\n")
+    units.nginx_reload(system)
+    assert [r for r in system.ran if r.startswith("systemctl show")] == [
+        f"systemctl show -p {','.join(UNIT_PROPERTIES)} nginx.service"
+    ]
+    assert "systemctl reload nginx.service" in system.ran
+
+
+def test_nginx_reload_starts_an_inactive_nginx(tmp_path: Path) -> None:
+    system = Recorder(tmp_path, "ActiveState=inactive\nMainPID=0\n")
+    units.nginx_reload(system)
+    assert system.ran[-1] == "systemctl enable --quiet --now nginx.service"
+    assert not any("reload" in r for r in system.ran)
+
+
+def test_main_pid_is_none_without_a_main_process() -> None:
+    assert units.main_pid({"MainPID": "1234"}) == 1234
+    assert units.main_pid({"MainPID": "0"}) is None
+    assert units.main_pid({}) is None

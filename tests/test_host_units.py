@@ -14,13 +14,17 @@ from integrator.host.system import Proc, System
 class Recorder(System):
     """Answers `systemctl show` with fixed properties and records every command."""
 
-    def __init__(self, root: Path, show: str) -> None:
+    def __init__(self, root: Path, show: str, failing: str = "") -> None:
         super().__init__(root)
         self.show = show
+        self.failing = failing  # a command line that exits 1, saying so on stderr
         self.ran: list[str] = []
 
     def run(self, argv: Sequence[str], **kwargs: Any) -> Proc:
-        self.ran.append(" ".join(argv))
+        line = " ".join(argv)
+        self.ran.append(line)
+        if line == self.failing:
+            return Proc(tuple(argv), 1, "", "emerg: bad config\n")
         out = self.show if list(argv[:2]) == ["systemctl", "show"] else ""
         return Proc(tuple(argv), 0, out, "")
 
@@ -45,3 +49,12 @@ def test_main_pid_is_none_without_a_main_process() -> None:
     assert units.main_pid({"MainPID": "1234"}) == 1234
     assert units.main_pid({"MainPID": "0"}) is None
     assert units.main_pid({}) is None
+
+
+def test_an_invalid_nginx_config_is_not_reloaded(tmp_path: Path) -> None:
+    system = Recorder(tmp_path, "ActiveState=active\nMainPID=0\n", failing="nginx -t -q")
+    assert units.reload_nginx_if_valid(system) == "emerg: bad config"
+    assert system.ran == ["nginx -t -q"]
+    valid = Recorder(tmp_path, "ActiveState=active\nMainPID=0\n")
+    assert units.reload_nginx_if_valid(valid) is None
+    assert "systemctl reload nginx.service" in valid.ran

@@ -133,16 +133,11 @@ def _restart_previous(ctx: HostContext, previous: Previous | None, socket_change
     if previous is None:
         units.stop_and_disable(ctx.system, ctx.layout)
         units.daemon_reload(ctx.system)
-        _reload_nginx_if_valid(ctx.system)
+        units.reload_nginx_if_valid(ctx.system)
         return None
     units.start_service(ctx.system, ctx.layout, socket_changed=socket_changed)
-    _reload_nginx_if_valid(ctx.system)
+    units.reload_nginx_if_valid(ctx.system)
     return check_serving(replace(ctx, spec=previous.spec)).ok
-
-
-def _reload_nginx_if_valid(system: System) -> None:
-    if units.nginx_test(system).ok:
-        units.nginx_reload(system)
 
 
 def switch_current(system: System, layout: Layout, release_id: str) -> None:

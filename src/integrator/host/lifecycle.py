@@ -99,7 +99,7 @@ def uninstall_local(system: System, name: str, purge: bool) -> Result:
     with DeployLock(system, layout):
         removed = _remove_service(system, layout)
         removed += _remove_site(system, layout)
-        problem = _reload_nginx(system)
+        problem = units.reload_nginx_if_valid(system)
     if purge:
         removed += [str(p) for p in _purge_paths(layout) if remove_tree(system, p)]
         removed += remove_labels(system, layout)
@@ -144,14 +144,6 @@ def _other_sites_use_includes(system: System, layout: Layout) -> bool:
     conf_d = system.path(layout.nginx_site.parent)
     marker = str(layout.nginx_include_dir)
     return any(marker in p.read_text(errors="replace") for p in conf_d.glob("*.conf") if p.is_file())
-
-
-def _reload_nginx(system: System) -> str | None:
-    proc = units.nginx_test(system)
-    if not proc.ok:
-        return proc.output()
-    units.nginx_reload(system)
-    return None
 
 
 def _purge_paths(layout: Layout) -> list[PurePosixPath]:

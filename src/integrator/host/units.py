@@ -87,6 +87,15 @@ def nginx_check(system: System) -> None:
         raise CheckFailed(f"nginx -t failed: {proc.output()}")
 
 
+def reload_nginx_if_valid(system: System) -> str | None:
+    """Reload nginx unless `nginx -t` fails; then return its output (nginx keeps the old config)."""
+    proc = nginx_test(system)
+    if not proc.ok:
+        return proc.output()
+    nginx_reload(system)
+    return None
+
+
 def nginx_reload(system: System, timeout: float = 10.0) -> None:
     """Reload nginx and wait until the workers of the old configuration are gone; start nginx
     if it is not running (a fresh host, or after a crash).

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from integrator.errors import EnvironmentProblem, HostError
-from integrator.host.activate import HostContext, restore
+from integrator.host.activate import HostContext, activate, restore
 from integrator.host.facts import HostFacts, systemd_booted
 from integrator.host.fs import FileWriter
 from integrator.host.secrets import require_credentials
@@ -67,3 +67,28 @@ def test_secrets_need_a_systemd_with_credentials() -> None:
         EnvironmentProblem, match=r"LoadCredential=, systemd >= 247\); this host has systemd 239"
     ):
         require_credentials(vault, 239)
+
+
+class InvalidNginx(System):
+    """A host whose `nginx -t` rejects the configuration; everything else succeeds."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.ran: list[str] = []
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> Proc:
+        self.ran.append(" ".join(argv))
+        if list(argv[:2]) == ["nginx", "-t"]:
+            return Proc(tuple(argv), 1, "", "nginx: [emerg] unknown directive\n")
+        return Proc(tuple(argv), 0, "", "")
+
+
+def test_an_invalid_nginx_config_stops_activation_before_any_start(tmp_path: Path) -> None:
+    system = InvalidNginx(tmp_path)
+    layout = Layout.for_spec(SPEC, "debian")
+    ctx = HostContext(system, FACTS, SPEC, layout)
+    outcome = activate(ctx, FileWriter(system), "20260101T000000Z-abcdef12", previous=None)
+    assert not outcome.ok and outcome.restored is None and outcome.journal == []
+    assert outcome.reason == "nginx -t failed: nginx: [emerg] unknown directive"
+    assert not any(r.startswith(("systemctl start", "systemctl restart")) for r in system.ran)
+    assert not (tmp_path / "etc/nginx/conf.d/shop.conf").exists()  # the written files were undone

@@ -93,9 +93,7 @@ def activate(ctx: HostContext, writer: FileWriter, release_id: str, previous: Pr
 
 
 def _start_and_check(ctx: HostContext, changes: list[Change]) -> None:
-    proc = units.nginx_test(ctx.system)
-    if not proc.ok:
-        raise ActivationFailed(f"nginx -t failed: {proc.output()}")
+    units.nginx_check(ctx.system)
     units.daemon_reload(ctx.system)
     socket_changed = any(c.path == ctx.layout.socket_unit_path and c.action == CHANGE for c in changes)
     started = units.start_service(ctx.system, ctx.layout, socket_changed)

@@ -28,10 +28,7 @@ def plan_command(source: Path, *, distro: str, root: Path) -> Result:
     system = System(root)
     version = _nginx_version(system, root)
     writer = FileWriter(system, dry_run=True)
-    changes = [
-        writer.put(f.path, f.content, f.mode, f.owner, f.group)
-        for f in render_all(spec, layout, PLANNED_RELEASE, nginx_version=version)
-    ]
+    changes = writer.put_rendered(render_all(spec, layout, PLANNED_RELEASE, nginx_version=version))
     pending = [c for c in changes if c.changed]
     result = Result(
         data={

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import IntegratorError
 from ..layout import Layout
@@ -21,6 +21,9 @@ from .fs import CHANGE, Change, FileWriter
 from .health import Probe, check_name, wait_healthy
 from .system import System
 from .tls import tls_files
+
+if TYPE_CHECKING:
+    from ..render import RenderedFile
 
 
 @dataclass(frozen=True)
@@ -53,15 +56,11 @@ class ActivationFailed(Exception):
         self.journal = journal or []
 
 
-def render_for(ctx: HostContext, release_id: str) -> list[Any]:
+def render_for(ctx: HostContext, release_id: str) -> list[RenderedFile]:
     """Every file of a release, rendered for this host's nginx version (pure, in memory)."""
     from ..render import render_all
 
-    return list(render_all(ctx.spec, ctx.layout, release_id, nginx_version=ctx.facts.nginx_version))
-
-
-def write_rendered(writer: FileWriter, files: list[Any]) -> list[Change]:
-    return [writer.put(f.path, f.content, f.mode, f.owner, f.group) for f in files]
+    return render_all(ctx.spec, ctx.layout, release_id, nginx_version=ctx.facts.nginx_version)
 
 
 def health_url(spec: ServiceSpec) -> str:
@@ -80,7 +79,7 @@ def activate(ctx: HostContext, writer: FileWriter, release_id: str, previous: Pr
     """Make `release_id` serve, or put `previous` back; never leaves a half-written config."""
     changes: list[Change] = []
     try:
-        changes = write_rendered(writer, render_for(ctx, release_id))
+        changes = writer.put_rendered(render_for(ctx, release_id))
         _start_and_check(ctx, changes)
         switch_current(ctx.system, ctx.layout, release_id)
         return Outcome(True, changes=changes)

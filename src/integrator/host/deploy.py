@@ -89,7 +89,7 @@ def _config_changes(
     """TLS, secrets and rendered files, through `writer` (dry-run for a comparison)."""
     changes = ensure_tls(ctx.system, writer, ctx.spec, ctx.layout, ctx.facts.hostname)
     changes += install_secrets(writer, ctx.spec, ctx.layout, secrets)
-    return changes + [writer.put(f.path, f.content, f.mode, f.owner, f.group) for f in render_for(ctx, rid)]
+    return changes + writer.put_rendered(render_for(ctx, rid))
 
 
 def unique_release_id(system: System, layout: Layout, sha256: str) -> str:

@@ -14,11 +14,16 @@ import pwd
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from ..errors import HostError
 from .system import System
+
+if TYPE_CHECKING:
+    from ..render import RenderedFile
 
 CREATE, CHANGE, UNCHANGED, REMOVE = "create", "change", "unchanged", "remove"
 
@@ -79,6 +84,10 @@ class FileWriter:
             self._remember(path, real, old)
             write_atomic(real, data, mode, uid, gid)
         return Change(path, action, diff)
+
+    def put_rendered(self, files: Iterable[RenderedFile]) -> list[Change]:
+        """`put` each rendered file with its own mode and owner (deploy, rollback and plan)."""
+        return [self.put(f.path, f.content, f.mode, f.owner, f.group) for f in files]
 
     def remove(self, path: PurePosixPath) -> Change:
         """Remove a file (recorded, so undo brings it back)."""

@@ -23,7 +23,7 @@ from .nginxconf import check_site_fits
 from .releases import DEPLOYING, FAILED, OK, DeployLock, ReleaseRecord
 from .secrets import check_secrets, install_secrets, require_credentials
 from .selinux import apply_labels, remove_labels
-from .system import System
+from .system import System, require_root
 from .tls import ensure_tls
 from .users import ensure_user, remove_user
 
@@ -40,8 +40,7 @@ def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: Mapping
         from .deploy_plan import plan_deploy
 
         return plan_deploy(ctx, info, secrets)
-    if not system.is_root():
-        raise EnvironmentProblem("deploy must run as root on the host (sudo)")
+    require_root(system, "deploy")
     if not systemd_booted(system):
         raise EnvironmentProblem(
             "this machine does not run systemd as PID 1 (no /run/systemd/system): deploy to a systemd "

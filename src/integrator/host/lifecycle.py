@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from ..errors import EXIT_FAILED, EnvironmentProblem, HostError
+from ..errors import EXIT_FAILED, HostError
 from ..layout import Layout
 from ..result import Result
 from . import bundleio, releases, units
@@ -16,20 +16,14 @@ from .fs import FileWriter, remove_tree
 from .inspect import layout_for, require_installed
 from .releases import OK, ROLLED_BACK, DeployLock
 from .selinux import apply_labels, remove_labels
-from .system import System
+from .system import System, require_root
 from .users import remove_user
-
-
-def _require_root(system: System, verb: str) -> None:
-    if not system.is_root():
-        raise EnvironmentProblem(f"{verb} must run as root on the host (sudo)")
-
 
 # --- rollback ------------------------------------------------------------------------------------
 
 
 def rollback_local(system: System, name: str, to: str | None) -> Result:
-    _require_root(system, "rollback")
+    require_root(system, "rollback")
     layout = require_installed(system, name)
     with DeployLock(system, layout):
         records = releases.load_records(system, layout)
@@ -92,7 +86,7 @@ def _rebuild_venv_if_stale(ctx: HostContext, rid: str) -> list[str]:
 
 
 def uninstall_local(system: System, name: str, purge: bool) -> Result:
-    _require_root(system, "uninstall")
+    require_root(system, "uninstall")
     layout = layout_for(system, name)
     if not _anything_installed(system, layout):
         raise HostError(f"{name} is not installed on this host")

@@ -80,3 +80,9 @@ class System:
 
     def is_root(self) -> bool:
         return os.geteuid() == 0
+
+
+def require_root(system: System, verb: str) -> None:
+    """Verbs that change the host refuse without root, before taking the lock or changing anything."""
+    if not system.is_root():
+        raise EnvironmentProblem(f"{verb} must run as root on the host (sudo)")

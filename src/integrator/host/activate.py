@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..errors import IntegratorError
 from ..layout import Layout
 from ..spec import ServiceSpec
-from . import units
+from . import bundleio, units
 from .facts import HostFacts
 from .fs import CHANGE, Change, FileWriter
 from .health import Probe, check_name, wait_healthy
@@ -73,6 +73,11 @@ class Previous:
 
     release_id: str
     spec: ServiceSpec
+
+
+def previous_release(system: System, layout: Layout, release_id: str | None) -> Previous | None:
+    """`release_id` (the one serving now) as what a failed activation restores; None if none."""
+    return Previous(release_id, bundleio.release_spec(system, layout, release_id)) if release_id else None
 
 
 def activate(ctx: HostContext, writer: FileWriter, release_id: str, previous: Previous | None) -> Outcome:

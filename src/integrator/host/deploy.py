@@ -15,7 +15,15 @@ from ..errors import EXIT_FAILED, EnvironmentProblem, IntegratorError
 from ..layout import Layout
 from ..result import Result
 from . import bundleio, releases, units
-from .activate import HostContext, Outcome, Previous, activate, check_serving, render_for
+from .activate import (
+    HostContext,
+    Outcome,
+    Previous,
+    activate,
+    check_serving,
+    previous_release,
+    render_for,
+)
 from .bundleio import BundleInfo
 from .facts import current_release, probe_host, systemd_booted, venv_usable
 from .fs import Change, FileWriter, remove_tree
@@ -104,9 +112,7 @@ def _deploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path], why
     started = time.monotonic()
     system, layout = ctx.system, ctx.layout
     previous_id = current_release(system, layout.current)
-    previous = (
-        Previous(previous_id, bundleio.release_spec(system, layout, previous_id)) if previous_id else None
-    )
+    previous = previous_release(system, layout, previous_id)
     rid = unique_release_id(system, layout, info.sha256)
     writer = FileWriter(system)
     created_user = False

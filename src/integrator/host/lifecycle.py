@@ -10,7 +10,7 @@ from ..errors import EXIT_FAILED, HostError
 from ..layout import Layout
 from ..result import Result
 from . import bundleio, releases, units
-from .activate import HostContext, Previous, activate
+from .activate import HostContext, activate, previous_release
 from .facts import current_release, probe_host, venv_usable
 from .fs import FileWriter, remove_tree
 from .inspect import layout_for, require_installed
@@ -44,7 +44,7 @@ def _rollback_to(system: System, layout: Layout, current: str | None, target: st
     facts = probe_host(system)
     ctx = HostContext(system, facts, bundleio.release_spec(system, layout, target), layout)
     notes = _rebuild_venv_if_stale(ctx, target)
-    previous = Previous(current, bundleio.release_spec(system, layout, current)) if current else None
+    previous = previous_release(system, layout, current)
     outcome = activate(ctx, FileWriter(system), target, previous)
     data = {
         "service": layout.name,

@@ -51,6 +51,8 @@ def profile(name: str) -> DistroProfile:
 
 
 P = PurePosixPath
+# One directory per service below it (`Layout.state_dir`): how `list` finds what integrator manages.
+STATE_ROOT = P("/var/lib/integrator")
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ class Layout:
     @property
     def state_dir(self) -> P:
         """Release records and the deploy lock (root only)."""
-        return P("/var/lib/integrator") / self.name
+        return STATE_ROOT / self.name
 
     @property
     def releases_record(self) -> P:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from ..errors import EXIT_FAILED, HostError
-from ..layout import Layout, profile
+from ..layout import STATE_ROOT, Layout, profile
 from ..result import Result
 from . import bundleio, releases, units
 from .facts import HostFacts, current_release, host_distro, probe_host, unit_state, venv_usable
@@ -24,13 +24,16 @@ def layout_for(system: System, name: str) -> Layout:
     return Layout(name, profile(host_distro(system)))
 
 
-def managed_services(system: System) -> list[str]:
+def managed_services(system: System) -> list[Layout]:
     """Services with a release tree and a record on this host (what `list` shows)."""
-    state_root = system.path(Layout("_", profile("debian")).state_dir.parent)
+    state_root = system.path(STATE_ROOT)
     if not state_root.is_dir():
         return []
     names = sorted(p.name for p in state_root.iterdir() if p.is_dir())
-    return [n for n in names if system.path(layout_for(system, n).releases).is_dir()]
+    if not names:
+        return []
+    distro = profile(host_distro(system))  # read once, not once per service
+    return [layout for layout in (Layout(n, distro) for n in names) if system.path(layout.releases).is_dir()]
 
 
 def require_installed(system: System, name: str) -> Layout:
@@ -40,16 +43,20 @@ def require_installed(system: System, name: str) -> Layout:
     return layout
 
 
+def selected_services(system: System, name: str | None) -> list[Layout]:
+    """The named service (which must be deployed), or every service integrator manages here."""
+    return [require_installed(system, name)] if name else managed_services(system)
+
+
 # --- status -------------------------------------------------------------------------------------
 
 
-def service_status(system: System, name: str) -> dict[str, object]:
+def service_status(system: System, layout: Layout) -> dict[str, object]:
     """One service: serving release, unit states, restarts, a quick health probe."""
-    layout = require_installed(system, name)
     rid = current_release(system, layout.current)
     svc, sock = unit_state(system, layout.service_unit), unit_state(system, layout.socket_unit)
     info: dict[str, object] = {
-        "service": name,
+        "service": layout.name,
         "release": rid,
         "service_state": f"{svc.get('ActiveState', '?')} ({svc.get('SubState', '?')})",
         "socket_state": f"{sock.get('ActiveState', '?')} ({sock.get('SubState', '?')})",
@@ -68,8 +75,7 @@ def service_status(system: System, name: str) -> dict[str, object]:
 
 
 def status_local(system: System, name: str | None) -> Result:
-    names = [name] if name else managed_services(system)
-    infos = [service_status(system, n) for n in names]
+    infos = [service_status(system, layout) for layout in selected_services(system, name)]
     result = Result(data={"services": infos})
     if not infos:
         return result.say("no services deployed by integrator on this host")
@@ -105,13 +111,12 @@ def list_local(system: System, name: str | None) -> Result:
 
 def _list_services(system: System) -> Result:
     result = Result(data={"services": []})
-    for n in managed_services(system):
-        layout = layout_for(system, n)
+    for layout in managed_services(system):
         rid = current_release(system, layout.current)
         record = releases.find(releases.load_records(system, layout), rid)
         version = record.version if record else "?"
-        result.data["services"].append({"service": n, "release": rid, "version": version})
-        result.say(f"{n:20} {version:10} {rid or '(no current release)'}")
+        result.data["services"].append({"service": layout.name, "release": rid, "version": version})
+        result.say(f"{layout.name:20} {version:10} {rid or '(no current release)'}")
     if not result.lines:
         result.say("no services deployed by integrator on this host")
     return result
@@ -157,8 +162,7 @@ def doctor_local(system: System, name: str | None) -> Result:
     if not nginx.ok:
         problems.append(f"nginx -t fails: {nginx.output()}")
     notes: list[str] = []
-    for n in [name] if name else managed_services(system):
-        layout = require_installed(system, n)
+    for layout in selected_services(system, name):
         problems += _service_problems(system, layout, facts)
         notes += _stale_venvs(system, layout, facts)
     result.data = {"problems": problems, "notes": notes, "host": facts.__dict__}

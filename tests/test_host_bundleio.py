@@ -39,3 +39,13 @@ def test_release_dirs_are_0755_whatever_the_umask(tmp_path: Path, monkeypatch: p
 def test_a_missing_bundle_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no such bundle"):
         open_bundle(tmp_path / "absent.pyz")
+
+
+def test_a_missing_bundle_is_bad_input_before_anything_is_copied(tmp_path: Path) -> None:
+    from integrator.host.commands import deploy
+    from integrator.host.transport import SshTarget
+
+    # Refused before ssh is run: the destination does not even resolve.
+    with pytest.raises(UsageError, match="no such bundle") as missing:
+        deploy(tmp_path / "absent.pyz", SshTarget("root@host.invalid"))
+    assert missing.value.exit_code == 2

@@ -46,10 +46,15 @@ def open_bundle(path: Path) -> BundleInfo:
     """Verify every hash in the bundle before anything on the host is touched."""
     from ..bundle.manifest import verify_zip
 
-    if not path.is_file():
-        raise UsageError(f"{path}: no such bundle")
+    require_bundle_file(path)
     manifest = verify_zip(path)
     return BundleInfo(path, sha256_file(path), _spec_of(manifest), manifest)
+
+
+def require_bundle_file(path: Path) -> None:
+    """A missing bundle is bad input (exit 2), whether deployed here or copied to a host first."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such bundle")
 
 
 def _spec_of(manifest: Any) -> ServiceSpec:

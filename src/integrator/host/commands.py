@@ -54,10 +54,9 @@ def deploy(
 
 def _deploy_remote(bundle: Path, target: RemoteTarget, plan_only: bool, secrets: dict[str, Path]) -> Result:
     """Copy the bundle and the secrets to a private directory on the host, deploy, clean up."""
-    from ..errors import BundleError
+    from .bundleio import require_bundle_file
 
-    if not bundle.is_file():
-        raise BundleError(f"{bundle}: no such bundle")
+    require_bundle_file(bundle)
     work = REMOTE_DIR / f"deploy-{_random.token_hex(6)}"
     target.ensure_tool()
     target.run_checked(["install", "-d", "-m", "0700", str(work)])

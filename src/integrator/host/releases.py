@@ -12,9 +12,8 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from pathlib import PurePosixPath
 from typing import IO, Any
 
 from ..errors import HostError
@@ -178,8 +177,3 @@ class DeployLock:
 def _read_pid(fh: IO[str]) -> str:
     fh.seek(0)
     return fh.read().strip() or "?"
-
-
-def iter_release_paths(layout: Layout, ids: Sequence[str]) -> Iterator[PurePosixPath]:
-    for rid in ids:
-        yield layout.release(rid)

@@ -58,3 +58,12 @@ def test_an_invalid_nginx_config_is_not_reloaded(tmp_path: Path) -> None:
     valid = Recorder(tmp_path, "ActiveState=active\nMainPID=0\n")
     assert units.reload_nginx_if_valid(valid) is None
     assert "systemctl reload nginx.service" in valid.ran
+
+
+def test_child_pids_reads_proc_stat_past_odd_command_names(tmp_path: Path) -> None:
+    for pid, stat in (("10", "10 (nginx) S 1 10"), ("11", "11 (nginx: worker) S 10 10"),
+                      ("12", "12 (a) b) S 10 10"), ("13", "13 (other) S 1 13")):  # fmt: skip
+        (tmp_path / "proc" / pid).mkdir(parents=True)
+        (tmp_path / "proc" / pid / "stat").write_text(stat + " 0 0\n")
+    (tmp_path / "proc/14").mkdir()  # exited meanwhile: no stat
+    assert units.child_pids(System(tmp_path), 10) == {11, 12}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -86,3 +86,14 @@ def require_root(system: System, verb: str) -> None:
     """Verbs that change the host refuse without root, before taking the lock or changing anything."""
     if not system.is_root():
         raise EnvironmentProblem(f"{verb} must run as root on the host (sudo)")
+
+
+def proc_stats(proc: Path) -> Iterator[tuple[int, list[str]]]:
+    """Each process under `proc` (a /proc) as (pid, the fields of /proc/PID/stat after its command
+    name: state, ppid, pgrp, ...). The name may hold spaces and `)`, so split at the last `)`."""
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):  # gone meanwhile
+            continue
+        yield int(stat.parent.name), fields

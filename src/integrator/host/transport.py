@@ -36,7 +36,7 @@ from typing import IO, Any, Union
 
 from ..errors import EnvironmentProblem, HostError, IntegratorError, UsageError
 from ..result import Result
-from .system import System
+from .system import System, proc_stats
 
 REMOTE_DIR = PurePosixPath("/var/tmp/integrator")
 # Build-side parts the host never imports: kept out of the host tool.
@@ -305,14 +305,10 @@ def _end_group(child: subprocess.Popen[bytes], grace: float = 5) -> None:
 
 def _group_alive(pgid: int) -> bool:
     """A process other than a zombie is still in group `pgid` (os.killpg(pgid, 0) counts zombies)."""
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            state, _ppid, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
-        except (OSError, IndexError, ValueError):  # gone meanwhile
-            continue
-        if int(pgrp) == pgid and state not in ("Z", "X"):
-            return True
-    return False
+    return any(
+        len(fields) >= 3 and fields[2] == str(pgid) and fields[0] not in ("Z", "X")
+        for _pid, fields in proc_stats(Path("/proc"))
+    )
 
 
 # --- the host tool ------------------------------------------------------------------------------

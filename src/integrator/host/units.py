@@ -12,7 +12,7 @@ import time
 from ..errors import CheckFailed
 from ..layout import Layout
 from .facts import unit_state
-from .system import Proc, System
+from .system import Proc, System, proc_stats
 
 
 def daemon_reload(system: System) -> None:
@@ -126,13 +126,5 @@ def main_pid(state: dict[str, str]) -> int | None:
 
 
 def child_pids(system: System, parent: int) -> set[int]:
-    """PIDs whose parent is `parent` (from /proc/PID/stat; field 4 after the command name)."""
-    found: set[int] = set()
-    for stat in system.path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == str(parent):
-            found.add(int(stat.parent.name))
-    return found
+    """PIDs whose parent is `parent` (field 4 of /proc/PID/stat)."""
+    return {pid for pid, fields in proc_stats(system.path("/proc")) if fields[1] == str(parent)}

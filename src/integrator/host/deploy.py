@@ -1,4 +1,4 @@
-"""The deploy flow on the host itself: verify → lock → probe → prepare a release → activate.
+"""The deploy flow on the host itself: verify → probe → lock → prepare a release → activate.
 
 Everything here runs on the target (inside `python3 BUNDLE.pyz deploy`, or in-process for
 `--local`); remote targets only ship the bundle and call this. A failure leaves the previous

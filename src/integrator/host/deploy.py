@@ -82,7 +82,7 @@ def why_redeploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path]
     if stale_venv:
         return f"rebuilding the venv: {stale_venv}"
     probe = FileWriter(system, dry_run=True)
-    pending = [c for c in _config_changes(ctx, probe, rid, secrets) if c.changed]
+    pending = [c for c in config_changes(ctx, probe, rid, secrets) if c.changed]
     if pending:
         return f"configuration changed: {', '.join(str(c.path) for c in pending)}"
     if not units.is_active(system, layout.service_unit) or not check_serving(ctx, deadline_s=3).ok:
@@ -90,7 +90,7 @@ def why_redeploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path]
     return None
 
 
-def _config_changes(
+def config_changes(
     ctx: HostContext, writer: FileWriter, rid: str, secrets: Mapping[str, Path]
 ) -> list[Change]:
     """TLS, secrets and rendered files, through `writer` (dry-run for a comparison)."""

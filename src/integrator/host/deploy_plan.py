@@ -10,7 +10,7 @@ from pathlib import Path
 from ..result import Result
 from .activate import HostContext
 from .bundleio import BundleInfo
-from .deploy import _config_changes, nothing_to_do, unique_release_id, why_redeploy
+from .deploy import config_changes, nothing_to_do, unique_release_id, why_redeploy
 from .facts import current_release, user_exists
 from .fs import CHANGE, FileWriter
 
@@ -22,7 +22,7 @@ def plan_deploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path])
     layout = ctx.layout
     rid = unique_release_id(ctx.system, layout, info.sha256)
     changes = [
-        c for c in _config_changes(ctx, FileWriter(ctx.system, dry_run=True), rid, secrets) if c.changed
+        c for c in config_changes(ctx, FileWriter(ctx.system, dry_run=True), rid, secrets) if c.changed
     ]
     socket_restart = any(c.path == layout.socket_unit_path and c.action == CHANGE for c in changes)
     restarts = ([layout.socket_unit] if socket_restart else []) + [

@@ -99,8 +99,7 @@ def activate(ctx: HostContext, writer: FileWriter, release_id: str, previous: Pr
 def _start_and_check(ctx: HostContext, changes: list[Change]) -> None:
     units.nginx_check(ctx.system)
     units.daemon_reload(ctx.system)
-    socket_changed = any(c.path == ctx.layout.socket_unit_path and c.action == CHANGE for c in changes)
-    started = units.start_service(ctx.system, ctx.layout, socket_changed)
+    started = units.start_service(ctx.system, ctx.layout, socket_changed(ctx.layout, changes))
     units.nginx_reload(ctx.system)
     probe = check_serving(ctx)
     if probe.ok:  # once more after a pause: a crash-looping app can answer once, then die
@@ -111,6 +110,12 @@ def _start_and_check(ctx: HostContext, changes: list[Change]) -> None:
     if not probe.ok:
         reason = f"health check {health_url(ctx.spec)} failed: {probe.detail}"
         raise ActivationFailed(reason, units.journal_tail(ctx.system, ctx.layout, since=started))
+
+
+def socket_changed(layout: Layout, changes: list[Change]) -> bool:
+    """An existing socket unit that changed must be restarted (a new one is simply started);
+    `deploy --plan` says so from the same changes."""
+    return any(c.path == layout.socket_unit_path and c.action == CHANGE for c in changes)
 
 
 def check_serving(ctx: HostContext, deadline_s: float = 20.0) -> Probe:

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..result import Result
-from .activate import HostContext
+from .activate import HostContext, socket_changed
 from .bundleio import BundleInfo
 from .deploy import config_changes, nothing_to_do, unique_release_id, why_redeploy
 from .facts import current_release, user_exists
-from .fs import CHANGE, FileWriter
+from .fs import FileWriter
 
 
 def plan_deploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path]) -> Result:
@@ -24,8 +24,7 @@ def plan_deploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path])
     changes = [
         c for c in config_changes(ctx, FileWriter(ctx.system, dry_run=True), rid, secrets) if c.changed
     ]
-    socket_restart = any(c.path == layout.socket_unit_path and c.action == CHANGE for c in changes)
-    restarts = ([layout.socket_unit] if socket_restart else []) + [
+    restarts = ([layout.socket_unit] if socket_changed(layout, changes) else []) + [
         layout.service_unit,
         "nginx.service (reload)",
     ]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from . import __version__
-from .errors import IntegratorError
+from .errors import IntegratorError, UsageError
 from .result import Result, emit, emit_error
 
 if TYPE_CHECKING:
@@ -366,19 +366,13 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, Path]:
     for value in values:
         key, sep, path = value.partition("=")
         if not sep or not key or not path:
-            raise_usage(f"{flag} takes NAME=FILE, got {value!r}")
+            raise UsageError(f"{flag} takes NAME=FILE, got {value!r}")
         pairs[key] = Path(path)
     return pairs
 
 
 def _strip_dashdash(argv: list[str]) -> list[str]:
     return argv[1:] if argv[:1] == ["--"] else argv
-
-
-def raise_usage(message: str) -> None:
-    from .errors import UsageError
-
-    raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ from .system import System
 NGINX_VERSION_ARGV = ("nginx", "-v")
 SYSTEMD_VERSION_ARGV = ("systemctl", "--version")
 PYTHON_PROBE = "import platform, sys; print('%d.%d.%d' % sys.version_info[:3], platform.machine())"
+SELINUX_ENFORCE = "/sys/fs/selinux/enforce"  # present while SELinux is on; 1 when enforcing
 UNIT_PROPERTIES = ("LoadState", "ActiveState", "SubState", "MainPID", "NRestarts", "UnitFileState")
 # Where the system's python3 lives; the venvs are built with it, not with whatever runs us.
 PYTHON_CANDIDATES = ("/usr/bin/python3", "/usr/local/bin/python3", "/bin/python3")
@@ -138,7 +139,7 @@ def probe_host(system: System) -> HostFacts:
         python_version=version,
         machine=machine,
         systemd_version=parse_systemd_version(system.run(list(SYSTEMD_VERSION_ARGV)).stdout),
-        selinux=parse_selinux_enforce(_read(system, "/sys/fs/selinux/enforce")),
+        selinux=parse_selinux_enforce(_read(system, SELINUX_ENFORCE)),
     )
 
 

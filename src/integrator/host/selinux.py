@@ -14,9 +14,9 @@ from ..errors import EnvironmentProblem
 from ..layout import Layout
 from ..render.selinux import all_file_contexts, file_contexts, restorecon_argv, semanage_argv
 from ..spec import ServiceSpec
+from .facts import SELINUX_ENFORCE, parse_selinux_enforce
 from .system import System
 
-SELINUX_ENFORCE = "/sys/fs/selinux/enforce"
 SEMANAGE_PACKAGE = "policycoreutils-python-utils"
 LOCAL_RULE = re.compile(r"^(?P<pattern>\S+)\s+.*?:object_r:(?P<type>[a-z0-9_]+):")
 
@@ -78,7 +78,7 @@ def selinux_mode(system: System) -> str:
     """enforcing, permissive, or off: what `doctor` reports."""
     if not selinux_enabled(system):
         return "off"
-    return "enforcing" if system.path(SELINUX_ENFORCE).read_text().strip() == "1" else "permissive"
+    return "enforcing" if parse_selinux_enforce(system.path(SELINUX_ENFORCE).read_text()) else "permissive"
 
 
 def missing_labels(system: System, spec: ServiceSpec, layout: Layout) -> list[str]:

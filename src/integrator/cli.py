@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Callable
 
 from . import __version__
@@ -348,7 +349,7 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=lambda ns: _sandbox().destroy_cmd(ns.name, all_hosts=ns.all))
 
 
-def _sandbox():  # type: ignore[no-untyped-def]
+def _sandbox() -> ModuleType:
     from .sandbox import commands
 
     return commands

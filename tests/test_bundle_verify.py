@@ -27,7 +27,7 @@ from integrator.bundle import pyzmain, venv
 from integrator.bundle.commands import verify
 from integrator.bundle.manifest import Manifest, Target, extract_verified, verify_zip
 from integrator.bundle.sign import sign_manifest
-from integrator.bundle.zipapp import MAIN_PY, file_entries, host_code, package_dir, write_pyz
+from integrator.bundle.zipapp import MAIN_PY, file_entries, host_code, package_dir, pyz_bytes, write_pyz
 from integrator.errors import BundleError, HostError, UsageError
 from integrator.spec import parse_spec
 
@@ -202,6 +202,19 @@ def test_an_untouched_bundle_verifies(bundle: Path) -> None:
     assert result.exit_code == 0 and result.lines[0] == f"ok {bundle}"
     assert result.data["files"] == len(manifest.files)
     assert "signature unsigned" in " ".join(result.lines).replace("  ", " ")
+
+
+def test_an_in_memory_pyz_is_reproducible_and_runs(tmp_path: Path) -> None:
+    """pyz_bytes (for zips shipped but not kept, like the host tool): same input, same bytes."""
+    members: dict[str, bytes | Path] = {"__main__.py": b"print('ran')\n", "pkg/data.txt": tmp_path / "data"}
+    (tmp_path / "data").write_bytes(b"x" * 100)
+    data = pyz_bytes(members)
+    assert data == pyz_bytes(dict(reversed(members.items()))) and data.startswith(mf.SHEBANG)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.namelist() == ["__main__.py", "pkg/data.txt"] and zf.read("pkg/data.txt") == b"x" * 100
+    (tmp_path / "t.pyz").write_bytes(data)
+    ran = subprocess.run([sys.executable, str(tmp_path / "t.pyz")], capture_output=True, text=True)
+    assert ran.stdout == "ran\n"
 
 
 def test_the_rewriter_itself_keeps_a_bundle_valid(bundle: Path, tmp_path: Path) -> None:

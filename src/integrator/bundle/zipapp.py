@@ -9,14 +9,15 @@ manifest (then its signature) last.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 import tempfile
 import time
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Union
+from typing import IO, Union
 
 from ..errors import BundleError
 from .manifest import (
@@ -29,6 +30,7 @@ from .manifest import (
     FileEntry,
     sha256_file,
 )
+from .source import ZIP_EPOCH
 from .wheels import Wheelhouse
 
 # What runs on the host, relative to the `integrator` package. Directories are taken whole
@@ -75,15 +77,23 @@ def package_dir() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def source_files(directory: Path) -> list[Path]:
+    """Every file below `directory` but bytecode, sorted: what a zip of Python code carries."""
+    return [
+        file
+        for file in sorted(directory.rglob("*"))
+        if file.is_file() and "__pycache__" not in file.parts and file.suffix not in (".pyc", ".pyo")
+    ]
+
+
 def host_code(package: Path) -> dict[str, Path]:
     """Member name -> source file for HOST_SIDE; a missing listed file is a broken install."""
     members: dict[str, Path] = {}
     for entry in HOST_SIDE:
         path = package / entry
         if path.is_dir():
-            for file in sorted(path.rglob("*")):
-                if file.is_file() and "__pycache__" not in file.parts and file.suffix not in (".pyc", ".pyo"):
-                    members[f"{PACKAGE}/{file.relative_to(package).as_posix()}"] = file
+            for file in source_files(path):
+                members[f"{PACKAGE}/{file.relative_to(package).as_posix()}"] = file
         elif path.is_file():
             members[f"{PACKAGE}/{entry}"] = path
         elif not entry.endswith(".py"):
@@ -124,23 +134,41 @@ def write_pyz(
     out: Path, members: Mapping[str, Source], manifest: bytes, signature: bytes | None, epoch: int
 ) -> None:
     """Write atomically: a half-written bundle never appears under the final name."""
+    last = [(MANIFEST_NAME, manifest)] + ([] if signature is None else [(SIGNATURE_NAME, signature)])
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(SHEBANG)
-            with zipfile.ZipFile(fh, "w", compression=COMPRESSION, compresslevel=COMPRESSLEVEL) as zf:
-                for name in sorted(members):
-                    _write_member(zf, _info(name, epoch), members[name])
-                zf.writestr(_info(MANIFEST_NAME, epoch), manifest, compresslevel=COMPRESSLEVEL)
-                if signature is not None:
-                    zf.writestr(_info(SIGNATURE_NAME, epoch), signature, compresslevel=COMPRESSLEVEL)
+            _write_zip(fh, members, epoch, last)
         os.chmod(tmp, 0o755)
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def pyz_bytes(members: Mapping[str, Source], epoch: int = ZIP_EPOCH) -> bytes:
+    """A runnable zip in memory, reproducible like a bundle (the same bytes for the same input).
+
+    For zips that are shipped but not kept, such as the host tool `integrator --ssh` copies
+    to each host (cached there by content hash, so equal input must give equal bytes).
+    """
+    buf = io.BytesIO()
+    _write_zip(buf, members, epoch)
+    return buf.getvalue()
+
+
+def _write_zip(
+    fh: IO[bytes], members: Mapping[str, Source], epoch: int, last: Sequence[tuple[str, bytes]] = ()
+) -> None:
+    """The shebang, then `members` sorted by name, then `last` in its order, all stamped `epoch`."""
+    fh.write(SHEBANG)
+    with zipfile.ZipFile(fh, "w", compression=COMPRESSION, compresslevel=COMPRESSLEVEL) as zf:
+        for name in sorted(members):
+            _write_member(zf, _info(name, epoch), members[name])
+        for name, data in last:
+            _write_member(zf, _info(name, epoch), data)
 
 
 def _write_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, source: Source) -> None:

@@ -447,6 +447,50 @@ def test_glibc_needed_is_read_from_wheel_tags() -> None:
     assert targets.wheel_glibc("m-1-py3-none-any.whl") is None
 
 
+def _stand_in_wheel(directory: Path, filename: str, content: bytes) -> Path:
+    """A wheel with METADATA and no dependencies; fixed timestamps, so equal content is equal bytes."""
+    name, version = filename.split("-")[:2]
+    path = directory / filename
+    with zipfile.ZipFile(path, "w") as zf:
+        metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        zf.writestr(zipfile.ZipInfo(f"{name}-{version}.dist-info/METADATA"), metadata)
+        zf.writestr(zipfile.ZipInfo(f"{name}/data"), content)
+    return path
+
+
+def _collect_stand_ins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dep: bytes | None
+) -> wheels.Wheelhouse:
+    """collect_wheels for 3.9 and 3.11 with downloads faked: `dep` is its content (None: per target)."""
+
+    def download(target: targets.TargetSpec, app: Path, _req: object, dest: Path, _cwd: Path) -> list[Path]:
+        dest.mkdir(parents=True)
+        content = target.python.encode() if dep is None else dep
+        return [
+            _stand_in_wheel(dest, app.name, b"app"),
+            _stand_in_wheel(dest, "dep-1.0-py3-none-any.whl", content),
+        ]
+
+    monkeypatch.setattr(wheels, "download_target", download)
+    chosen = targets.parse_targets(["3.9", "3.11"], ["x86_64"])
+    return wheels.collect_wheels(
+        Path("shop-0.1.0-py3-none-any.whl"), None, chosen, tmp_path, tmp_path, _quiet
+    )
+
+
+def test_a_wheel_several_targets_share_is_stored_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    house = _collect_stand_ins(tmp_path, monkeypatch, dep=b"one")
+    assert [w.name for w in house.wheels()] == ["dep-1.0-py3-none-any.whl", "shop-0.1.0-py3-none-any.whl"]
+    assert [len(lock.pins) for lock in house.locks] == [2, 2]
+
+
+def test_one_wheel_name_with_two_contents_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(BundleError, match=r"^dep-1.0-py3-none-any.whl: two different files under one name"):
+        _collect_stand_ins(tmp_path, monkeypatch, dep=None)
+
+
 def test_pip_errors_become_one_line_naming_package_and_target() -> None:
     target = targets.TargetSpec("3.9", "x86_64")
     output = (

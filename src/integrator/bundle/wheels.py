@@ -25,7 +25,6 @@ from typing import Callable
 
 from ..errors import BundleError
 from .locks import TargetLock, check_closure, pin_of
-from .manifest import sha256_file
 from .targets import MAX_GLIBC, TargetSpec
 
 Progress = Callable[[str], None]
@@ -129,17 +128,6 @@ class Wheelhouse:
         return sorted(self.directory.glob("*.whl"))
 
 
-def _add_to_house(wheel: Path, house: Path, digest: str) -> None:
-    target = house / wheel.name
-    if target.exists():
-        if sha256_file(target) != digest:  # the same file name must mean the same bytes
-            raise BundleError(
-                f"{wheel.name}: two different files under one name; clear pip's cache and retry"
-            )
-        return
-    shutil.copyfile(wheel, target)
-
-
 def collect_wheels(
     app: Path,
     requirements: Path | None,
@@ -155,6 +143,7 @@ def collect_wheels(
     house = work / "wheelhouse"
     house.mkdir()
     locks = []
+    stored: dict[str, str] = {}  # file name -> sha256 of the wheel in the house, hashed once
     # One pip per target, side by side: each mostly waits on the index (about 1 s each warm).
     with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(targets))) as pool:
         downloads = []
@@ -165,9 +154,15 @@ def collect_wheels(
         results = [future.result() for future in downloads]  # the first target's error wins
     for target, wheels in zip(targets, results):
         pins = tuple(sorted(pin_of(wheel) for wheel in wheels))
-        check_closure(target, pins, wheels[0].parent)
-        digests = {pin.filename: pin.sha256 for pin in pins}
-        for wheel in wheels:
-            _add_to_house(wheel, house, digests[wheel.name])
+        downloaded = wheels[0].parent
+        check_closure(target, pins, downloaded)
+        for pin in pins:
+            if pin.filename not in stored:
+                shutil.copyfile(downloaded / pin.filename, house / pin.filename)
+                stored[pin.filename] = pin.sha256
+            elif stored[pin.filename] != pin.sha256:  # the same file name must mean the same bytes
+                raise BundleError(
+                    f"{pin.filename}: two different files under one name; clear pip's cache and retry"
+                )
         locks.append(TargetLock(target, pins))
     return Wheelhouse(house, app.name, tuple(locks))

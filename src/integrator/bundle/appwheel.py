@@ -18,7 +18,8 @@ from typing import Callable
 
 from ..errors import BundleError, EnvironmentProblem
 from ..spec import ServiceSpec
-from .wheels import pip_error, run_pip
+from .venv import pip_error
+from .wheels import run_pip
 
 Progress = Callable[[str], None]
 

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import BundleError, EnvironmentProblem
+from .venv import last_line
 
 NAMESPACE = "integrator-bundle"  # a signature made for anything else (git, files) does not verify here
 PRINCIPAL = "integrator"
@@ -63,7 +64,8 @@ def sign_manifest(manifest: bytes, key: Path) -> bytes:
         sign_command(key), input=manifest, capture_output=True, timeout=_TIMEOUT, check=False
     )
     if proc.returncode != 0 or not proc.stdout.startswith(b"-----BEGIN SSH SIGNATURE-----"):
-        raise BundleError(f"signing with {key} failed: {_last_line(proc.stderr)}")
+        why = last_line(proc.stderr.decode(errors="replace"))
+        raise BundleError(f"signing with {key} failed: {why}")
     return proc.stdout
 
 
@@ -89,12 +91,6 @@ def verify_manifest(manifest: bytes, signature: bytes, allowed_signers: Path, so
             raise EnvironmentProblem("ssh-keygen here is too old for signatures (-Y needs OpenSSH >= 8.1)")
         raise BundleError(
             f"{source}: signature is not valid for principal {PRINCIPAL!r} in {allowed_signers}: "
-            + _last_line(text)
+            + last_line(text)
         )
-    return _last_line(text)
-
-
-def _last_line(output: bytes | str) -> str:
-    text = output.decode(errors="replace") if isinstance(output, bytes) else output
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "(no output)"
+    return last_line(text)

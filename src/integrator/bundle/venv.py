@@ -120,7 +120,7 @@ def build_venv(venv_dir: Path, wheelhouse: Path, lock: Path, python: str = sys.e
         raise HostError(_venv_failure(python, out))
     out = _run(install_command(venv_dir, wheelhouse, lock), env, f"pip install -r {lock}")
     if out is not None:
-        raise HostError(f"installing {lock.name} into {venv_dir} failed: {_pip_error(out)}")
+        raise HostError(f"installing {lock.name} into {venv_dir} failed: {pip_error(out)}")
 
 
 def _run(argv: Sequence[str], env: Mapping[str, str], what: str) -> str | None:
@@ -152,14 +152,16 @@ def _venv_failure(python: str, output: str) -> str:
             if word.startswith("python3") and word.endswith("-venv"):
                 package = word
         return f"{python} cannot create a venv: ensurepip is missing; install the {package} package"
-    return f"{python} -m venv failed: {_last_line(output)}"
+    return f"{python} -m venv failed: {last_line(output)}"
 
 
-def _pip_error(output: str) -> str:
+def pip_error(output: str) -> str:
+    """pip's first ERROR line (the cause; later ones restate it), else its last line."""
     errors = [line.strip() for line in output.splitlines() if line.startswith("ERROR:")]
-    return errors[0] if errors else _last_line(output)
+    return errors[0] if errors else last_line(output)
 
 
-def _last_line(output: str) -> str:
+def last_line(output: str) -> str:
+    """What a failed tool said last, for a one-line error (its full output is not shown)."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     return lines[-1] if lines else "(no output)"

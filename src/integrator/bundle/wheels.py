@@ -26,6 +26,7 @@ from typing import Callable
 from ..errors import BundleError
 from .locks import TargetLock, check_closure, pin_of
 from .targets import MAX_GLIBC, TargetSpec
+from .venv import pip_error
 
 Progress = Callable[[str], None]
 
@@ -106,13 +107,6 @@ def download_error(output: str, target: TargetSpec) -> str:
             "pin a version that has one, or drop that target"
         )
     return f"{target.tag}: pip download failed: {pip_error(output)}"
-
-
-def pip_error(output: str) -> str:
-    """pip's first ERROR line (the cause; later ones restate it), else its last line."""
-    errors = [line.strip() for line in output.splitlines() if line.startswith("ERROR:")]
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return errors[0] if errors else (lines[-1] if lines else "(no output)")
 
 
 # --- the whole wheelhouse -------------------------------------------------------------------

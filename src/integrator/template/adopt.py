@@ -80,19 +80,22 @@ class Project:
 # --- pyproject and requirements ---------------------------------------------------------
 
 
-def _read_pyproject(root: Path) -> dict[str, Any] | None:
-    path = root / PYPROJECT
-    if not path.is_file():
-        return None
+def parse_toml(text: str, *, source: str) -> dict[str, Any]:
+    """TOML text as data; invalid TOML is a TemplateError naming `source`."""
     try:
         import tomllib  # type: ignore[import-not-found,unused-ignore]
     except ModuleNotFoundError:  # Python < 3.11: build side has tomli
         import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
     try:
-        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise TemplateError(f"{path}: not valid TOML: {exc}") from None
+        raise TemplateError(f"{source}: not valid TOML: {exc}") from None
     return data
+
+
+def _read_pyproject(root: Path) -> dict[str, Any] | None:
+    path = root / PYPROJECT
+    return parse_toml(path.read_text(encoding="utf-8"), source=str(path)) if path.is_file() else None
 
 
 # pip options in a requirements file that say where wheels come from: the bundle drops them,

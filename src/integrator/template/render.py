@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import TemplateError
 from ..spec import ServiceSpec, dump_spec_toml, parse_spec
+from .adopt import parse_toml
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "files"
 PACKAGE_PLACEHOLDER = "__name__"
@@ -201,12 +202,4 @@ def write_new_file(path: Path, text: str) -> None:
 
 def parse_service_toml(text: str, *, source: str) -> ServiceSpec:
     """Validate service.toml text before it is written (load_spec reads files; this reads memory)."""
-    try:
-        import tomllib  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError:  # Python < 3.11: build side has tomli
-        import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise TemplateError(f"{source}: not valid TOML: {exc}") from None
-    return parse_spec(data, source=source)
+    return parse_spec(parse_toml(text, source=source), source=source)

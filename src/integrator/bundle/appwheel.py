@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable
 
 from ..errors import BundleError, EnvironmentProblem
 from ..spec import ServiceSpec
+from ..template.adopt import FLAT_DATA_DIRS, INDEX_OPTIONS, requirement_option
 from .venv import pip_error
 from .wheels import run_pip
 
@@ -27,7 +27,6 @@ _SKIP_ANYWHERE = {"__pycache__", ".git", ".hg", ".svn", ".pytest_cache", ".mypy_
 _SKIP_TOP = {".venv", "venv", "env", "build", "dist", ".eggs", "node_modules", ".nox"}
 _NOT_APP_MODULES = {"setup", "conftest", "noxfile", "fabfile"}
 _NOT_APP_PACKAGES = {"tests", "test", "docs"}
-_DATA_DIRS = ("templates", "static")  # Flask looks for these beside the app module
 
 
 def _copy_ignore(root: Path, exclude: Path | None) -> Callable[[str, list[str]], set[str]]:
@@ -66,7 +65,7 @@ def flat_pyproject(project: Path, spec: ServiceSpec) -> str:
         and p.name.isidentifier()
         and p.name not in _NOT_APP_PACKAGES
     )
-    data = [name for name in _DATA_DIRS if (project / name).is_dir() and name not in packages]
+    data = [name for name in FLAT_DATA_DIRS if (project / name).is_dir() and name not in packages]
     if not modules and not packages:
         raise BundleError(f"{project}: no pyproject.toml, setup.py or top-level Python module to package")
     include = [pattern for name in packages + data for pattern in (name, f"{name}.*")]
@@ -99,15 +98,6 @@ def flat_requirements(project: Path) -> Path | None:
     return path if not is_packaged(project) and path.is_file() else None
 
 
-_INDEX_OPTIONS = {
-    "-i",
-    "--index-url",
-    "--extra-index-url",
-    "--no-index",
-    "-f",
-    "--find-links",
-    "--trusted-host",
-}
 _INCLUDE_OPTIONS = {"-r", "--requirement", "-c", "--constraint"}
 
 
@@ -121,8 +111,8 @@ def sanitize_requirements(path: Path, out: Path) -> list[str]:
     kept, notes = [], []
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = raw.strip()
-        option = re.split(r"[\s=]", line, maxsplit=1)[0] if line.startswith("-") else ""
-        if option in _INDEX_OPTIONS:
+        option = requirement_option(line)
+        if option in INDEX_OPTIONS:
             notes.append(
                 f"{path.name}:{number}: {option} ignored: pip's configuration decides where wheels come from"
             )

@@ -105,6 +105,11 @@ INDEX_OPTIONS = frozenset(
 )
 
 
+def requirement_option(line: str) -> str:
+    """The pip option a stripped requirements line starts with (`--index-url=URL` -> `--index-url`), or ""."""
+    return re.split(r"[\s=]", line, maxsplit=1)[0] if line.startswith("-") else ""
+
+
 def read_requirements(path: Path, notes: list[str]) -> list[str]:
     """Requirement lines of a requirements file; pip options (-r, -e, --index-url) are noted, not listed."""
     found: list[str] = []
@@ -112,8 +117,8 @@ def read_requirements(path: Path, notes: list[str]) -> list[str]:
         line = re.sub(r"(^|\s)#.*$", "", raw).strip()
         if not line:
             continue
-        if line.startswith("-"):
-            option = re.split(r"[\s=]", line, maxsplit=1)[0]
+        option = requirement_option(line)
+        if option:
             if option in INDEX_OPTIONS:
                 notes.append(
                     f"{path.name}:{number}: {option} is dropped by the bundle: pip's configuration decides"

@@ -515,6 +515,20 @@ def test_a_flat_project_gets_a_pyproject_for_its_modules_and_templates(tmp_path:
     assert appwheel.flat_requirements(project) == project / "requirements.txt"
 
 
+def test_a_pyproject_with_only_tool_settings_is_bundled_as_the_flat_project_init_said(tmp_path: Path) -> None:
+    """`[tool.ruff]` alone declares no build: requirements.txt and the modules count, as `init` reports."""
+    (tmp_path / "app.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
+    (tmp_path / "requirements.txt").write_text("flask\n")
+    (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 100\n")
+    assert not appwheel.is_packaged(tmp_path)
+    assert appwheel.flat_requirements(tmp_path) == tmp_path / "requirements.txt"
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "1"\n')
+    assert appwheel.is_packaged(tmp_path) and appwheel.flat_requirements(tmp_path) is None
+    (tmp_path / "pyproject.toml").unlink()
+    (tmp_path / "setup.py").write_text("from setuptools import setup\nsetup()\n")
+    assert appwheel.is_packaged(tmp_path) and appwheel.flat_requirements(tmp_path) is None
+
+
 def test_index_options_in_requirements_are_dropped_with_a_note(tmp_path: Path) -> None:
     (tmp_path / "base.txt").write_text("flask\n")
     req = tmp_path / "requirements.txt"

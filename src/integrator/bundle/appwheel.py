@@ -17,7 +17,7 @@ from typing import Callable
 
 from ..errors import BundleError, EnvironmentProblem
 from ..spec import ServiceSpec
-from ..template.adopt import FLAT_DATA_DIRS, INDEX_OPTIONS, requirement_option
+from ..template.adopt import FLAT_DATA_DIRS, INDEX_OPTIONS, is_packaged, requirement_option
 from .venv import pip_error
 from .wheels import run_pip
 
@@ -39,10 +39,6 @@ def _copy_ignore(root: Path, exclude: Path | None) -> Callable[[str, list[str]],
         return skip
 
     return ignore
-
-
-def is_packaged(project: Path) -> bool:
-    return (project / "pyproject.toml").is_file() or (project / "setup.py").is_file()
 
 
 def flat_pyproject(project: Path, spec: ServiceSpec) -> str:

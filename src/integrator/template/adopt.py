@@ -328,6 +328,11 @@ def build_file(root: Path, pyproject: dict[str, Any] | None) -> str | None:
     return None
 
 
+def is_packaged(root: Path) -> bool:
+    """Whether the bundle builds the project's own wheel (see build_file) or packages it as flat."""
+    return build_file(root, _read_pyproject(root)) is not None
+
+
 def _dependencies(
     root: Path, project_table: dict[str, Any], packaged: bool, notes: list[str]
 ) -> tuple[list[str], str | None]:

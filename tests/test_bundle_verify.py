@@ -24,7 +24,7 @@ import pytest
 
 from integrator.bundle import manifest as mf
 from integrator.bundle import pyzmain, venv
-from integrator.bundle.commands import verify
+from integrator.bundle.commands import spec_json, verify
 from integrator.bundle.manifest import Manifest, Target, extract_verified, verify_zip
 from integrator.bundle.sign import sign_manifest
 from integrator.bundle.zipapp import MAIN_PY, file_entries, host_code, package_dir, pyz_bytes, write_pyz
@@ -37,11 +37,10 @@ LOCK = "payload/locks/cp311-x86_64.txt"
 
 
 def _members() -> dict[str, bytes | Path]:
-    spec_json = (json.dumps(SPEC.to_dict(), indent=2, sort_keys=True) + "\n").encode()
     members: dict[str, bytes | Path] = {"__main__.py": MAIN_PY, **host_code(package_dir())}
     members.update(
         {
-            mf.SPEC_PATH: spec_json,
+            mf.SPEC_PATH: spec_json(SPEC),
             f"{mf.WHEELHOUSE}/{APP_WHEEL}": b"PK\x03\x04 not really a wheel " * 50,
             f"{mf.WHEELHOUSE}/dep-1.0-py3-none-any.whl": b"another stand-in wheel " * 40,
             LOCK: b"shop==1.2.0 --hash=sha256:00\n",

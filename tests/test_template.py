@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +27,8 @@ from integrator.template.render import (
     title_of,
     write_tree,
 )
+
+from .test_bundle import UnixHTTPConnection
 
 EXPECTED_FILES = {
     ".gitignore",
@@ -249,16 +249,6 @@ def test_write_tree_keeps_modes(tmp_path: Path) -> None:
 
 
 # --- the generated app under gunicorn, as on a host --------------------------------------
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost")
-        self.unix_path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.unix_path)
 
 
 @pytest.mark.slow

@@ -53,11 +53,13 @@ def mount_overlay(lower: Path, upper: Path, work: Path, target: Path) -> None:
 def unmount_under(directory: Path, timeout: float = 10) -> None:
     """Unmount everything at or below `directory`, lazily once `timeout` passed; raise if any is left."""
     deadline = time.monotonic() + timeout
-    while mounts_under(directory):
+    points = mounts_under(directory)
+    while points:
         lazy = time.monotonic() > deadline
         if time.monotonic() > deadline + 2:
-            raise HostError(f"still mounted under {directory}: {', '.join(mounts_under(directory))}")
-        for point in mounts_under(directory):
+            raise HostError(f"still mounted under {directory}: {', '.join(points)}")
+        for point in points:
             run(["umount", *(["-l"] if lazy else []), point], check=False, timeout=30)
-        if mounts_under(directory):
+        points = mounts_under(directory)
+        if points:
             time.sleep(0.1)

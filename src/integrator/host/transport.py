@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import select
@@ -27,7 +26,6 @@ import sys
 import tempfile
 import threading
 import time
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -316,32 +314,18 @@ def _group_alive(pgid: int) -> bool:
 
 @lru_cache(maxsize=1)
 def host_tool() -> tuple[bytes, str]:
-    """This integrator package as a runnable zip (stdlib zipfile; fixed timestamps so the hash,
-    and therefore the cached copy on each host, only changes when the code does)."""
+    """This integrator package without its build-side parts, as a runnable zip written like a
+    bundle: reproducible, so its hash (and the copy cached on each host) changes only with the code."""
+    from ..bundle.zipapp import Source, pyz_bytes, source_files
+
     pkg = Path(__file__).resolve().parent.parent
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        _add(zf, "__main__.py", TOOL_MAIN.encode())
-        for path in sorted(pkg.rglob("*")):
-            rel = path.relative_to(pkg)
-            if path.is_file() and _wanted(rel):
-                _add(zf, f"integrator/{rel.as_posix()}", path.read_bytes())
-    data = b"#!/usr/bin/env python3\n" + buf.getvalue()
+    members: dict[str, Source] = {"__main__.py": TOOL_MAIN.encode()}
+    for path in source_files(pkg):
+        rel = path.relative_to(pkg)
+        if not (len(rel.parts) > 1 and rel.parts[0] in EXCLUDED_PACKAGES):
+            members[f"integrator/{rel.as_posix()}"] = path
+    data = pyz_bytes(members)
     return data, hashlib.sha256(data).hexdigest()
-
-
-def _wanted(rel: Path) -> bool:
-    parts = rel.parts
-    if "__pycache__" in parts or rel.suffix in (".pyc", ".pyo"):
-        return False
-    return not (len(parts) > 1 and parts[0] in EXCLUDED_PACKAGES)
-
-
-def _add(zf: zipfile.ZipFile, name: str, data: bytes) -> None:
-    info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
-    zf.writestr(info, data)
 
 
 def result_from_json(stdout: str, stderr: str) -> Result:

@@ -64,3 +64,11 @@ def test_bad_spec_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert code == 2
     assert payload == {"ok": False, "exit_code": 2, "error": payload["error"]}
     assert "unknown key [service] x" in payload["error"]
+
+
+def test_secret_arguments_are_name_equals_file(capsys: pytest.CaptureFixture[str]) -> None:
+    from integrator.host.secrets import parse_secret_args
+
+    assert parse_secret_args(["db=/run/db", "api=k=v"]) == {"db": Path("/run/db"), "api": Path("k=v")}
+    assert main(["deploy", "x.pyz", "--secret", "db"]) == 2
+    assert "--secret takes NAME=FILE, got 'db'" in capsys.readouterr().err

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Callable
 
 from . import __version__
-from .errors import IntegratorError, UsageError
+from .errors import IntegratorError
 from .result import Result, emit, emit_error
 
 if TYPE_CHECKING:
@@ -234,12 +234,13 @@ def _cmd_deploy(ns: argparse.Namespace) -> Result:
     """Deploy: verify, unpack a release, build its venv offline, write units and site, start,
     health-check through nginx over HTTPS, then switch `current`; on failure roll back."""
     from .host.commands import deploy
+    from .host.secrets import parse_secret_args
 
     return deploy(
         ns.bundle,
         _target_of(ns),
         plan_only=ns.plan,
-        secrets=_pairs(ns.secret, "--secret"),
+        secrets=parse_secret_args(ns.secret),
         allowed_signers=ns.allowed_signers,
     )
 
@@ -360,16 +361,6 @@ def _sandbox() -> ModuleType:
 
 def _csv(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def _pairs(values: Sequence[str], flag: str) -> dict[str, Path]:
-    pairs: dict[str, Path] = {}
-    for value in values:
-        key, sep, path = value.partition("=")
-        if not sep or not key or not path:
-            raise UsageError(f"{flag} takes NAME=FILE, got {value!r}")
-        pairs[key] = Path(path)
-    return pairs
 
 
 def _strip_dashdash(argv: list[str]) -> list[str]:

@@ -64,12 +64,13 @@ def _verify(ns: argparse.Namespace, bundle: Path) -> Result:
 
 def _deploy(ns: argparse.Namespace, bundle: Path, plan_only: bool = False) -> Result:
     from ..host.commands import deploy
+    from ..host.secrets import parse_secret_args
 
     if ns.allowed_signers is not None:  # refuse before touching anything
         from .verify import verify_bundle
 
         verify_bundle(bundle, allowed_signers=ns.allowed_signers)
-    return deploy(bundle, _local(), plan_only=plan_only or ns.plan, secrets=_secrets(ns.secret))
+    return deploy(bundle, _local(), plan_only=plan_only or ns.plan, secrets=parse_secret_args(ns.secret))
 
 
 def _plan(ns: argparse.Namespace, bundle: Path) -> Result:
@@ -110,16 +111,6 @@ def _doctor(ns: argparse.Namespace, bundle: Path) -> Result:
     from ..host.commands import doctor
 
     return doctor(_name_or_all(ns, bundle), _local())
-
-
-def _secrets(values: Sequence[str]) -> dict[str, Path]:
-    pairs: dict[str, Path] = {}
-    for value in values:
-        key, sep, path = value.partition("=")
-        if not sep or not key or not path:
-            raise UsageError(f"--secret takes NAME=FILE, got {value!r}")
-        pairs[key] = Path(path)
-    return pairs
 
 
 # --- parser ------------------------------------------------------------------------------

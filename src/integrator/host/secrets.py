@@ -7,7 +7,7 @@ before anything is touched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import EnvironmentProblem, UsageError
@@ -15,6 +15,17 @@ from ..layout import Layout
 from ..spec import ServiceSpec
 from .fs import Change, FileWriter
 from .system import System
+
+
+def parse_secret_args(values: Sequence[str]) -> dict[str, Path]:
+    """`--secret NAME=FILE` values (repeatable), for both the integrator CLI and a bundle's own."""
+    pairs: dict[str, Path] = {}
+    for value in values:
+        key, sep, path = value.partition("=")
+        if not sep or not key or not path:
+            raise UsageError(f"--secret takes NAME=FILE, got {value!r}")
+        pairs[key] = Path(path)
+    return pairs
 
 
 def check_secrets(system: System, spec: ServiceSpec, layout: Layout, supplied: Mapping[str, Path]) -> None:

@@ -2,9 +2,27 @@
 # The whole test suite, as the README and CI run it: set up, lint, type-check, then pytest
 # (unit, golden, real systemd-analyze/nginx -t checks, and end-to-end deploys on disposable
 # real-systemd hosts). Extra arguments go to pytest, e.g. `bash scripts/test.sh -k render`.
+#
+# `bash scripts/test.sh --fast` is the edit-test loop: lint, types and every test that needs neither
+# root, nor the network, nor a sandbox host (markers `sandbox`, `network`, `root`), with pip kept off
+# the index so a test that would reach it fails instead of waiting. It installs nothing: run the full
+# command (or `bash scripts/setup.sh`) once as root first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+
+fast=0
+if [ "${1:-}" = "--fast" ]; then
+	fast=1
+	shift
+fi
+if [ "$fast" = 1 ]; then
+	if [ ! -x .venv/bin/pytest ]; then
+		echo "test: no .venv yet: run 'bash scripts/setup.sh' once as root, then 'bash scripts/test.sh --fast'" >&2
+		exit 3
+	fi
+else
+	bash scripts/setup.sh
+fi
 
 echo "== ruff"
 .venv/bin/ruff check src tests bench
@@ -12,10 +30,14 @@ echo "== ruff"
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"
-# Tests that need a sandbox host must run, not skip, here: a skipped e2e test proves nothing.
-export INTEGRATOR_REQUIRE_SANDBOX=1
 rc=0
-.venv/bin/python -m pytest -p no:cacheprovider "$@" || rc=$?
+if [ "$fast" = 1 ]; then
+	PIP_NO_INDEX=1 .venv/bin/python -m pytest -p no:cacheprovider -m "not sandbox and not network and not root" "$@" || rc=$?
+else
+	# Tests that need a sandbox host must run, not skip, here: a skipped e2e test proves nothing.
+	export INTEGRATOR_REQUIRE_SANDBOX=1
+	.venv/bin/python -m pytest -p no:cacheprovider "$@" || rc=$?
+fi
 if [ "$rc" = 5 ]; then
 	echo "test: pytest collected no tests: that is a failure, not a pass" >&2
 	exit 1

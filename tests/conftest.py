@@ -1,3 +1,19 @@
-"""Shared pytest set-up: the disposable-host fixtures (`sandbox_host`, `make_sandbox`)."""
+"""Shared pytest set-up: the disposable-host fixtures and the markers of the fast lane.
+
+`bash scripts/test.sh --fast` runs every test not marked `sandbox` (a disposable host), `network` (the
+package index) or `root`; tests that use a fixture below get their marker here, so a new test that builds
+a real bundle through `shop` cannot slip into the fast lane by forgetting it.
+"""
+
+import pytest
 
 pytest_plugins = ["tests.sandbox_fixture"]
+
+# Fixtures that build real bundles: pip downloads wheels from the package index (cached after the first).
+NETWORK_FIXTURES = ("shop",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(f in getattr(item, "fixturenames", ()) for f in NETWORK_FIXTURES):
+            item.add_marker(pytest.mark.network)

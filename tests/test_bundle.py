@@ -318,6 +318,7 @@ def test_the_real_bundle_refuses_one_changed_byte(shop: tuple[Path, Path, Result
         verify(bad)
 
 
+@pytest.mark.network
 def test_a_dependency_without_a_wheel_is_one_clear_line(tmp_path: Path) -> None:
     service = write_minimal_service(tmp_path / "svc", "needsdocopt", ["flask>=3.0", "docopt"])  # sdist only
     with pytest.raises(BundleError) as err:
@@ -401,6 +402,7 @@ def test_offline_install_then_serve_the_template_service(
     assert status == 200 and json.loads(body) == {"status": "ok"}
 
 
+@pytest.mark.network
 def test_offline_install_then_serve_an_adopted_flat_project(short_dir: Path, tmp_path: Path) -> None:
     require_netns()
     service = make_adopted_service(tmp_path)

@@ -119,6 +119,7 @@ def _load_sites(
     return written
 
 
+@pytest.mark.root  # as non-root, nginx -t fails to bind port 80 for the stock site
 @pytest.mark.parametrize("distro", ["debian", "rhel"])
 def test_nginx_accepts_two_sites_next_to_the_stock_config(
     distro: str, nginx: str, certificate: tuple[Path, Path], tmp_path: Path
@@ -130,6 +131,7 @@ def test_nginx_accepts_two_sites_next_to_the_stock_config(
     assert result.returncode == 0 and not result.stderr, result.stderr
 
 
+@pytest.mark.root  # as non-root, nginx -t fails to bind port 80 for the stock site
 @pytest.mark.parametrize("distro", ["debian", "rhel"])
 def test_nginx_accepts_a_default_server_site(
     distro: str, nginx: str, certificate: tuple[Path, Path], tmp_path: Path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,38 @@ def test_every_command_has_its_own_help(verb: str, capsys: pytest.CaptureFixture
         main([verb, "--help"])
     assert exit_.value.code == 0
     assert "usage: integrator " + verb in capsys.readouterr().out
+
+
+def test_bare_integrator_prints_the_help_not_an_error() -> None:
+    run = subprocess.run([sys.executable, "-m", "integrator"], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stderr == ""
+    assert run.stdout.startswith("usage: integrator") and "exit codes:" in run.stdout
+
+
+SANDBOX_VERBS = ["create", "exec", "copy", "list", "shell", "reboot", "destroy"]
+
+
+@pytest.mark.parametrize("verb", SANDBOX_VERBS)
+def test_every_sandbox_verb_describes_itself(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["sandbox", verb, "--help"])
+    usage, _, rest = capsys.readouterr().out.partition("\n\n")
+    description = rest.split("\n\n", 1)[0]
+    assert "usage: integrator sandbox " + verb in usage
+    assert description and not description.startswith(("positional arguments", "options")), description
+
+
+def test_a_reader_that_goes_away_is_no_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`integrator render | head -1`: head exits, the next write fails with EPIPE."""
+    main(["new", "pipes", str(tmp_path / "pipes")])
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    closed = open(write_end, "w")  # noqa: SIM115 - closed below, after main() has dup2'ed over it
+    monkeypatch.setattr(sys, "stdout", closed)
+    try:
+        assert main(["render", str(tmp_path / "pipes")]) == 141
+    finally:
+        closed.close()
 
 
 def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,8 +15,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Callable
 
 from . import __version__
-from .errors import IntegratorError
-from .result import Result, emit, emit_error
+from .result import Result, run_and_emit
 
 if TYPE_CHECKING:
     from .host.transport import Target
@@ -326,25 +325,47 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:
         "network namespace, reachable from this machine at its own address. Needs root.",
     )
     ss = p.add_subparsers(dest="sandbox_verb", required=True, metavar="VERB")
-    c = ss.add_parser("create", help="build (once, cached) and boot a host")
+    c = ss.add_parser(
+        "create",
+        help="build (once, cached) and boot a host",
+        description="build (once, cached) and boot a host",
+    )
     c.add_argument("name")
     c.set_defaults(func=lambda ns: _sandbox().create_cmd(ns.name))
-    e = ss.add_parser("exec", help="run a command inside: sandbox exec NAME -- CMD...")
+    e = ss.add_parser(
+        "exec",
+        help="run a command inside: sandbox exec NAME -- CMD...",
+        description="run a command inside: sandbox exec NAME -- CMD...",
+    )
     e.add_argument("name")
     e.add_argument("argv", nargs=argparse.REMAINDER)
     e.set_defaults(func=lambda ns: _sandbox().exec_cmd(ns.name, _strip_dashdash(ns.argv)))
-    cp = ss.add_parser("copy", help="copy files in or out: copy SRC NAME:DEST, or copy NAME:SRC DEST")
+    cp = ss.add_parser(
+        "copy",
+        help="copy files in or out: copy SRC NAME:DEST, or copy NAME:SRC DEST",
+        description="copy files in or out: copy SRC NAME:DEST, or copy NAME:SRC DEST",
+    )
     cp.add_argument("src")
     cp.add_argument("dest")
     cp.set_defaults(func=lambda ns: _sandbox().copy_cmd(ns.src, ns.dest))
-    ss.add_parser("list", help="list hosts").set_defaults(func=lambda ns: _sandbox().list_cmd())
-    sh = ss.add_parser("shell", help="an interactive shell inside")
+    ss.add_parser("list", help="list hosts", description="list hosts").set_defaults(
+        func=lambda ns: _sandbox().list_cmd()
+    )
+    sh = ss.add_parser("shell", help="an interactive shell inside", description="an interactive shell inside")
     sh.add_argument("name")
     sh.set_defaults(func=lambda ns: _sandbox().shell_cmd(ns.name))
-    r = ss.add_parser("reboot", help="reboot a host; it comes back with the same files")
+    r = ss.add_parser(
+        "reboot",
+        help="reboot a host; it comes back with the same files",
+        description="reboot a host; it comes back with the same files",
+    )
     r.add_argument("name")
     r.set_defaults(func=lambda ns: _sandbox().reboot_cmd(ns.name))
-    d = ss.add_parser("destroy", help="power off and remove a host, leaving nothing behind")
+    d = ss.add_parser(
+        "destroy",
+        help="power off and remove a host, leaving nothing behind",
+        description="power off and remove a host, leaving nothing behind",
+    )
     d.add_argument("name", nargs="?")
     d.add_argument("--all", action="store_true", help="every host")
     d.set_defaults(func=lambda ns: _sandbox().destroy_cmd(ns.name, all_hosts=ns.all))
@@ -407,17 +428,12 @@ def _accept_json_anywhere(sub: argparse._SubParsersAction) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: the only place user errors become messages and exit codes."""
     parser = build_parser()
-    ns = parser.parse_args(argv)
-    as_json = bool(getattr(ns, "json", False))
-    try:
-        result = ns.func(ns)
-    except IntegratorError as exc:
-        return emit_error(exc.message, exc.exit_code, as_json=as_json)
-    except KeyboardInterrupt:
-        return emit_error("interrupted", 130, as_json=as_json)
-    if not isinstance(result, Result):  # a command module broke the contract: a bug, not user error
-        raise TypeError(f"{ns.verb} returned {type(result).__name__}, not Result")
-    return emit(result, as_json=as_json)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:  # bare `integrator`: what it can do, not an error about a missing argument
+        parser.print_help()
+        return 0
+    ns = parser.parse_args(args)
+    return run_and_emit(lambda: ns.func(ns), as_json=bool(getattr(ns, "json", False)))
 
 
 if __name__ == "__main__":

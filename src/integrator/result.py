@@ -8,11 +8,16 @@ so every command is scriptable and its output is tested without capturing stdout
 from __future__ import annotations
 
 import json
+import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .errors import EXIT_OK
+from .errors import EXIT_OK, IntegratorError
+
+EXIT_INTERRUPTED = 130  # what a shell reports after Ctrl-C
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a command killed by SIGPIPE
 
 
 @dataclass
@@ -64,3 +69,25 @@ def emit_error(message: str, exit_code: int, *, as_json: bool = False) -> int:
     else:
         sys.stderr.write(f"integrator: error: {message}\n")
     return exit_code
+
+
+def run_and_emit(command: Callable[[], Result], *, as_json: bool) -> int:
+    """Run one command and print its outcome: the only place user errors become messages and exit codes.
+
+    Both front doors (the `integrator` CLI and a bundle's own entry point) end here. Any other
+    exception is a bug and keeps its traceback.
+    """
+    try:
+        result = command()
+        if not isinstance(result, Result):  # a command module broke the contract: a bug, not user error
+            raise TypeError(f"a command returned {type(result).__name__}, not Result")
+        return emit(result, as_json=as_json)
+    except IntegratorError as exc:
+        return emit_error(exc.message, exc.exit_code, as_json=as_json)
+    except KeyboardInterrupt:
+        return emit_error("interrupted", EXIT_INTERRUPTED, as_json=as_json)
+    except BrokenPipeError:
+        # the reader went away (`integrator render | head`): no traceback; point stdout at /dev/null
+        # so that the interpreter's last flush at exit does not raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE

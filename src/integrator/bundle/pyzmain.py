@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import BundleError, IntegratorError, UsageError
-from ..result import Result, emit, emit_error
+from ..errors import BundleError, UsageError
+from ..result import Result, run_and_emit
 
 Handler = Callable[[argparse.Namespace, Path], Result]
 
@@ -185,10 +185,4 @@ def main(argv: Sequence[str] | None = None, bundle: Path | None = None) -> int:
     """Entry point of `__main__.py`: the only place user errors become messages and exit codes."""
     prog = Path(sys.argv[0]).name if bundle is None else bundle.name
     ns = build_parser(f"python3 {prog}").parse_args(argv)
-    try:
-        result = ns.func(ns, bundle or bundle_path())
-    except IntegratorError as exc:
-        return emit_error(exc.message, exc.exit_code, as_json=ns.json)
-    except KeyboardInterrupt:
-        return emit_error("interrupted", 130, as_json=ns.json)
-    return emit(result, as_json=ns.json)
+    return run_and_emit(lambda: ns.func(ns, bundle or bundle_path()), as_json=ns.json)

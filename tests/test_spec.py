@@ -37,6 +37,11 @@ def test_minimal_spec_gets_documented_defaults() -> None:
         (with_("service", name="shop-x"), "[service] name 'shop-x' is not valid"),
         (with_("service", name="a" * 40), "is not valid"),
         (with_("service", name="nginx"), "'nginx' is reserved"),
+        (with_("service", name="postgres"), "'postgres' is a system or service account on Debian or RHEL"),
+        (with_("service", name="daemon"), "'daemon' is a system or service account"),
+        (with_("service", name="bin"), "'bin' is a system or service account"),
+        (with_("service", name="wheel"), "'wheel' is a system or service account"),  # RHEL group
+        (with_("service", name="plugdev"), "'plugdev' is a system or service account"),  # Debian group
         (with_("service", entry="shop"), "[service] entry"),
         (with_("service", version="one"), "[service] version"),
         (with_("server", workers="2"), "[server] workers must be an integer, got '2'"),

@@ -104,6 +104,12 @@ class Layout:
         return self.state_dir / "releases.json"
 
     @property
+    def ownership_record(self) -> P:
+        """What integrator created for the service (user, group, directories, files): the only
+        things uninstall and a failed first deploy may remove (`host/ownership.py`)."""
+        return self.state_dir / "owned.json"
+
+    @property
     def lock_file(self) -> P:
         return self.state_dir / "deploy.lock"
 

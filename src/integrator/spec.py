@@ -30,7 +30,23 @@ SIZE_RE = re.compile(r"^[0-9]+[KMGT]?$")
 BODY_SIZE_RE = re.compile(r"^[0-9]+[kmg]?$")
 PERCENT_RE = re.compile(r"^[0-9]+%$")
 PATH_RE = re.compile(r"^/[^\s;{}'\"\\]*$")
-RESERVED_NAMES = frozenset({"nginx", "root", "www_data", "systemd", "integrator", "test", "python", "site"})
+# The service runs as a user and group of its own name: these belong to someone else. Users and
+# groups of Debian's base-passwd and RHEL 9's setup package, and common services' accounts (`-`
+# spelled `_`). An early, clear error only: the host refuses any existing user or group itself.
+_SYSTEM_ACCOUNT_WORDS = (
+    "adm audio backup bin cdrom daemon dialout dip disk fax floppy ftp games gnats halt input irc kmem "
+    "kvm list lock lp mail man mem news nobody nogroup operator plugdev proxy render sasl sgx shadow "
+    "shutdown src staff sudo sync sys tape tty users utempter utmp uucp video voice wheel "
+    "apache avahi bind chrony colord dbus dnsmasq docker dovecot elasticsearch git gitlab grafana haproxy "
+    "httpd jenkins ldap libvirt mariadb memcache memcached messagebus mongodb mysql named nfsnobody ntp "
+    "openldap polkitd postfix postgres prometheus pulse qemu rabbitmq redis rpc rpcuser saslauth squid "
+    "sshd sssd statd tcpdump tomcat tss unbound uuidd zabbix"
+)
+SYSTEM_ACCOUNTS = frozenset(_SYSTEM_ACCOUNT_WORDS.split())
+RESERVED_NAMES = (
+    frozenset({"nginx", "root", "www_data", "systemd", "integrator", "test", "python", "site"})
+    | SYSTEM_ACCOUNTS
+)
 # Environment variables the unit sets itself; a spec may not override them.
 RESERVED_ENV = frozenset({"PATH", "PYTHONPATH", "CREDENTIALS_DIRECTORY", "LISTEN_FDS", "LISTEN_PID"})
 
@@ -234,6 +250,12 @@ def _check_values(s: ServiceSpec, src: str) -> None:
         "[service] name",
         f"{s.name!r} is not valid: use a-z, 0-9 and _, starting with a letter, at most 31 characters "
         "(it is the unit name, the system user and the Python package)",
+    )
+    _fail_unless(
+        s.name not in SYSTEM_ACCOUNTS,
+        src,
+        "[service] name",
+        f"{s.name!r} is a system or service account on Debian or RHEL: choose another name",
     )
     _fail_unless(s.name not in RESERVED_NAMES, src, "[service] name", f"{s.name!r} is reserved")
     _fail_unless(

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import EXIT_FAILED, EnvironmentProblem, IntegratorError
 from ..layout import Layout
 from ..result import Result
-from . import bundleio, releases, units
+from . import bundleio, ownership, releases, units
 from .activate import (
     HostContext,
     Outcome,
@@ -41,6 +41,7 @@ def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: Mapping
     info = bundleio.open_bundle(bundle)
     facts = probe_host(system)
     ctx = HostContext(system, facts, info.spec, Layout.for_spec(info.spec, facts.distro))
+    ownership.require_ours(system, ctx.layout)  # someone else's user or /opt/NAME: refused here
     check_secrets(system, info.spec, ctx.layout, secrets)
     require_credentials(info.spec, facts.systemd_version)
     check_site_fits(system, info.spec, ctx.layout)
@@ -58,7 +59,11 @@ def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: Mapping
         stale = why_redeploy(ctx, info, secrets)
         if stale is None:
             return nothing_to_do(ctx, info)
-        return _deploy(ctx, info, secrets, stale)
+        ownership.reserve(system, ctx.layout)
+        try:
+            return _deploy(ctx, info, secrets, stale)
+        finally:
+            ownership.claim(system, ctx.layout)
 
 
 def nothing_to_do(ctx: HostContext, info: BundleInfo) -> Result:
@@ -242,10 +247,15 @@ def _failed(
 
 
 def remove_first_deploy(ctx: HostContext, created_user: bool) -> None:
-    """Undo a first deploy completely: units are already gone; the tree, state and user go too."""
-    units.stop_and_disable(ctx.system, ctx.layout)
-    remove_tree(ctx.system, ctx.layout.root)
-    remove_tree(ctx.system, ctx.layout.state_dir)
-    remove_labels(ctx.system, ctx.layout)
+    """Undo a first deploy: units are already gone; the tree, state and user go too, but only
+    what this deploy created (reserved in the ownership record): app data or secrets kept by an
+    earlier `uninstall` stay, and so does their record."""
+    system, layout = ctx.system, ctx.layout
+    owned = ownership.load(system, layout) or ownership.Owned(layout.name)
+    units.stop_and_disable(system, layout)
+    ownership.remove_reserved(system, layout, owned)
     if created_user:
-        remove_user(ctx.system, ctx.layout)
+        remove_user(system, layout, owned)
+    remove_tree(system, layout.state_dir)
+    remove_labels(system, layout)
+    ownership.save_still_ours(system, layout, owned)

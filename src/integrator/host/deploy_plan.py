@@ -11,7 +11,7 @@ from ..result import Result
 from .activate import HostContext, socket_changed
 from .bundleio import BundleInfo
 from .deploy import config_changes, nothing_to_do, unique_release_id, why_redeploy
-from .facts import current_release, user_exists
+from .facts import current_release
 from .fs import FileWriter
 
 
@@ -28,7 +28,7 @@ def plan_deploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path])
         layout.service_unit,
         "nginx.service (reload)",
     ]
-    new_user = not user_exists(layout.user)
+    new_user = ctx.system.user(layout.user) is None
     result = Result(
         data={
             "service": ctx.spec.name,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import platform
-import pwd
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -163,14 +162,6 @@ def system_python(system: System) -> str:
 def systemd_booted(system: System) -> bool:
     """sd_booted(3): systemd is PID 1 exactly when /run/systemd/system is a directory."""
     return system.path("/run/systemd/system").is_dir()
-
-
-def user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
 
 
 def unit_state(system: System, unit: str) -> dict[str, str]:

@@ -4,12 +4,13 @@ as deploy; uninstall removes one service and leaves nginx valid and every other 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import PurePosixPath
 
 from ..errors import EXIT_FAILED, HostError
-from ..layout import Layout
+from ..layout import STATE_ROOT, Layout
 from ..result import Result
-from . import bundleio, releases, units
+from . import bundleio, ownership, releases, units
 from .activate import HostContext, activate, previous_release
 from .facts import current_release, probe_host, venv_usable
 from .fs import FileWriter, remove_tree
@@ -86,49 +87,63 @@ def _rebuild_venv_if_stale(ctx: HostContext, rid: str) -> list[str]:
 
 
 def uninstall_local(system: System, name: str, purge: bool) -> Result:
+    """Remove what integrator created for `name` (the ownership record says what); anything else
+    with the service's names (a system account, an admin's directory) is kept and reported."""
     require_root(system, "uninstall")
     layout = layout_for(system, name)
-    if not _anything_installed(system, layout):
+    if ownership.load(system, layout) is None:
         raise HostError(f"{name} is not installed on this host")
     with DeployLock(system, layout):
-        removed = _remove_service(system, layout)
-        removed += _remove_site(system, layout)
+        owned = ownership.load(system, layout) or ownership.Owned(name)  # again, under the lock
+        owned = ownership.claimed(layout, owned, ownership.probe(system, layout))
+        removed = _remove_service(system, layout, owned)
+        removed += _remove_site(system, layout, owned)
         problem = units.reload_nginx_if_valid(system)
+        if not purge:
+            ownership.save_still_ours(system, layout, owned)
     if purge:
-        removed += [str(p) for p in _purge_paths(layout) if remove_tree(system, p)]
-        removed += remove_labels(system, layout)
-    result = Result(data={"service": name, "removed": removed, "purge": purge})
+        removed += _purge(system, layout, owned)
+    kept = [thing for thing, _ in ownership.conflicts(layout, owned, ownership.probe(system, layout))]
+    result = Result(data={"service": name, "removed": removed, "kept": kept, "purge": purge})
     result.say(f"uninstalled {name}" + (" (purged data, secrets, certificates)" if purge else ""))
     result.lines.extend(f"  removed {p}" for p in removed)
+    result.lines.extend(f"  kept {thing}: not created by integrator" for thing in kept)
     if problem:
         result.exit_code = EXIT_FAILED
         result.say(f"nginx -t fails after removing {name}'s site (not caused by it?): {problem}")
     return result
 
 
-def _anything_installed(system: System, layout: Layout) -> bool:
-    paths = (layout.root, layout.service_unit_path, layout.nginx_site, layout.state_dir)
-    return any(system.path(p).exists() for p in paths)
-
-
-def _remove_service(system: System, layout: Layout) -> list[str]:
-    units.stop_and_disable(system, layout)
+def _remove_service(system: System, layout: Layout, owned: ownership.Owned) -> list[str]:
+    live = ownership.probe(system, layout)
+    unit_paths = (layout.service_unit_path, layout.socket_unit_path)
+    ours = [p for p in unit_paths if ownership.owns(owned, layout, live, p)]
+    if ours and not live.foreign_units:  # never stop a unit of the same name that is not ours
+        units.stop_and_disable(system, layout)
     writer = FileWriter(system)
-    removed = [
-        str(p) for p in (layout.service_unit_path, layout.socket_unit_path) if writer.remove(p).changed
-    ]
-    units.daemon_reload(system)
-    system.run(["systemctl", "reset-failed", layout.service_unit, layout.socket_unit], check=False)
-    removed += [str(p) for p in (layout.root, layout.runtime_dir) if remove_tree(system, p)]
-    if remove_user(system, layout):
-        removed.append(f"user {layout.user}")
-    return removed
+    removed = [str(p) for p in ours if writer.remove(p).changed]
+    if ours:
+        units.daemon_reload(system)
+        system.run(["systemctl", "reset-failed", layout.service_unit, layout.socket_unit], check=False)
+    removed += _remove_owned(system, layout, owned, (layout.root, layout.runtime_dir))
+    return removed + remove_user(system, layout, owned)
 
 
-def _remove_site(system: System, layout: Layout) -> list[str]:
-    """The site, and the shared includes once no other site uses them."""
+def _remove_owned(
+    system: System, layout: Layout, owned: ownership.Owned, paths: tuple[PurePosixPath, ...]
+) -> list[str]:
+    """Each path that integrator created and that is still that object."""
+    live = ownership.probe(system, layout)
+    return [str(p) for p in paths if ownership.owns(owned, layout, live, p) and remove_tree(system, p)]
+
+
+def _remove_site(system: System, layout: Layout, owned: ownership.Owned) -> list[str]:
+    """The site (when it is ours), and the shared includes once no other site uses them."""
+    live = ownership.probe(system, layout)
     writer = FileWriter(system)
-    removed = [str(layout.nginx_site)] if writer.remove(layout.nginx_site).changed else []
+    removed = []
+    if ownership.owns(owned, layout, live, layout.nginx_site) and writer.remove(layout.nginx_site).changed:
+        removed.append(str(layout.nginx_site))
     if not _other_sites_use_includes(system, layout) and remove_tree(system, layout.nginx_include_dir):
         removed.append(str(layout.nginx_include_dir))
     return removed
@@ -140,13 +155,14 @@ def _other_sites_use_includes(system: System, layout: Layout) -> bool:
     return any(marker in p.read_text(errors="replace") for p in conf_d.glob("*.conf") if p.is_file())
 
 
-def _purge_paths(layout: Layout) -> list[PurePosixPath]:
-    tls_dir = layout.tls_cert.parent
-    return [
-        layout.state_dir,
-        layout.credentials_dir,
-        tls_dir,
-        layout.etc_dir,
-        tls_dir.parent,
-        layout.app_state_dir,
-    ]
+def _purge(system: System, layout: Layout, owned: ownership.Owned) -> list[str]:
+    """Data, secrets, certificates (only directories integrator created), the release records
+    and the record itself (integrator's own /var/lib/integrator/NAME), the SELinux rules."""
+    removed = _remove_owned(system, layout, owned, tuple(ownership.managed_dirs(layout)))
+    if remove_tree(system, layout.state_dir):
+        removed.append(str(layout.state_dir))
+    for parent in (STATE_ROOT, layout.etc_dir.parent):  # integrator's own; gone with the last service
+        with contextlib.suppress(OSError):  # not empty: other services still use it
+            system.path(parent).rmdir()
+            removed.append(str(parent))
+    return removed + remove_labels(system, layout)

@@ -6,7 +6,9 @@ below a root, so the file code can be tested in a temporary directory.
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +18,16 @@ from ..errors import EnvironmentProblem, HostError
 
 # A predictable PATH: the host's tools, never a caller's venv (bundle runs as root).
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class Account:
+    """A user or a group as the host's name service knows it (`id`: uid or gid)."""
+
+    name: str
+    id: int
+    gid: int  # a user's primary group; a group's own gid
+    comment: str = ""  # a user's GECOS field
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,21 @@ class System:
 
     def is_root(self) -> bool:
         return os.geteuid() == 0
+
+    def user(self, name: str) -> Account | None:
+        """The user `name` (through NSS, so LDAP/sssd users count too), None if there is none."""
+        try:
+            pw = pwd.getpwnam(name)
+        except KeyError:
+            return None
+        return Account(pw.pw_name, pw.pw_uid, pw.pw_gid, pw.pw_gecos)
+
+    def group(self, name: str) -> Account | None:
+        try:
+            gr = grp.getgrnam(name)
+        except KeyError:
+            return None
+        return Account(gr.gr_name, gr.gr_gid, gr.gr_gid)
 
 
 def require_root(system: System, verb: str) -> None:

@@ -1,9 +1,10 @@
-"""The service's system user: no shell, no home, no password; created once, removed on uninstall."""
+"""The service's system user: no shell, no home, no password; created once, and removed on
+uninstall only when the ownership record says integrator created it (never a system account)."""
 
 from __future__ import annotations
 
 from ..layout import Layout
-from .facts import user_exists
+from .ownership import GROUP, USER, Owned, owns_account, user_comment
 from .system import System
 
 NOLOGIN_CANDIDATES = ("/usr/sbin/nologin", "/sbin/nologin")
@@ -18,23 +19,30 @@ def nologin_shell(system: System) -> str:
 
 
 def ensure_user(system: System, layout: Layout) -> bool:
-    """Create the system user (and its group) if missing; True if this call created it."""
-    if user_exists(layout.user):
+    """Create the system user (and its group) if missing; True if this call created it.
+    An existing user is never taken over: the deploy checked it is integrator's first."""
+    if system.user(layout.user) is not None:
         return False
     system.run(
         [
             "useradd", "--system", "--user-group", "--no-create-home",
             "--home-dir", "/nonexistent", "--shell", nologin_shell(system),
-            "--comment", f"integrator service {layout.name}", layout.user,
+            "--comment", user_comment(layout.name), layout.user,
         ]
     )  # fmt: skip
     return True
 
 
-def remove_user(system: System, layout: Layout) -> bool:
-    """Remove the user and its group; True if there was one."""
-    if not user_exists(layout.user):
-        return False
-    system.run(["userdel", layout.user])
-    system.run(["groupdel", layout.user], check=False)  # gone already when userdel removed it
-    return True
+def remove_user(system: System, layout: Layout, owned: Owned) -> list[str]:
+    """Remove the user and its group if integrator created them (record and live ids agree);
+    returns what it removed."""
+    removed = []
+    user = system.user(layout.user)
+    if user is not None and owns_account(owned, USER, user):
+        system.run(["userdel", layout.user])
+        removed.append(f"user {layout.user}")
+    group = system.group(layout.user)  # userdel removes a user's own group on most hosts
+    if group is not None and owns_account(owned, GROUP, group):
+        system.run(["groupdel", layout.user], check=False)
+        removed.append(f"group {layout.user}")
+    return removed

@@ -1,0 +1,127 @@
+"""integrator only ever removes what it created (issue 8, finding 8), on one sandbox host.
+
+Names that belong to someone else (a user made with `useradd`, an admin's `/opt/NAME` or
+`/var/lib/NAME`) are refused before anything is written, and stay; a normal deploy followed by
+`uninstall --purge` still leaves no trace. Each test puts the host back as it found it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from integrator.errors import IntegratorError
+from integrator.host import commands
+from integrator.host.transport import SandboxTarget
+from tests.test_deploy_e2e import _build, _new_service, get
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+
+# What a deploy could touch, without what systemd, journald or nginx change by themselves.
+LISTING = (
+    "find /opt /etc/systemd/system /etc/nginx /etc/integrator /var/lib/integrator 2>/dev/null | sort; "
+    "ls -1 /var/lib /run /etc; getent passwd; getent group"
+)
+
+
+@dataclass(frozen=True)
+class Bundles:
+    shopx: Path  # a healthy service
+    lonely: Path  # a service whose app raises at import: its first deploy fails
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
+    root = tmp_path_factory.mktemp("owner-bundles")
+    shopx = _build(_new_service("shopx", root / "shopx"), root / "dist" / "shopx")
+    lonely = _new_service("lonely", root / "lonely")
+    init = lonely / "src/lonely/__init__.py"
+    init.write_text(init.read_text() + '\nraise RuntimeError("never worked")\n')
+    return Bundles(shopx, _build(lonely, root / "dist" / "lonely"))
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator[object]:
+    from integrator import sandbox
+    from tests.sandbox_fixture import next_name, skip_or_fail_without_sandbox
+
+    skip_or_fail_without_sandbox()
+    name = next_name()
+    box = sandbox.create(name)
+    try:
+        yield box
+    finally:
+        sandbox.destroy(name)
+
+
+def sh(box: object, script: str) -> subprocess.CompletedProcess[bytes]:
+    return box.exec(["sh", "-c", script], check=False)  # type: ignore[attr-defined,no-any-return]
+
+
+def listing(box: object) -> str:
+    return sh(box, LISTING).stdout.decode()
+
+
+def refused(bundle: Path, box: object, match: str, plan: bool = False) -> None:
+    with pytest.raises(IntegratorError, match=match) as err:
+        commands.deploy(bundle, SandboxTarget(box.name), plan_only=plan)  # type: ignore[attr-defined]
+    assert err.value.exit_code == 2 and "\n" not in err.value.message
+
+
+def test_a_service_named_like_an_existing_user_is_refused(host: object, bundles: Bundles) -> None:
+    assert sh(host, "useradd --comment 'Shop clerk' shopx").returncode == 0
+    try:
+        before = listing(host)
+        why = r"^user shopx exists and was not created by integrator: choose another service name"
+        refused(bundles.shopx, host, why, plan=True)
+        refused(bundles.shopx, host, why)
+        assert listing(host) == before
+        with pytest.raises(IntegratorError, match="shopx is not installed on this host"):
+            commands.uninstall("shopx", SandboxTarget(host.name), purge=True)  # type: ignore[attr-defined]
+        assert sh(host, "getent passwd shopx").stdout.decode().split(":")[4] == "Shop clerk"
+        assert listing(host) == before
+    finally:
+        sh(host, "userdel shopx")
+
+
+def test_a_failing_first_deploy_never_deletes_an_existing_opt_dir(host: object, bundles: Bundles) -> None:
+    assert sh(host, "mkdir -p /opt/lonely && echo precious > /opt/lonely/data.txt").returncode == 0
+    try:
+        before = listing(host)
+        refused(bundles.lonely, host, r"^/opt/lonely exists and was not created by integrator: move it away")
+        assert sh(host, "cat /opt/lonely/data.txt").stdout == b"precious\n"
+        assert listing(host) == before
+    finally:
+        sh(host, "rm -rf /opt/lonely")
+
+
+def test_existing_app_data_is_never_taken_over_or_purged(host: object, bundles: Bundles) -> None:
+    script = "mkdir -p /var/lib/shopx && echo precious > /var/lib/shopx/data.db && chown -R nobody /var/lib/shopx"
+    assert sh(host, script).returncode == 0
+    try:
+        before = listing(host)
+        refused(bundles.shopx, host, r"^/var/lib/shopx exists and was not created by integrator")
+        with pytest.raises(IntegratorError, match="shopx is not installed on this host"):
+            commands.uninstall("shopx", SandboxTarget(host.name), purge=True)  # type: ignore[attr-defined]
+        assert sh(host, "stat -c %U /var/lib/shopx; cat /var/lib/shopx/data.db").stdout == b"nobody\nprecious\n"
+        assert listing(host) == before
+    finally:
+        sh(host, "rm -rf /var/lib/shopx")
+
+
+def test_deploy_then_purge_leaves_no_trace(host: object, bundles: Bundles) -> None:
+    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+    before = listing(host)
+    result = commands.deploy(bundles.shopx, target)
+    assert result.exit_code == 0, result.lines
+    assert get(host.address, "/healthz", host="shopx")[0] == 200  # type: ignore[attr-defined]
+    owned = sh(host, "stat -c '%U %a' /var/lib/integrator/shopx /var/lib/integrator/shopx/owned.json")
+    assert owned.stdout.decode().split("\n")[:2] == ["root 700", "root 600"]
+    assert sh(host, "getent passwd shopx").stdout.decode().split(":")[4] == "integrator service shopx"
+    result = commands.uninstall("shopx", target, purge=True)
+    assert result.exit_code == 0 and result.data["kept"] == [], result.lines
+    assert listing(host) == before

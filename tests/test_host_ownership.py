@@ -332,3 +332,29 @@ def test_a_record_of_another_service_is_refused(tmp_path: Path) -> None:
     record.write_text(record.read_text().replace('"service": "shop"', '"service": "blog"'))
     with pytest.raises(HostError, match="is the record of 'blog', not 'shop'"):
         ownership.require_ours(host, LAYOUT)
+
+
+def test_an_older_install_with_a_reused_account_keeps_that_accounts_data(tmp_path: Path) -> None:
+    """An older integrator reused user shop (someone else's); /var/lib/shop owned by that user
+    was theirs too: the deploy refuses both, a purge keeps both."""
+    host = Host(tmp_path)
+    host.add_user("shop", os.getuid(), "Shop Keeper")  # lstat sees our uid as the owner
+    _mk(host, LAYOUT.state_dir).chmod(0o700)
+    _mk(host, LAYOUT.releases_record, '{"releases": []}\n')
+    _mk(host, LAYOUT.releases / "r1")
+    _mk(host, LAYOUT.app_state_dir / "base", "their data\n")
+    with pytest.raises(UsageError, match=r"^user shop exists .*\(also: group shop, /var/lib/shop\)$"):
+        ownership.require_ours(host, LAYOUT)
+    result = uninstall_local(host, "shop", purge=True)
+    assert host.path(LAYOUT.app_state_dir / "base").read_text() == "their data\n"
+    assert result.data["kept"] == ["user shop", "group shop", "/var/lib/shop"]
+    assert not host.path(LAYOUT.root).exists()
+
+
+def test_an_older_install_uninstalled_without_purge_keeps_its_data_adoptable(tmp_path: Path) -> None:
+    """Its user is gone (uninstall removed it), its data and release records stayed."""
+    host = Host(tmp_path)
+    _mk(host, LAYOUT.state_dir).chmod(0o700)
+    _mk(host, LAYOUT.releases_record, '{"releases": []}\n')
+    _mk(host, LAYOUT.app_state_dir / "db.sqlite", "app data\n")
+    ownership.require_ours(host, LAYOUT)

@@ -100,14 +100,15 @@ def test_a_failing_first_deploy_never_deletes_an_existing_opt_dir(host: object, 
 
 
 def test_existing_app_data_is_never_taken_over_or_purged(host: object, bundles: Bundles) -> None:
-    script = "mkdir -p /var/lib/shopx && echo precious > /var/lib/shopx/data.db && chown -R nobody /var/lib/shopx"
-    assert sh(host, script).returncode == 0
+    data = "mkdir -p /var/lib/shopx; echo precious > /var/lib/shopx/data.db; chown -R nobody /var/lib/shopx"
+    assert sh(host, data).returncode == 0
     try:
         before = listing(host)
         refused(bundles.shopx, host, r"^/var/lib/shopx exists and was not created by integrator")
         with pytest.raises(IntegratorError, match="shopx is not installed on this host"):
             commands.uninstall("shopx", SandboxTarget(host.name), purge=True)  # type: ignore[attr-defined]
-        assert sh(host, "stat -c %U /var/lib/shopx; cat /var/lib/shopx/data.db").stdout == b"nobody\nprecious\n"
+        kept = sh(host, "stat -c %U /var/lib/shopx; cat /var/lib/shopx/data.db").stdout
+        assert kept == b"nobody\nprecious\n"  # not chowned to a service user, not purged
         assert listing(host) == before
     finally:
         sh(host, "rm -rf /var/lib/shopx")

@@ -185,7 +185,8 @@ def still_ours(layout: Layout, owned: Owned, live: Live) -> Owned:
 
 def adopt(layout: Layout, live: Live) -> Owned:
     """A service deployed before the record existed: its current layout, minus a user that is
-    not integrator's (a reused system account stays someone else's)."""
+    not integrator's (a reused system account stays someone else's), and minus `/var/lib/NAME`
+    when that user owns it (it was the account's data before integrator came)."""
     accounts: dict[str, Optional[int]] = {}
     user, group = live.user, live.group
     if user is not None and user.comment == user_comment(layout.name):
@@ -195,7 +196,8 @@ def adopt(layout: Layout, live: Live) -> Owned:
     dirs: dict[str, Optional[Inode]] = {}
     for path in managed_dirs(layout):
         node = live.nodes.get(str(path))
-        if node is not None and node.is_dir:
+        foreign = path == layout.app_state_dir and user is not None and USER not in accounts
+        if node is not None and node.is_dir and not foreign:
             dirs[str(path)] = node.inode
     paths = frozenset(str(p) for p in managed_paths(layout) if live.nodes.get(str(p)) is not None)
     return Owned(layout.name, accounts, dirs, paths, adopted=True)
@@ -242,7 +244,7 @@ def probe(system: System, layout: Layout) -> Live:
 
 def load(system: System, layout: Layout) -> Optional[Owned]:
     """The record; for an install older than the record, its adopted layout; else None."""
-    if system.path(layout.ownership_record).exists() or system.path(layout.ownership_record).is_symlink():
+    if _lexists(system, layout.ownership_record):
         _require_root_only(system, (STATE_ROOT, layout.state_dir, layout.ownership_record))
         try:
             owned = from_json(system.path(layout.ownership_record).read_text(encoding="utf-8"))
@@ -253,7 +255,7 @@ def load(system: System, layout: Layout) -> Optional[Owned]:
                 f"{layout.ownership_record} is the record of {owned.service!r}, not {layout.name!r}"
             )
         return owned
-    if system.path(layout.releases_record).is_file():
+    if _lexists(system, layout.releases_record):
         _require_root_only(system, (STATE_ROOT, layout.state_dir, layout.releases_record))
         return adopt(layout, probe(system, layout))
     return None
@@ -309,6 +311,17 @@ def save_still_ours(system: System, layout: Layout, owned: Owned) -> None:
         save(system, layout, rest)
     elif system.path(layout.ownership_record).is_file():
         system.path(layout.ownership_record).unlink()
+
+
+def _lexists(system: System, path: PurePosixPath) -> bool:
+    """Whether `path` (or a symlink there) exists; root-only state read as another user is an error."""
+    try:
+        os.lstat(system.path(path))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError:
+        raise HostError(f"{path}: permission denied (run as root)") from None
+    return True
 
 
 def _lstat(system: System, path: PurePosixPath) -> Optional[Node]:

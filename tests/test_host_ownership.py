@@ -358,3 +358,19 @@ def test_an_older_install_uninstalled_without_purge_keeps_its_data_adoptable(tmp
     _mk(host, LAYOUT.releases_record, '{"releases": []}\n')
     _mk(host, LAYOUT.app_state_dir / "db.sqlite", "app data\n")
     ownership.require_ours(host, LAYOUT)
+
+
+def test_a_first_deploy_killed_part_way_does_not_block_the_next(tmp_path: Path) -> None:
+    """Killed after useradd and mkdir, before claiming: the reservations let the next deploy go
+    on, and if that one fails too it removes what the dead one created."""
+    host = Host(tmp_path)
+    _mk(host, LAYOUT.state_dir).chmod(0o700)
+    ownership.reserve(host, LAYOUT)
+    assert ensure_user(host, LAYOUT)
+    _mk(host, LAYOUT.releases / "r1")  # ... and then SIGKILL: no claim
+    ownership.require_ours(host, LAYOUT)
+    ownership.reserve(host, LAYOUT)  # the next deploy
+    assert not ensure_user(host, LAYOUT)  # the dead deploy made it
+    remove_first_deploy(HostContext(host, FACTS, SPEC, LAYOUT), created_user=False)
+    assert not host.path(LAYOUT.root).exists() and not host.path(LAYOUT.state_dir).exists()
+    assert host.users == {} and host.groups == {}

@@ -248,13 +248,13 @@ def _failed(
 
 def remove_first_deploy(ctx: HostContext, created_user: bool) -> None:
     """Undo a first deploy: units are already gone; the tree, state and user go too, but only
-    what this deploy created (reserved in the ownership record): app data or secrets kept by an
-    earlier `uninstall` stay, and so does their record."""
+    what this deploy (or a killed one before it) created, i.e. what the ownership record still
+    has reserved: app data or secrets kept by an earlier `uninstall` stay, with their record."""
     system, layout = ctx.system, ctx.layout
     owned = ownership.load(system, layout) or ownership.Owned(layout.name)
     units.stop_and_disable(system, layout)
     ownership.remove_reserved(system, layout, owned)
-    if created_user:
+    if created_user or ownership.is_reserved(owned, ownership.USER):
         remove_user(system, layout, owned)
     remove_tree(system, layout.state_dir)
     remove_labels(system, layout)

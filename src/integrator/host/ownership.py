@@ -100,6 +100,14 @@ def owns_account(owned: Owned, kind: str, live: Account) -> bool:
     return recorded == live.id
 
 
+def is_reserved(owned: Owned, key: str) -> bool:
+    """Reserved by a deploy and not claimed yet: created (if at all) by a deploy that has not
+    finished, or was killed (an account kind or a directory path)."""
+    return (key in owned.accounts and owned.accounts[key] is None) or (
+        key in owned.dirs and owned.dirs[key] is None
+    )
+
+
 def owns_dir(owned: Owned, layout: Layout, live: Live, path: PurePosixPath) -> bool:
     node = live.nodes.get(str(path))
     if node is None or not node.is_dir or str(path) not in owned.dirs:
@@ -298,8 +306,8 @@ def remove_reserved(system: System, layout: Layout, owned: Owned) -> list[str]:
     live = probe(system, layout)
     removed = []
     for path in [layout.root, layout.app_state_dir, layout.etc_dir, layout.runtime_dir]:
-        reserved_here = str(path) not in owned.dirs or owned.dirs[str(path)] is None
-        if reserved_here and owns(owned, layout, live, path) and remove_tree(system, path):
+        recorded_before = str(path) in owned.dirs and not is_reserved(owned, str(path))
+        if not recorded_before and owns(owned, layout, live, path) and remove_tree(system, path):
             removed.append(str(path))
     return removed
 

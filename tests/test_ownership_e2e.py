@@ -126,3 +126,18 @@ def test_deploy_then_purge_leaves_no_trace(host: object, bundles: Bundles) -> No
     result = commands.uninstall("shopx", target, purge=True)
     assert result.exit_code == 0 and result.data["kept"] == [], result.lines
     assert listing(host) == before
+
+
+def test_a_service_deployed_before_the_record_existed_keeps_working(host: object, bundles: Bundles) -> None:
+    """An install by an older integrator has release records but no owned.json: it is adopted
+    (its user carries integrator's comment), redeploys, and uninstalls without a trace."""
+    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+    before = listing(host)
+    assert commands.deploy(bundles.shopx, target).exit_code == 0
+    assert sh(host, "rm /var/lib/integrator/shopx/owned.json").returncode == 0
+    again = commands.deploy(bundles.shopx, target)
+    assert again.exit_code == 0 and again.data["changed"] is False, again.lines
+    result = commands.uninstall("shopx", target, purge=True)
+    assert result.exit_code == 0 and result.data["kept"] == [], result.lines
+    assert "user shopx" in result.data["removed"]
+    assert listing(host) == before

@@ -32,7 +32,9 @@ PERCENT_RE = re.compile(r"^[0-9]+%$")
 PATH_RE = re.compile(r"^/[^\s;{}'\"\\]*$")
 # The service runs as a user and group of its own name: these belong to someone else. Users and
 # groups of Debian's base-passwd and RHEL 9's setup package, and common services' accounts (`-`
-# spelled `_`). An early, clear error only: the host refuses any existing user or group itself.
+# spelled `_`). An early, clear error for service.toml and spec.json only: the host refuses any
+# existing user or group itself (host/ownership.py). Not part of RESERVED_NAMES, so host verbs
+# (list, status, uninstall) still reach a service an older integrator deployed under such a name.
 _SYSTEM_ACCOUNT_WORDS = (
     "adm audio backup bin cdrom daemon dialout dip disk fax floppy ftp games gnats halt input irc kmem "
     "kvm list lock lp mail man mem news nobody nogroup operator plugdev proxy render sasl sgx shadow "
@@ -43,10 +45,7 @@ _SYSTEM_ACCOUNT_WORDS = (
     "sshd sssd statd tcpdump tomcat tss unbound uuidd zabbix"
 )
 SYSTEM_ACCOUNTS = frozenset(_SYSTEM_ACCOUNT_WORDS.split())
-RESERVED_NAMES = (
-    frozenset({"nginx", "root", "www_data", "systemd", "integrator", "test", "python", "site"})
-    | SYSTEM_ACCOUNTS
-)
+RESERVED_NAMES = frozenset({"nginx", "root", "www_data", "systemd", "integrator", "test", "python", "site"})
 # Environment variables the unit sets itself; a spec may not override them.
 RESERVED_ENV = frozenset({"PATH", "PYTHONPATH", "CREDENTIALS_DIRECTORY", "LISTEN_FDS", "LISTEN_PID"})
 

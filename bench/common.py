@@ -70,7 +70,7 @@ def deploy(box: sandbox.Sandbox, pyz: Path) -> None:
 
 def served_version(address: str, host: str) -> str:
     """The version GET / reports through nginx (HTTPS, Host: `host`), or `HTTP <status>`."""
-    conn = httpload.https_connect(address)()
+    conn = httpload.https_connect(address, host)()
     try:
         conn.request("GET", "/", headers={"Host": host, "Accept": "application/json"})
         resp = conn.getresponse()

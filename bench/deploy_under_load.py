@@ -121,7 +121,7 @@ def install_classic(box: sandbox.Sandbox, src: Path, pyz: Path) -> None:
 def prime(address: str, host: str) -> None:
     """16 short-lived connections, 5 requests each: like real traffic, they leave idle upstream
     connections in every nginx worker (the load's few connections reach only some of them)."""
-    httpload.run_threads(httpload.https_connect(address), "/healthz", host, 16, 5.0, 5)
+    httpload.run_threads(httpload.https_connect(address, host), "/healthz", host, 16, 5.0, 5)
 
 
 def longest_pause(logs: list[httpload.ThreadLog]) -> float:
@@ -132,7 +132,7 @@ def longest_pause(logs: list[httpload.ThreadLog]) -> float:
 def measure(address: str, design: Design, threads: int, args: argparse.Namespace) -> Window:
     """Load for `lead` s, fire the event, `tail` s more; the load stops by itself at the latest."""
     stop, out = threading.Event(), []
-    connect = httpload.https_connect(address)
+    connect = httpload.https_connect(address, design.host)
 
     def load() -> None:
         out.append(

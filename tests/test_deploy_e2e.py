@@ -8,12 +8,12 @@ session. Traffic goes only to the sandbox addresses (over their veth) and to 127
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import ssl
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,26 +127,28 @@ def make_module_sandbox() -> Iterator[object]:
 
 
 def get(
-    address: str, path: str = "/", host: str | None = None, https: bool = True
+    address: str,
+    path: str = "/",
+    host: str | None = None,
+    https: bool = True,
+    port: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, str, dict[str, str]]:
-    """One request from this machine to the sandbox (never elsewhere): status, body, headers."""
+    """One request from this machine to the sandbox (never elsewhere): status, body, headers.
+    `host` is both the TLS name (SNI) and `Host:`; without it nginx refuses the handshake."""
     assert address.startswith("10."), address
-    ctx = ssl.create_default_context()
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    req = urllib.request.Request(f"{'https' if https else 'http'}://{address}{path}")
-    if host:
-        req.add_header("Host", host)
-    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), _NoRedirect())
+    port = port or (443 if https else 80)
+    conn = http.client.HTTPConnection(address, port, timeout=5)
+    if https:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        conn.sock = ctx.wrap_socket(socket.create_connection((address, port), 5), server_hostname=host)
     try:
-        with opener.open(req, timeout=5) as resp:
-            return resp.status, resp.read().decode(), dict(resp.headers)
-    except urllib.error.HTTPError as err:
-        return err.code, err.read().decode(errors="replace"), dict(err.headers)
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
+        conn.request("GET", path, headers={**({"Host": host} if host else {}), **(headers or {})})
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(errors="replace"), dict(resp.headers)
+    finally:
+        conn.close()
 
 
 def wait_serving(address: str, seconds: float, host: str | None = None) -> float:
@@ -186,9 +188,9 @@ def test_fresh_deploy_serves_https_and_redirects(host: object, bundles: Bundles)
     result = ok(commands.deploy(bundles.demo1, target))
     print(f"fresh deploy: {time.monotonic() - start:.1f} s", *result.lines, sep="\n")
     address = host.address  # type: ignore[attr-defined]
-    status, body, _ = get(address, "/")
+    status, body, _ = get(address, "/", "demo")
     assert status == 200 and json.loads(body)["service"] == "demo"
-    assert get(address, "/healthz")[0] == 200
+    assert get(address, "/healthz", "demo")[0] == 200
     # Plain http by name (the stock Debian default site answers names nobody claims).
     status, _, headers = get(address, "/", host="demo", https=False)
     assert status == 301 and headers["Location"].startswith("https://")
@@ -204,14 +206,14 @@ def test_plan_shows_diffs_and_changes_nothing(host: object, bundles: Bundles) ->
     result = ok(commands.deploy(bundles.demo2, target, plan_only=True))
     assert any("/etc/systemd/system/demo.service" in line for line in result.lines)
     assert any(line.lstrip().startswith("+") for line in result.lines)  # a diff
-    assert version(host.address) == "0.1.0"  # type: ignore[attr-defined]
+    assert version(host.address, "demo") == "0.1.0"  # type: ignore[attr-defined]
 
 
 def test_kill9_of_main_process_serves_again_within_5s(host: object) -> None:
     pid = sh(host, "systemctl", "show", "-p", "MainPID", "--value", "demo.service").stdout.decode().strip()
     assert pid not in ("", "0")
     sh(host, "kill", "-9", pid)
-    took = wait_serving(host.address, 5)  # type: ignore[attr-defined]
+    took = wait_serving(host.address, 5, host="demo")  # type: ignore[attr-defined]
     print(f"serving again {took:.2f} s after kill -9")
 
 
@@ -222,7 +224,7 @@ def test_broken_release_fails_and_old_release_serves(host: object, bundles: Bund
     assert result.exit_code != 0
     assert "health check" in text and "still serving" in text
     assert "broken on purpose" in text  # the failed start's journal lines
-    assert version(host.address) == "0.1.0"  # type: ignore[attr-defined]
+    assert version(host.address, "demo") == "0.1.0"  # type: ignore[attr-defined]
 
 
 def test_unhealthy_release_fails_and_old_release_serves(host: object, bundles: Bundles) -> None:
@@ -231,16 +233,16 @@ def test_unhealthy_release_fails_and_old_release_serves(host: object, bundles: B
     text = "\n".join(result.lines)
     assert result.exit_code != 0
     assert "health check" in text and "HTTP 500" in text and "still serving" in text
-    assert version(host.address) == "0.1.0"  # type: ignore[attr-defined]
-    assert get(host.address, "/healthz")[0] == 200  # type: ignore[attr-defined]
+    assert version(host.address, "demo") == "0.1.0"  # type: ignore[attr-defined]
+    assert get(host.address, "/healthz", "demo")[0] == 200  # type: ignore[attr-defined]
 
 
 def test_deploy_v2_then_rollback_returns_previous(host: object, bundles: Bundles) -> None:
     target = SandboxTarget(host.name)  # type: ignore[attr-defined]
     ok(commands.deploy(bundles.demo2, target))
-    assert version(host.address) == "0.2.0"  # type: ignore[attr-defined]
+    assert version(host.address, "demo") == "0.2.0"  # type: ignore[attr-defined]
     ok(commands.rollback("demo", target))
-    assert version(host.address) == "0.1.0"  # type: ignore[attr-defined]
+    assert version(host.address, "demo") == "0.1.0"  # type: ignore[attr-defined]
     listing = ok(commands.list_services("demo", target))
     outcomes = [r["outcome"] for r in listing.data["releases"]]
     assert outcomes == ["ok", "failed", "failed", "rolled_back"], listing.lines  # import error, 500

@@ -67,6 +67,8 @@ def test_render_all_is_sorted_deterministic_and_complete() -> None:
         layout.nginx_tls_include,
         layout.nginx_proxy_include,
         layout.nginx_headers_include,
+        layout.nginx_catch_all(DEFAULT.spec.http_port, tls=False),
+        layout.nginx_catch_all(DEFAULT.spec.https_port, tls=True),
     }
     assert all((f.mode, f.owner, f.group) == (0o644, "root", "root") for f in files)
 
@@ -183,7 +185,8 @@ def test_no_add_header_or_hsts_below_server_level(case: Case) -> None:
 
 def test_redirect_keeps_a_non_standard_https_port() -> None:
     spec = dataclasses.replace(DEFAULT.spec, https_port=8443)
-    assert "return 301 https://$host:8443$request_uri;" in site(spec, DEFAULT.layout, (1, 22, 1))
+    text = site(spec, DEFAULT.layout, (1, 22, 1))
+    assert "return 301 https://$integrator_demo_host:8443$request_uri;" in text
 
 
 def test_upstream_names_differ_per_service() -> None:

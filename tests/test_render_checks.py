@@ -126,7 +126,13 @@ def test_nginx_accepts_two_sites_next_to_the_stock_config(
 ) -> None:
     conf = nginx_prefix(tmp_path, distro, stock_default=True)
     written = _load_sites(tmp_path, distro, [DEFAULT.spec, _second_service()], nginx, certificate)
-    assert len([f for f in written if f.path.parent.name == "conf.d"]) == 2
+    # Two sites, and one catch-all per port shared by both (the same bytes from each service).
+    assert {f.path.name for f in written if f.path.parent.name == "conf.d"} == {
+        "demo.conf",
+        "reports.conf",
+        "00-integrator-catch-all-http-80.conf",
+        "00-integrator-catch-all-https-443.conf",
+    }
     result = nginx_test(nginx, tmp_path, conf)
     assert result.returncode == 0 and not result.stderr, result.stderr
 
@@ -150,7 +156,7 @@ def test_nginx_check_catches_a_clash(nginx: str, certificate: tuple[Path, Path],
     [site] = [
         f
         for f in _load_sites(tmp_path, "debian", [DEFAULT.spec], nginx, certificate)
-        if "conf.d" in str(f.path)
+        if f.path.name == f"{DEFAULT.spec.name}.conf"
     ]
     Path(f"{site.path}.copy.conf").write_text(site.content, encoding="utf-8")
     result = nginx_test(nginx, tmp_path, conf)

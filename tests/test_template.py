@@ -153,7 +153,7 @@ def test_new_writes_a_project_whose_own_tests_pass(
     assert load_spec(dest).name == "shop"
     run = run_generated_tests(dest)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "11 passed" in run.stdout
+    assert "12 passed" in run.stdout
 
 
 def test_new_defaults_to_a_directory_named_after_the_service(

@@ -24,8 +24,13 @@ def test_clone_renders_files_that_do_not_clash(distro: str, tmp_path: Path) -> N
         rendered[name] = {f.path: f.content for f in render_all(spec, Layout.for_spec(spec, distro), "r1")}
 
     shared = set(rendered["shop"]) & set(rendered["shop2"])
-    # Only the shared nginx snippets may sit at the same path, and then with the same bytes.
-    assert all(str(path).startswith("/etc/nginx/integrator/") for path in shared)
+    # Only the shared nginx snippets and the per-port catch-alls may sit at the same path, and
+    # then with the same bytes.
+    assert all(
+        str(path).startswith("/etc/nginx/integrator/")
+        or str(path).startswith("/etc/nginx/conf.d/00-integrator-catch-all-")
+        for path in shared
+    )
     assert all(rendered["shop"][p] == rendered["shop2"][p] for p in shared)
 
     def facts(name: str) -> dict[str, set[str]]:

@@ -51,6 +51,9 @@ def profile(name: str) -> DistroProfile:
 
 
 P = PurePosixPath
+# conf.d/00-integrator-catch-all-<http|https>-<port>.conf: sorts before every site (service names
+# start with a letter), so nginx takes it as the port's default server (render/nginx.catch_all).
+CATCH_ALL_PREFIX = "00-integrator-catch-all-"
 # One directory per service below it (`Layout.state_dir`): how `list` finds what integrator manages.
 STATE_ROOT = P("/var/lib/integrator")
 
@@ -191,3 +194,8 @@ class Layout:
     @property
     def nginx_headers_include(self) -> P:
         return self.nginx_include_dir / "security-headers.conf"
+
+    def nginx_catch_all(self, port: int, tls: bool) -> P:
+        """Shared by every service on `port`: one file per port and kind, never per service."""
+        kind = "https" if tls else "http"
+        return P(self.profile.nginx_conf_d) / f"{CATCH_ALL_PREFIX}{kind}-{port}.conf"

@@ -15,6 +15,7 @@ from .activate import HostContext, activate, previous_release
 from .facts import current_release, probe_host, venv_usable
 from .fs import FileWriter, remove_tree
 from .inspect import layout_for, require_installed
+from .nginxconf import unused_catch_alls
 from .releases import OK, ROLLED_BACK, DeployLock
 from .selinux import apply_labels, remove_labels
 from .system import System, require_root
@@ -138,12 +139,14 @@ def _remove_owned(
 
 
 def _remove_site(system: System, layout: Layout, owned: ownership.Owned) -> list[str]:
-    """The site (when it is ours), and the shared includes once no other site uses them."""
+    """The site (when it is ours), the catch-alls of ports no other site uses, and the shared
+    includes once no other site uses them."""
     live = ownership.probe(system, layout)
     writer = FileWriter(system)
     removed = []
     if ownership.owns(owned, layout, live, layout.nginx_site) and writer.remove(layout.nginx_site).changed:
         removed.append(str(layout.nginx_site))
+    removed += [str(p) for p in unused_catch_alls(system, layout) if writer.remove(p).changed]
     if not _other_sites_use_includes(system, layout) and remove_tree(system, layout.nginx_include_dir):
         removed.append(str(layout.nginx_include_dir))
     return removed

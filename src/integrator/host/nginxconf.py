@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 from ..errors import HostError
-from ..layout import Layout
+from ..layout import CATCH_ALL_PREFIX, Layout
 from ..spec import ServiceSpec
 from .system import System
 
 FILE_HEADER = re.compile(r"^# configuration file (?P<path>\S+):\s*$")
 TOKEN = re.compile(r"\{|\}|;|[^{};]+")
+CATCH_ALL_NAME = re.compile(rf"^{CATCH_ALL_PREFIX}(?P<kind>https?)-(?P<port>[0-9]{{1,5}})\.conf$")
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Server:
     ports: set[int] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
     default_ports: set[int] = field(default_factory=set)
+    tls_ports: set[int] = field(default_factory=set)
 
 
 def parse_servers(dump: str) -> list[Server]:
@@ -71,6 +74,8 @@ def _read_directive(server: Server, words: list[str]) -> None:
             server.ports.add(port)
             if "default_server" in args[1:]:
                 server.default_ports.add(port)
+            if "ssl" in args[1:]:
+                server.tls_ports.add(port)
 
 
 def _port(address: str) -> int | None:
@@ -111,3 +116,24 @@ def check_site_fits(system: System, spec: ServiceSpec, layout: Layout) -> None:
             f"{spec.name}'s nginx site would clash: {'; '.join(dict.fromkeys(problems))} "
             "(change [http] server_names / default_server in service.toml, or that site)"
         )
+
+
+def unused_catch_alls(system: System, layout: Layout) -> list[PurePosixPath]:
+    """Catch-all files (render/nginx.catch_all) for a port no integrator site listens on any
+    more: kept while one does, removed with the last (uninstall)."""
+    conf_d = system.path(layout.nginx_site.parent)
+    marker = str(layout.nginx_include_dir)
+    dump = "".join(
+        f"# configuration file {p}:\n{p.read_text(errors='replace')}\n"
+        for p in sorted(conf_d.glob("*.conf"))
+        if p.is_file() and not CATCH_ALL_NAME.match(p.name) and marker in p.read_text(errors="replace")
+    )
+    used = set()
+    for server in parse_servers(dump):
+        used |= {(port, port in server.tls_ports) for port in server.ports}
+    unused = []
+    for p in sorted(conf_d.glob(f"{CATCH_ALL_PREFIX}*.conf")):
+        found = CATCH_ALL_NAME.match(p.name)
+        if found and (int(found["port"]), found["kind"] == "https") not in used:
+            unused.append(layout.nginx_site.parent / p.name)
+    return unused

@@ -1,8 +1,12 @@
-"""nginx: one site per service in conf.d, plus three snippets shared by all sites.
+"""nginx: one site per service in conf.d, three snippets shared by all sites, and a catch-all
+server per port that no client-chosen name gets past.
 
-Nothing here touches nginx's global configuration: the site goes into conf.d (read by the
-stock nginx.conf on Debian and RHEL alike) and the snippets live outside it, so they are
-only loaded where a site includes them, inside its server{} or location{}.
+Nothing here touches nginx's global configuration: the site and the catch-alls go into conf.d
+(read by the stock nginx.conf on Debian and RHEL alike) and the snippets live outside it, so
+they are only loaded where a site includes them, inside its server{} or location{}.
+
+nginx is the edge: what it tells an app about a request (Host, client address, scheme, port)
+is set here from the connection and the service's own names, never passed on from a client.
 """
 
 from __future__ import annotations
@@ -15,6 +19,16 @@ INDENT = "    "
 UPSTREAM_KEEPALIVE = 16  # idle connections each nginx worker keeps open to gunicorn
 HTTP2_DIRECTIVE_SINCE = (1, 25, 1)  # `http2 on;`; older nginx wants `listen ... http2`
 UPSTREAM_IDLE_TIMEOUT_SINCE = (1, 15, 3)  # `keepalive_timeout` inside upstream{}
+REJECT_HANDSHAKE_SINCE = (1, 19, 4)  # `ssl_reject_handshake`: a TLS server{} without certificate
+# Forwarding headers nginx never sets: an empty value drops whatever a client sent.
+CLEARED_HEADERS = (
+    "Forwarded",
+    "X-Forwarded-Prefix",
+    "X-Forwarded-Server",
+    "X-Forwarded-Ssl",
+    "X-Forwarded-Protocol",
+    "X-Forwarded-Scheme",
+)
 
 MOZILLA_INTERMEDIATE_CIPHERS = ":".join(
     (
@@ -35,6 +49,7 @@ def site(spec: ServiceSpec, layout: Layout, nginx_version: Version) -> str:
     lines = header(layout.nginx_site, f"Shared snippets it includes: {layout.nginx_include_dir}/")
     lines += ["", *_ipv6_note()]
     lines += ["", *_upstream(spec, layout, nginx_version)]
+    lines += ["", *_names_map(spec)]
     lines += ["", *_redirect_server(spec)]
     lines += ["", *_https_server(spec, layout, nginx_version)]
     return "\n".join(lines) + "\n"
@@ -66,21 +81,62 @@ def tls_include() -> str:
 
 
 def proxy_include() -> str:
-    """What nginx tells every app about the request: portable, unlike Debian's proxy_params."""
+    """What nginx tells every app about the request: set from the connection, never relayed."""
     lines = header("Request headers for every integrator app (included in each location{}).", from_spec=False)
     lines += [
-        "# The same four headers as Debian's proxy_params, which RHEL's nginx does not have.",
-        "# proxy_set_header lines at an inner level replace all outer ones: sites put their",
-        "# own proxy_set_header lines next to this include, in the same block.",
-        "proxy_set_header Host $host;",
+        "# Debian's proxy_params, which RHEL's nginx does not have, minus its trust in the client:",
+        "# nginx is the edge, so every forwarding header is set here or dropped. proxy_set_header",
+        "# lines at an inner level replace all outer ones: sites put their own proxy_set_header",
+        "# lines next to this include, in the same block: Host and X-Forwarded-Host, made from",
+        "# the service's own names (never the client's), and Connection.",
         "proxy_set_header X-Real-IP $remote_addr;",
-        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "# The peer's address alone, not appended to a list the client started.",
+        "proxy_set_header X-Forwarded-For $remote_addr;",
         "proxy_set_header X-Forwarded-Proto $scheme;",
+        "proxy_set_header X-Forwarded-Port $server_port;",
+        "# Set by nobody here: an empty value drops what a client sent. Headers spelled with",
+        "# underscores (X_Forwarded_Host) never pass: nginx drops them (underscores_in_headers off).",
+        *(f'proxy_set_header {name} "";' for name in CLEARED_HEADERS),
         "# gunicorn is on this host: a connect that takes longer is not going to work.",
         "proxy_connect_timeout 5s;",
-        "# The app sees the real Host and scheme, so its redirects are already right.",
+        "# The app sees its own host name, port and scheme, so its redirects are already right.",
         "proxy_redirect off;",
     ]
+    return "\n".join(lines) + "\n"
+
+
+def catch_all(port: int, tls: bool, nginx_version: Version) -> str | None:
+    """conf.d/00-integrator-catch-all-*.conf: the server for names no site on `port` serves.
+
+    One file per port and kind, whatever the service: two services on one port render the same
+    bytes. It is not `default_server` (Debian's stock site already is on port 80, and a site
+    with `default_server = true` takes over on purpose); its name sorts before every site in
+    conf.d (service names start with a letter), and nginx takes the first server of a port as
+    its default. None for a TLS port before nginx 1.19.4, which cannot refuse a handshake
+    without a certificate: there the sites' own name check (421) is what stands.
+    """
+    if tls and nginx_version < REJECT_HANDSHAKE_SINCE:
+        return None
+    kind = "HTTPS" if tls else "Plain HTTP"
+    lines = header(
+        f"{kind} on port {port}: requests for a name no integrator site serves end here.",
+        from_spec=False,
+    )
+    lines += [
+        "# nginx's default server for the port: it sorts before every site in conf.d. An",
+        "# integrator site with default_server = true, or a site of yours that is, wins instead.",
+    ]
+    body = [*_listens(port, False, " ssl" if tls else ""), "server_tokens off;"]
+    if tls:
+        body += [
+            "# No certificate: a handshake for an unknown name (or none: the bare address) fails.",
+            "ssl_reject_handshake on;",
+            "# A known name in the handshake but another in Host: 421 Misdirected Request.",
+            "return 421;",
+        ]
+    else:
+        body += ["# 444: close the connection without an answer (no redirect, no page).", "return 444;"]
+    lines += ["", *_block("server", body)]
     return "\n".join(lines) + "\n"
 
 
@@ -133,15 +189,57 @@ def _upstream(spec: ServiceSpec, layout: Layout, nginx_version: Version) -> list
     ]
 
 
+def host_variable(spec: ServiceSpec) -> str:
+    """The nginx variable holding the request's name if it is one of the service's, else ""."""
+    return f"$integrator_{spec.name}_host"
+
+
+def _names_map(spec: ServiceSpec) -> list[str]:
+    """Host -> the service's own name: the only source of a redirect target and of Host."""
+    fallback = _first_exact_name(spec) if spec.default_server else ""
+    body = ["hostnames;", f'default "{fallback}";']
+    for name in spec.effective_server_names:
+        if name == "_":  # nginx's "no name": matches no Host
+            continue
+        low = name.lower()
+        body.append(f"{low} $host;" if low.startswith("*") else f"{low} {low};")
+    why = (
+        "any other name is answered as the first one (default_server = true)"
+        if spec.default_server
+        else 'any other name maps to "" and is refused'
+    )
+    return [
+        "# The service's names. Redirects, Host and X-Forwarded-Host use only these, never what a",
+        f"# client sent; {why}.",
+        *_block(f"map $host {host_variable(spec)}", body),
+    ]
+
+
+def _first_exact_name(spec: ServiceSpec) -> str:
+    exact = [n.lower() for n in spec.effective_server_names if n != "_" and not n.startswith("*")]
+    return exact[0] if exact else ""
+
+
+def _port_suffix(spec: ServiceSpec) -> str:
+    return "" if spec.https_port == 443 else f":{spec.https_port}"
+
+
+def _name_check(spec: ServiceSpec, status: int) -> list[str]:
+    return [f'if ({host_variable(spec)} = "") {{', f"{INDENT}return {status};", "}"]
+
+
 def _redirect_server(spec: ServiceSpec) -> list[str]:
-    port = "" if spec.https_port == 443 else f":{spec.https_port}"
     body = [
         *_listens(spec.http_port, spec.default_server, ""),
         _server_names(spec),
         "server_tokens off;",
-        f"return 301 https://$host{port}$request_uri;",
+        *_name_check(spec, 444),
+        f"return 301 https://{host_variable(spec)}{_port_suffix(spec)}$request_uri;",
     ]
-    return ["# Plain HTTP serves nothing but a redirect to HTTPS.", *_block("server", body)]
+    return [
+        "# Plain HTTP serves nothing but a redirect to HTTPS, for the service's own names only.",
+        *_block("server", body),
+    ]
 
 
 def _https_server(spec: ServiceSpec, layout: Layout, nginx_version: Version) -> list[str]:
@@ -149,6 +247,8 @@ def _https_server(spec: ServiceSpec, layout: Layout, nginx_version: Version) -> 
     body = [*_listens(spec.https_port, spec.default_server, " ssl" if new_http2 else " ssl http2")]
     body += ["http2 on;"] if new_http2 else []
     body += [_server_names(spec), "server_tokens off;", "", *_tls(spec, layout), "", *_headers(spec, layout)]
+    body += ["", "# A Host that is none of the service's names never reaches the app."]
+    body += _name_check(spec, 421)
     body += [
         "",
         "# Larger request bodies get 413 from nginx before they reach the app.",
@@ -202,9 +302,13 @@ def _headers(spec: ServiceSpec, layout: Layout) -> list[str]:
 
 def _proxy(spec: ServiceSpec, layout: Layout) -> list[str]:
     timeout = proxy_timeout(spec)
+    authority = host_variable(spec) + _port_suffix(spec)
     return [
         f"proxy_pass http://{upstream_name(spec)};",
         f"include {layout.nginx_proxy_include};",
+        "# The name the client asked for (one of ours: see the map), and the port unless it is 443.",
+        f"proxy_set_header Host {authority};",
+        f"proxy_set_header X-Forwarded-Host {authority};",
         '# HTTP/1.1 without "Connection: close" keeps the upstream connections alive.',
         "proxy_http_version 1.1;",
         'proxy_set_header Connection "";',

@@ -8,6 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
+from flask import Flask, request
 from flask.testing import FlaskClient
 
 from {{name}} import __version__, create_app
@@ -49,6 +50,26 @@ def test_one_json_log_line_per_request(client: FlaskClient, capsys: pytest.Captu
     assert entry["remote_addr"] == "203.0.113.7"  # from nginx's X-Forwarded-For, via ProxyFix
     assert entry["request_id"] == "abc-123" == response.headers["X-Request-ID"]
     assert isinstance(entry["duration_ms"], (int, float)) and entry["duration_ms"] >= 0
+
+
+def test_the_app_trusts_what_nginx_sets_and_nothing_more(
+    app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """nginx sets one client address, the scheme, the service's own name and its port, and drops
+    X-Forwarded-Prefix; ProxyFix must take exactly those (a non-443 port included)."""
+    app.add_url_rule("/where", "where", lambda: request.url_root)
+    headers = {
+        "X-Forwarded-For": "198.51.100.9, 203.0.113.7",  # only the last one is nginx's
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "{{name}}.example.com",
+        "X-Forwarded-Port": "8443",
+        "X-Forwarded-Prefix": "/elsewhere",
+    }
+    response = app.test_client().get("/where", headers=headers)
+    assert response.get_data(as_text=True) == "https://{{name}}.example.com:8443/"
+    entry = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert entry["remote_addr"] == "203.0.113.7"
+    assert entry["host"] == "{{name}}.example.com:8443"
 
 
 def test_a_request_id_is_made_when_none_or_a_bad_one_arrives(

@@ -4,9 +4,11 @@ Under systemd, stdout goes to journald, which keeps it with the unit name and re
 so no log files need rotating: `integrator logs {{name}}`, or on the host
 `journalctl -u {{name}}.service -o cat`.
 
-The app runs behind nginx, so the client address and scheme arrive in X-Forwarded-* headers.
-`ProxyFix` trusts exactly one proxy (nginx on the same host); trusting more would let clients
-forge their address.
+The app runs behind nginx, so the client address, scheme, host name and port arrive in
+X-Forwarded-* headers. nginx sets each of them itself (one address, never a list a client
+started; only the service's own names) and drops the rest; `ProxyFix` trusts exactly those,
+from exactly one proxy. Trusting more (a second hop, X-Forwarded-Prefix) would let a client
+choose what `request.remote_addr` or `url_for(..., _external=True)` say.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ class StdoutHandler(logging.Handler):
 
 def init_app(app: Flask) -> None:
     """Trust nginx's forwarded headers and log every request the app answers."""
-    app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=0
+    )
     if not any(isinstance(h, StdoutHandler) for h in logger.handlers):
         logger.addHandler(StdoutHandler())
         logger.setLevel(logging.INFO)
@@ -70,6 +74,7 @@ def _log(response: Response) -> Response:
         "status": response.status_code,
         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
         "remote_addr": request.remote_addr,
+        "host": request.host,
         "request_id": request_id,
     }
     logger.info(json.dumps(line, separators=(",", ":")))

@@ -243,7 +243,7 @@ def serving_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     try:
         result = commands.deploy(shop, SandboxTarget(name))
         assert result.exit_code == 0, result.lines
-        wait_serving(box.address, 30)
+        wait_serving(box.address, 30, host="shop")
         yield box
     finally:
         sandbox.destroy(name)
@@ -267,4 +267,4 @@ def test_deploying_each_hostile_bundle_is_refused_and_changes_nothing(
     assert expected in message and "\n" not in message and err.value.exit_code == 1, message
     assert changes(before, listing(box)) == []
     assert box.exec(["test", "-e", "/root/PWNED"], check=False).returncode != 0  # type: ignore[attr-defined]
-    wait_serving(box.address, 5)  # type: ignore[attr-defined]
+    wait_serving(box.address, 5, host="shop")  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ written. Everything goes through the real CLI. Traffic goes only to the sandbox 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import selectors
@@ -19,7 +20,8 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -272,6 +274,143 @@ def test_redeploy_rollback_and_uninstall_over_ssh(
     code, _, err = cli(capsys, "status", SERVICE, "--ssh", dest)
     assert code == 1 and "is not deployed" in err
     print(f"over ssh: second deploy {deployed - start:.1f} s, rollback {rolled_back - deployed:.1f} s")
+
+
+# --- a hostile local user on the host (issue 8, finding 2) ----------------------------------------
+
+MALLORY = "mallory"
+MARKER = "/PLANTED-CODE-RAN-AS-ROOT"  # only root can create a file in /
+
+
+def evil_pyz(path: Path) -> Path:
+    """What a local user would plant under a tool's name: it leaves a mark when root runs it."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("__main__.py", f"open({MARKER!r}, 'w').write('ran as root')\n")
+    return path
+
+
+def ssh_logins(box: Sandbox) -> int:
+    """How many ssh connections the host's sshd has accepted so far."""
+    box.exec(["journalctl", "--sync"])
+    log = sh(box, "journalctl", "-u", "ssh.service", "--no-pager", "-o", "cat").stdout.decode()
+    return log.count("Accepted publickey for root")
+
+
+def plant_everything(box: Sandbox, work: Path) -> str:
+    """As an unprivileged user, before integrator ever ran there: every directory and file name
+    integrator uses or used, world-writable, holding a planted tool or a symlink to /etc/passwd.
+    Returns the listing (owners, modes, targets) of what was planted."""
+    from integrator.host.transport import host_tool
+
+    tool = f"integrator-host-{host_tool()[1][:16]}.pyz"  # the name of this integrator's tool, then and now
+    old_tool = f"/var/tmp/integrator/{tool}"  # where integrator cached the tool before
+    old_stage = "/tmp/.integrator-" + hashlib.sha256(old_tool.encode()).hexdigest()[:12]
+    box.exec(["useradd", "--create-home", MALLORY])
+    box.copy_in(evil_pyz(work / "evil.pyz"), f"/home/{MALLORY}/evil.pyz")
+    dirs = [
+        "/var/tmp/integrator",
+        "/var/tmp/integrator/deploy-0",
+        "/var/tmp/integrator-host/tool",
+        "/var/tmp/integrator-host/staging",
+        "/tmp/integrator-host/tool",
+        "/tmp/integrator-host/staging",
+    ]
+    script = "; ".join(
+        [
+            "set -u",
+            f"mkdir -p {' '.join(dirs)}",
+            f"chmod 0777 {' '.join(dirs)}",
+            *(f"cp ~/evil.pyz {d}/{tool}" for d in ("/var/tmp/integrator", "/var/tmp/integrator-host/tool")),
+            f"cp ~/evil.pyz /tmp/integrator-host/tool/{tool}",
+            f"ln -s /etc/passwd {old_stage}",
+            f"ln -s /etc/passwd /var/tmp/integrator/deploy-0/{SERVICE}-0.1.0.pyz",
+            "ln -s /etc/passwd /tmp/integrator-host/staging/run-0",
+            # not possible for a local user: /var/cache is root's (the attempt is part of the attack)
+            "mkdir -p /var/cache/integrator-host/tool 2>/dev/null || true",
+        ]
+    )
+    box.exec(["chown", f"{MALLORY}:", f"/home/{MALLORY}/evil.pyz"])
+    box.exec(["runuser", "-u", MALLORY, "--", "sh", "-c", f"cd && {script}"])
+    return planted_listing(box)
+
+
+def planted_listing(box: Sandbox) -> str:
+    find = ["find", "/tmp", "/var/tmp", "-user", MALLORY, "-printf", "%p %u %m %l %s\n"]
+    return "\n".join(sorted(sh(box, *find).stdout.decode().splitlines()))
+
+
+@pytest.mark.slow
+def test_a_hostile_local_user_who_plants_every_name_first_gets_nothing(
+    make_sandbox: Callable[..., Sandbox],
+    bundles: Bundles,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    box = make_sandbox()
+    monkeypatch.setenv(SSH_CONFIG_ENV, str(allow_root_login(box, tmp_path)))
+    dest = f"root@{box.address}"
+    planted = plant_everything(box, tmp_path)
+    passwd = box.exec(["cat", "/etc/passwd"]).stdout.decode()
+    assert "/var/tmp/integrator/integrator-host-" in planted and "/etc/passwd" in planted
+    assert sh(box, "test", "-e", "/var/cache/integrator-host").returncode != 0
+
+    logins = ssh_logins(box)
+    code, out, err = cli(capsys, "status", "--ssh", dest)
+    assert sh(box, "test", "-e", MARKER).returncode != 0, "the planted tool ran as root"
+    assert code == 0, out + err
+    assert ssh_logins(box) - logins == 2  # asked for the tool, then sent it
+
+    start, logins = time.monotonic(), ssh_logins(box)
+    code, out, err = cli(capsys, "deploy", str(bundles.v1), "--ssh", dest)
+    assert code == 0, out + err
+    print(f"first deploy over ssh beside a hostile user: {time.monotonic() - start:.1f} s")
+    assert ssh_logins(box) - logins == 1  # tool, bundle and the deploy itself: one connection
+    assert version(box.address, SERVICE) == "0.1.0"
+    logins = ssh_logins(box)
+    assert cli(capsys, "status", SERVICE, "--ssh", dest)[0] == 0 and ssh_logins(box) - logins == 1
+
+    assert sh(box, "test", "-e", MARKER).returncode != 0, "the planted tool ran as root"
+    now = box.exec(["cat", "/etc/passwd"]).stdout.decode()  # nothing written through a link to it
+    assert [line for line in now.splitlines() if not line.startswith(f"{SERVICE}:")] == passwd.splitlines()
+    assert planted_listing(box) == planted  # nothing of theirs was used, moved or written through
+    owners = sh(
+        box, "stat", "-c", "%n %U %a", *(f"/var/cache/integrator-host{d}" for d in ("", "/tool", "/staging"))
+    )
+    assert owners.stdout.decode().split("\n")[:3] == [
+        "/var/cache/integrator-host root 700",
+        "/var/cache/integrator-host/tool root 700",
+        "/var/cache/integrator-host/staging root 700",
+    ]
+    assert sh(box, "ls", "-A", "/var/cache/integrator-host/staging").stdout == b""  # uploads removed
+
+    # A host where that directory is not root's alone (made by someone else, or a link to theirs):
+    # refused in one line before anything in it is read, let alone run.
+    uid = sh(box, "id", "-u", MALLORY).stdout.decode().strip()
+    for takeover in (
+        f"chown -R {MALLORY}: /var/cache/integrator-host",
+        f"mv /var/cache/integrator-host /home/{MALLORY}/ih && chown -R {MALLORY}: /home/{MALLORY}/ih"
+        f" && ln -s /home/{MALLORY}/ih /var/cache/integrator-host",
+    ):
+        box.exec(["sh", "-c", takeover])
+        box.exec(
+            [
+                "sh",
+                "-c",
+                f"for f in /var/cache/integrator-host/tool/*; do cp /home/{MALLORY}/evil.pyz $f; done",
+            ]
+        )
+        code, out, err = cli(capsys, "status", "--ssh", dest)
+        why = "is a symbolic link" if "ln -s" in takeover else f"is owned by uid {uid}, not root"
+        assert (code, out) == (1, ""), out + err
+        assert err == (
+            "integrator: error: refusing to run as root from /var/cache/integrator-host: "
+            f"/var/cache/integrator-host {why}; check who made it, remove it as root "
+            "(rm -rf /var/cache/integrator-host), then retry\n"
+        )
+        assert sh(box, "test", "-e", MARKER).returncode != 0, "the planted tool ran as root"
+        box.exec(["sh", "-c", f"rm -rf /var/cache/integrator-host /home/{MALLORY}/ih"])
+        assert cli(capsys, "status", SERVICE, "--ssh", dest)[0] == 0  # the next step the message names
 
 
 # --- hosts that cannot be reached or trusted ------------------------------------------------------

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from integrator.errors import UsageError
+from integrator.errors import BundleError, UsageError
 from integrator.host import bundleio
 from integrator.host.bundleio import BundleInfo, open_bundle, unpack_release
 from integrator.host.system import System
 from integrator.layout import Layout
+from integrator.result import Result
 from integrator.spec import parse_spec
 
 SPEC = parse_spec({"service": {"name": "shop", "version": "1", "entry": "shop:create_app()"}})
@@ -49,3 +52,105 @@ def test_a_missing_bundle_is_bad_input_before_anything_is_copied(tmp_path: Path)
     with pytest.raises(UsageError, match="no such bundle") as missing:
         deploy(tmp_path / "absent.pyz", SshTarget("root@host.invalid"))
     assert missing.value.exit_code == 2
+
+
+# --- the signature is bound to the bytes deployed (issue 8, finding 4) -----------------------------
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def swap_after_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path, str]:
+    """A signed bundle at the operator's path, replaced by an unsigned one as soon as its signature
+    has been checked: the attacker's window in `deploy --allowed-signers`. (path, signers, signed sha)"""
+    from integrator.bundle import verify as verify_module
+    from tests.test_bundle_verify import _keypair, make_bundle
+
+    key, signers = _keypair(tmp_path, "release")
+    given = make_bundle(tmp_path / "shop-1.2.0.pyz", signing_key=key)
+    signed = _sha256(given)
+    unsigned = make_bundle(tmp_path / "unsigned.pyz")
+    real = verify_module.verify_bundle
+
+    def check_then_swap(bundle: Path, allowed_signers: Path | None = None) -> Result:
+        result = real(bundle, allowed_signers=allowed_signers)
+        os.replace(unsigned, given)
+        return result
+
+    monkeypatch.setattr(verify_module, "verify_bundle", check_then_swap)
+    return given, signers, signed
+
+
+def test_a_bundle_swapped_after_its_signature_check_is_not_what_is_deployed_here(
+    swap_after_check: tuple[Path, Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrator.host import commands
+    from integrator.host import deploy as host_deploy
+    from integrator.host.transport import LocalTarget
+
+    given, signers, signed = swap_after_check
+    opened: list[str] = []
+
+    def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: object) -> Result:
+        opened.append(open_bundle(bundle).sha256)  # what the deploy itself opens and verifies
+        return Result()
+
+    monkeypatch.setattr(host_deploy, "deploy_local", deploy_local)
+    commands.deploy(given, LocalTarget(), allowed_signers=signers)
+    assert _sha256(given) != signed  # the swap happened ...
+    assert opened == [signed]  # ... and the deploy used the bytes whose signature was checked
+
+
+def test_a_bundle_swapped_after_its_signature_check_is_not_what_goes_to_a_host(
+    swap_after_check: tuple[Path, Path, str],
+) -> None:
+    from integrator.host import commands
+    from integrator.host.remote import Arg, Upload, stdin_parts
+    from integrator.host.transport import RemoteTarget
+
+    given, signers, signed = swap_after_check
+    sent: list[tuple[list[Arg], str]] = []
+
+    class Recorder(RemoteTarget):
+        def describe(self) -> str:
+            return "recorder"
+
+        def invoke(
+            self, args: Sequence[Arg], uploads: Sequence[Upload] = (), *, timeout: float = 900
+        ) -> Result:
+            streamed = b"".join(stdin_parts(None, uploads))  # the bytes the host would receive
+            sent.append((list(args), hashlib.sha256(streamed).hexdigest()))
+            return Result()
+
+    commands.deploy(given, Recorder(), allowed_signers=signers)
+    assert _sha256(given) != signed
+    # the host gets the checked bytes, and the sha256 to refuse anything else with
+    assert sent == [(["deploy", ("", given.name), "--sha256", signed], signed)]
+
+
+def test_the_host_refuses_a_bundle_that_is_not_the_one_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from integrator.cli import main
+    from integrator.host import commands
+    from integrator.host.transport import LocalTarget
+    from tests.test_bundle_verify import _keypair, make_bundle
+
+    bundle = make_bundle(tmp_path / "shop-1.2.0.pyz")
+    other = "0" * 64
+    assert main(["deploy", str(bundle), "--local", "--plan", "--sha256", other]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"integrator: error: {bundle}: sha256 {_sha256(bundle)} is not the expected {other}: "
+        "refusing a bundle changed or swapped after it was checked\n"
+    )
+    assert main(["deploy", str(bundle), "--local", "--plan", "--sha256", "abc"]) == 2
+    assert "--sha256 'abc': expected 64 hex digits" in capsys.readouterr().err
+    # refusals name the operator's path, not the private copy that was checked
+    _, signers = _keypair(tmp_path, "release")
+    with pytest.raises(BundleError) as unsigned:
+        commands.deploy(bundle, LocalTarget(), allowed_signers=signers)
+    assert unsigned.value.message == f"{bundle}: not signed, but --allowed-signers requires a signature"
+    assert str(unsigned.value) == unsigned.value.message

@@ -220,6 +220,11 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
         help="refuse the bundle unless signed by one of these keys (checked here, before anything is copied)",
     )
     p.add_argument(
+        "--sha256",
+        metavar="HEX",
+        help="refuse the bundle unless its sha256 is HEX (as `integrator bundle` printed it)",
+    )
+    p.add_argument(
         "--secret",
         action="append",
         default=[],
@@ -241,6 +246,7 @@ def _cmd_deploy(ns: argparse.Namespace) -> Result:
         plan_only=ns.plan,
         secrets=parse_secret_args(ns.secret),
         allowed_signers=ns.allowed_signers,
+        sha256=ns.sha256,
     )
 
 

@@ -56,6 +56,11 @@ P = PurePosixPath
 CATCH_ALL_PREFIX = "00-integrator-catch-all-"
 # One directory per service below it (`Layout.state_dir`): how `list` finds what integrator manages.
 STATE_ROOT = P("/var/lib/integrator")
+# What a remote command (--ssh, --host) stages on the host: the cached host tool in `tool/`, each
+# run's uploads (bundle, secrets) in a fresh `staging/run-*`. Root-only (0700), created and checked
+# (owner, mode, no symlink, from `/` down) before every use by host/stager.py; never below a
+# world-writable directory such as /tmp or /var/tmp, and not below STATE_ROOT, where names are services.
+REMOTE_ROOT = P("/var/cache/integrator-host")
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,18 @@ machine.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BundleError, UsageError
+from ..errors import BundleError, IntegratorError, UsageError
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .facts import HostFacts
@@ -55,6 +59,42 @@ def require_bundle_file(path: Path) -> None:
     """A missing bundle is bad input (exit 2), whether deployed here or copied to a host first."""
     if not path.is_file():
         raise UsageError(f"{path}: no such bundle")
+
+
+@contextlib.contextmanager
+def private_copy(bundle: Path) -> Iterator[tuple[Path, str]]:
+    """Read `bundle` once, into a fresh directory only we can open; yield the copy and its sha256.
+
+    Every check (signature, --sha256, the manifest) and the deploy then use only the copy, so a
+    file swapped at `bundle` after its check is never the one deployed. Errors name `bundle`,
+    the path the operator gave; the copy is removed afterwards."""
+    require_bundle_file(bundle)
+    tmp = tempfile.mkdtemp(prefix="integrator-bundle-")  # 0700, a new name: nobody else's
+    copy = Path(tmp) / bundle.name
+    try:
+        digest = hashlib.sha256()
+        fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with open(bundle, "rb") as src, os.fdopen(fd, "wb") as dst:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                digest.update(chunk)
+                dst.write(chunk)
+        try:
+            yield copy, digest.hexdigest()
+        except IntegratorError as exc:
+            exc.message = exc.message.replace(str(copy), str(bundle))
+            exc.args = (exc.message,)
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def require_sha256(bundle: Path, digest: str, expected: str) -> None:
+    """`deploy --sha256`: the bytes about to be deployed are the ones that were checked."""
+    if digest != expected.lower():
+        raise BundleError(
+            f"{bundle}: sha256 {digest} is not the expected {expected}: "
+            "refusing a bundle changed or swapped after it was checked"
+        )
 
 
 def _spec_of(manifest: Any) -> ServiceSpec:

@@ -7,14 +7,18 @@ one implementation of every verb.
 
 from __future__ import annotations
 
-import secrets as _random
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable
 
-from ..errors import EXIT_FAILED
+from ..errors import EXIT_FAILED, UsageError
 from ..result import Result
-from .transport import REMOTE_DIR, LocalTarget, RemoteTarget, Target, stream
+from .remote import Arg, Upload
+from .transport import LocalTarget, RemoteTarget, Target, stream
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 def _local(result: Result) -> Result:
@@ -35,42 +39,47 @@ def deploy(
     plan_only: bool = False,
     secrets: Mapping[str, Path] | None = None,
     allowed_signers: Path | None = None,
+    sha256: str | None = None,
 ) -> Result:
     """Deploy a bundle: health-gated, rolled back on failure (see host/deploy.py).
 
-    With `allowed_signers` the signature is checked here, by the integrator the operator runs,
-    before the bundle goes anywhere: a bundle checking its own signature proves nothing."""
-    if allowed_signers is not None:
-        from ..bundle.verify import verify_bundle
+    The bundle is read once, into a private copy (`private_copy`): `sha256` (`--sha256`) and,
+    with `allowed_signers`, the signature are checked on that copy, here, by the integrator the
+    operator runs, and only that copy is deployed. A remote host gets the copy's sha256 along
+    and deploys only bytes that hash to it (a bundle checking its own signature proves nothing)."""
+    from .bundleio import private_copy, require_sha256
 
-        verify_bundle(bundle, allowed_signers=allowed_signers)
+    if sha256 is not None and not _SHA256.fullmatch(sha256):
+        raise UsageError(f"--sha256 {sha256!r}: expected 64 hex digits (as `integrator bundle` prints)")
     secrets = dict(secrets or {})
-    if isinstance(target, LocalTarget):
-        from .deploy import deploy_local
+    with private_copy(bundle) as (copy, digest):
+        if sha256 is not None:
+            require_sha256(bundle, digest, sha256)
+        if allowed_signers is not None:
+            from ..bundle import verify
 
-        return _local(deploy_local(target.system, bundle, plan_only, secrets))
-    return _deploy_remote(bundle, target, plan_only, secrets)
+            verify.verify_bundle(copy, allowed_signers=allowed_signers)
+        if isinstance(target, LocalTarget):
+            from .deploy import deploy_local
+
+            return _local(deploy_local(target.system, copy, plan_only, secrets))
+        return _deploy_remote(copy, digest, target, plan_only, secrets)
 
 
-def _deploy_remote(bundle: Path, target: RemoteTarget, plan_only: bool, secrets: dict[str, Path]) -> Result:
-    """Copy the bundle and the secrets to a private directory on the host, deploy, clean up."""
-    from .bundleio import require_bundle_file
-
-    require_bundle_file(bundle)
-    work = REMOTE_DIR / f"deploy-{_random.token_hex(6)}"
-    target.ensure_tool()
-    target.run_checked(["install", "-d", "-m", "0700", str(work)])
-    try:
-        remote_bundle = work / bundle.name
-        target.put(bundle, remote_bundle)
-        args = ["deploy", str(remote_bundle)] + (["--plan"] if plan_only else [])
-        for name, path in sorted(secrets.items()):
-            remote_secret = work / f"secret-{name}"
-            target.put(path, remote_secret)
-            args += ["--secret", f"{name}={remote_secret}"]
-        return target.invoke(args)
-    finally:
-        target.run(["rm", "-rf", "--", str(work)])
+def _deploy_remote(
+    bundle: Path, digest: str, target: RemoteTarget, plan_only: bool, secrets: dict[str, Path]
+) -> Result:
+    """One connection: the bundle and the secrets staged privately on the host, checked by
+    sha256 there, deployed, removed (see remote.py and stager.py)."""
+    name = bundle.name if _PLAIN_NAME.fullmatch(bundle.name) else "bundle.pyz"
+    uploads = [Upload(name, bundle, digest, bundle.stat().st_size)]
+    args: list[Arg] = ["deploy", ("", name), "--sha256", digest, *(["--plan"] if plan_only else [])]
+    for n, (secret, path) in enumerate(sorted(secrets.items()), start=1):
+        if not path.is_file():
+            raise UsageError(f"--secret {secret}={path}: no such file")
+        uploads.append(Upload.of(f"secret-{n}", path))
+        args += ["--secret", (f"{secret}=", f"secret-{n}")]
+    return target.invoke(args, uploads)
 
 
 def status(name: str | None, target: Target) -> Result:

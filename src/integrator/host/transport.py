@@ -1,12 +1,15 @@
 """Where host commands act: this machine, a sandbox host, or one host over ssh.
 
 All real work happens in one code path, the local one, running on the host itself. A remote
-target copies a small *host tool* there (this integrator package without template/ and sandbox/,
-zipped in memory, cached on the host by content hash) and runs
-`python3 integrator-host-<sha>.pyz --json VERB ... --local`, then turns the JSON back into a
+target runs a small *host tool* there (this integrator package without template/ and sandbox/,
+zipped in memory) as `integrator --json VERB ... --local`, then turns the JSON back into a
 Result. The tool is used for every verb, deploy included, rather than the last bundle kept on
 the host: it exists before the first deploy and after a failed one, `doctor` and `uninstall`
 work on any host, and the code that acts is always the version the operator is running.
+
+Each verb is one connection: `remote.py` sends the stager, which checks a root-only directory,
+verifies the cached tool (or the copy sent along) and every upload by sha256, and runs the tool
+from a private copy (`stager.py`). Nothing is written to, or run from, /tmp or /var/tmp.
 
 `logs --follow` is the one verb that streams: `stream()` runs the target's command line and
 copies its output until the operator stops it, and leaves nothing running on either side.
@@ -23,20 +26,20 @@ import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Union
 
 from ..errors import EnvironmentProblem, HostError, IntegratorError, UsageError
+from ..layout import REMOTE_ROOT
 from ..result import Result
+from .remote import Arg, Upload, exchange, is_tool_missing, stage_plan, stager_argv, stdin_parts
 from .system import System, proc_stats
 
-REMOTE_DIR = PurePosixPath("/var/tmp/integrator")
 # Build-side parts the host never imports: kept out of the host tool.
 EXCLUDED_PACKAGES = ("template", "sandbox", "fleet")
 TOOL_MAIN = (
@@ -72,36 +75,40 @@ class LocalTarget:
 class RemoteTarget:
     """A host reached by running commands on it; subclasses say how."""
 
+    remote_root: PurePosixPath = REMOTE_ROOT  # the root-only directory the stager checks and uses
+
     def describe(self) -> str:
         raise NotImplementedError
 
     def run(self, argv: Sequence[str], *, timeout: float = 900) -> subprocess.CompletedProcess[bytes]:
         raise NotImplementedError
 
-    def put(self, src: Path, dest: PurePosixPath) -> None:
-        raise NotImplementedError
-
     def stream_argv(self, argv: Sequence[str]) -> list[str]:
         """A local command line that runs `argv` on the host, its output on our stdout (logs -f)."""
         raise NotImplementedError
 
+    def exec_argv(self, argv: Sequence[str]) -> list[str]:
+        """A local command line that runs `argv` on the host as root, with our stdin as its stdin."""
+        raise NotImplementedError
+
     # --- the host tool ---------------------------------------------------------------------
-    def invoke(self, args: Sequence[str], *, timeout: float = 900) -> Result:
-        """Run `integrator --json ARGS --local` on the host and rebuild its Result."""
-        tool = self.ensure_tool()
-        proc = self.run(["python3", str(tool), "--json", *args, "--local"], timeout=timeout)
+    def invoke(self, args: Sequence[Arg], uploads: Sequence[Upload] = (), *, timeout: float = 900) -> Result:
+        """Run `integrator --json ARGS --local` on the host and rebuild its Result: one connection
+        when the tool is cached there (always, with uploads: then the tool travels with them)."""
+        data, digest = host_tool()
+        argv: list[Arg] = ["--json", *args, "--local"]
+        for send_tool in (True,) if uploads else (False, True):
+            plan = stage_plan(digest, len(data), send_tool, uploads, argv, self.remote_root)
+            parts = stdin_parts(data if send_tool else None, uploads)
+            proc = self.exchange(stager_argv(plan), parts, timeout)
+            if not is_tool_missing(proc):
+                break
         return result_from_json(proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
 
-    def ensure_tool(self) -> PurePosixPath:
-        data, digest = host_tool()
-        remote = REMOTE_DIR / f"integrator-host-{digest[:16]}.pyz"
-        if self.run(["test", "-s", str(remote)]).returncode != 0:
-            self.run_checked(["install", "-d", "-m", "0700", str(REMOTE_DIR)])
-            with tempfile.TemporaryDirectory() as tmp:
-                local = Path(tmp) / remote.name
-                local.write_bytes(data)
-                self.put(local, remote)
-        return remote
+    def exchange(
+        self, argv: Sequence[str], parts: Iterator[bytes], timeout: float
+    ) -> subprocess.CompletedProcess[bytes]:
+        return exchange(self.exec_argv(argv), parts, timeout, self.describe())
 
     def run_checked(self, argv: Sequence[str]) -> None:
         proc = self.run(argv)
@@ -127,19 +134,19 @@ class SandboxTarget(RemoteTarget):
     def run(self, argv: Sequence[str], *, timeout: float = 900) -> subprocess.CompletedProcess[bytes]:
         return self._box().exec(list(argv), check=False, timeout=timeout)
 
-    def put(self, src: Path, dest: PurePosixPath) -> None:
-        self._box().copy_in(src, str(dest))
+    def exec_argv(self, argv: Sequence[str]) -> list[str]:
+        return list(self._box().exec_argv(list(argv)))
 
     def stream_argv(self, argv: Sequence[str]) -> list[str]:
-        return list(self._box().exec_argv(list(argv)))
+        return self.exec_argv(argv)
 
 
 @dataclass(frozen=True)
 class SshTarget(RemoteTarget):
-    """One real host through the system's ssh/scp; a non-root user goes through `sudo -n`.
+    """One real host through the system's ssh; a non-root user goes through `sudo -n`.
 
-    ssh and scp read the user's ssh config as usual, or `config` instead (`-F`, from
-    INTEGRATOR_SSH_CONFIG), and always run with BatchMode=yes: never a prompt in a script.
+    ssh reads the user's ssh config as usual, or `config` instead (`-F`, from
+    INTEGRATOR_SSH_CONFIG), and always runs with BatchMode=yes: never a prompt in a script.
     """
 
     destination: str  # user@host
@@ -163,15 +170,16 @@ class SshTarget(RemoteTarget):
             raise HostError(f"ssh to {self.destination} failed: {ssh_message(proc.stderr)}")
         return proc
 
-    def put(self, src: Path, dest: PurePosixPath) -> None:
-        """scp to a private temp name, then move into place as root (sudo-safe)."""
-        tmp = f"/tmp/.integrator-{hashlib.sha256(str(dest).encode()).hexdigest()[:12]}"
-        scp = ["scp", "-q", *self._options(), str(src), f"{self.destination}:{tmp}"]
-        proc = self._call(scp, timeout=900)
-        if proc.returncode != 0:
-            raise HostError(f"scp to {self.destination} failed: {ssh_message(proc.stderr)}")
-        self.run_checked(["install", "-m", "0600", "-o", "root", "-g", "root", tmp, str(dest)])
-        self.run(["rm", "-f", tmp])
+    def exec_argv(self, argv: Sequence[str]) -> list[str]:
+        return self._remote_argv(argv)
+
+    def exchange(
+        self, argv: Sequence[str], parts: Iterator[bytes], timeout: float
+    ) -> subprocess.CompletedProcess[bytes]:
+        proc = super().exchange(argv, parts, timeout)
+        if proc.returncode == SSH_FAILED:
+            raise HostError(f"ssh to {self.destination} failed: {ssh_message(proc.stderr)}")
+        return proc
 
     def stream_argv(self, argv: Sequence[str]) -> list[str]:
         # -n: no stdin, no terminal. When ssh ends, sshd closes the command's output and

@@ -330,6 +330,8 @@ def test_secrets_are_required_and_stored_root_only(host: object, bundles: Bundle
     assert "LoadCredential=api_key:" in unit and "s3cret" not in unit
     assert get(host.address, "/healthz", host="vault")[0] == 200  # type: ignore[attr-defined]
     assert sh(host, "sh", "-c", "ls /var/tmp/integrator | grep deploy-").returncode != 0  # copies removed
+    staging = sh(host, "ls", "-A", "/var/cache/integrator-host/staging")  # where the copies went
+    assert (staging.returncode, staging.stdout) == (0, b"")
 
 
 # --- a failed first deploy ----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""What runs as root on a remote host is what the operator sent: the stager, run for real here.
+"""What runs as root on a remote host is what the operator sent: the stager, run for real here (root).
 
 `host/stager.py` is run exactly as a remote host runs it (`python3 -I -c SOURCE PLAN`, uploads on
 stdin, argv built by `host/remote.py`), as root on this machine, with its root directory in a
@@ -22,12 +22,11 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from integrator.host.remote import Upload, stage_plan, stager_argv, stager_source, stdin_parts, tool_name
-from integrator.host.stager import TOOL_MISSING, ancestors
+from integrator.host.remote import Upload, stage_plan, stager_argv, stdin_parts, tool_name
+from integrator.host.stager import TOOL_MISSING
 from integrator.host.transport import RemoteTarget, host_tool
-from integrator.layout import REMOTE_ROOT
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the stager's checks need root")
+pytestmark = [pytest.mark.root, pytest.mark.skipif(os.geteuid() != 0, reason="the stager's checks need root")]
 
 REPORT_MAIN = """\
 import json, os, stat, sys
@@ -93,44 +92,6 @@ def stage_run(
         shutil.rmtree(tmp)
     assert proc.stdout.count(b"\n") == 1, (proc.stdout, proc.stderr)
     return proc.returncode, json.loads(proc.stdout)
-
-
-# --- the pure builders ----------------------------------------------------------------------------
-
-
-def test_the_stager_runs_as_one_isolated_python_with_the_plan_as_one_argument() -> None:
-    upload = Upload("shop.pyz", Path("/x/shop.pyz"), "ab" * 32, 10)
-    plan = stage_plan("cd" * 32, 5, False, [upload], ["--json", "deploy", ("", "shop.pyz"), ("db=", "s-1")])
-    argv = stager_argv(plan)
-    assert argv[:4] == ["python3", "-I", "-c", stager_source()]
-    assert len(argv) == 5 and json.loads(argv[4]) == {
-        "root": "/var/cache/integrator-host",
-        "tool": {
-            "name": "integrator-host-" + "cd" * 8 + ".pyz",
-            "sha256": "cd" * 32,
-            "size": 5,
-            "sent": False,
-        },
-        "uploads": [{"name": "shop.pyz", "sha256": "ab" * 32, "size": 10}],
-        "argv": ["--json", "deploy", ["", "shop.pyz"], ["db=", "s-1"]],
-    }
-    assert PurePosixPath("/var/cache/integrator-host") == REMOTE_ROOT
-    assert "/tmp" not in argv[4]
-
-
-def test_the_chain_checked_starts_at_the_root_directory() -> None:
-    assert ancestors("/var/cache/integrator-host") == ["/", "/var", "/var/cache"]
-
-
-def test_the_ssh_command_line_quotes_the_stager_whole() -> None:
-    from integrator.host.transport import SshTarget
-
-    plan = stage_plan("cd" * 32, 5, True, [], ["--json", "status"])
-    line = SshTarget("ops@web1")._remote_argv(stager_argv(plan))[-1]
-    assert line.startswith("sudo -n python3 -I -c '")
-    import shlex
-
-    assert shlex.split(line) == ["sudo", "-n", *stager_argv(plan)]
 
 
 # --- the tool: checked, cached, verified ----------------------------------------------------------

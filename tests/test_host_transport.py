@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
+from integrator.host.remote import Upload, stage_plan, stager_argv, stager_source
+from integrator.host.stager import ancestors
 from integrator.host.transport import (
     LocalTarget,
     RemoteError,
@@ -20,6 +23,7 @@ from integrator.host.transport import (
     result_from_json,
     target_from_args,
 )
+from integrator.layout import REMOTE_ROOT
 
 
 def test_target_from_args() -> None:
@@ -69,3 +73,37 @@ def test_remote_user_error_keeps_its_exit_code() -> None:
 def test_garbage_from_the_host_is_reported() -> None:
     with pytest.raises(Exception, match="did not answer with JSON: Traceback"):
         result_from_json("", "Traceback (most recent call last): ...")
+
+
+# --- the stager's command line (host/remote.py, pure) ---------------------------------------------
+
+
+def test_the_stager_runs_as_one_isolated_python_with_the_plan_as_one_argument() -> None:
+    upload = Upload("shop.pyz", Path("/x/shop.pyz"), "ab" * 32, 10)
+    plan = stage_plan("cd" * 32, 5, False, [upload], ["--json", "deploy", ("", "shop.pyz"), ("db=", "s-1")])
+    argv = stager_argv(plan)
+    assert argv[:4] == ["python3", "-I", "-c", stager_source()]
+    assert len(argv) == 5 and json.loads(argv[4]) == {
+        "root": "/var/cache/integrator-host",
+        "tool": {
+            "name": "integrator-host-" + "cd" * 8 + ".pyz",
+            "sha256": "cd" * 32,
+            "size": 5,
+            "sent": False,
+        },
+        "uploads": [{"name": "shop.pyz", "sha256": "ab" * 32, "size": 10}],
+        "argv": ["--json", "deploy", ["", "shop.pyz"], ["db=", "s-1"]],
+    }
+    assert PurePosixPath("/var/cache/integrator-host") == REMOTE_ROOT
+    assert "/tmp" not in argv[4]
+
+
+def test_the_chain_checked_starts_at_the_root_directory() -> None:
+    assert ancestors("/var/cache/integrator-host") == ["/", "/var", "/var/cache"]
+
+
+def test_the_ssh_command_line_quotes_the_stager_whole() -> None:
+    plan = stage_plan("cd" * 32, 5, True, [], ["--json", "status"])
+    line = SshTarget("ops@web1")._remote_argv(stager_argv(plan))[-1]
+    assert line.startswith("sudo -n python3 -I -c '")
+    assert shlex.split(line) == ["sudo", "-n", *stager_argv(plan)]

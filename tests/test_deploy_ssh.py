@@ -222,6 +222,7 @@ def test_deploy_over_ssh_serves_https(
     assert status == 200 and json.loads(body) == {**json.loads(body), "service": SERVICE, "version": "0.1.0"}
     leftovers = sh(use_config.box, "sh", "-c", "ls -A /tmp /var/tmp/integrator").stdout.decode()
     assert ".integrator-" not in leftovers and "deploy-" not in leftovers  # copies removed
+    assert sh(use_config.box, "ls", "-A", "/var/cache/integrator-host/staging").stdout == b""  # and here
 
 
 @pytest.mark.slow

@@ -39,8 +39,27 @@ from integrator.spec import parse_spec
 SPEC = parse_spec({"service": {"name": "shop", "version": "1.2.0", "entry": "shop:create_app()"}})
 APP_WHEEL = "shop-1.2.0-py3-none-any.whl"
 LOCK = "payload/locks/cp311-x86_64.txt"
-APP_BYTES = b"PK\x03\x04 not really a wheel " * 50
-DEP_BYTES = b"another stand-in wheel " * 40
+
+
+def tiny_wheel(name: str, version: str, files: dict[str, bytes] | None = None) -> bytes:
+    """A minimal real wheel (a zip with its .dist-info), the same bytes every time."""
+    dist_info = f"{name}-{version}.dist-info"
+    members = {
+        f"{name}/__init__.py": b"",
+        **(files or {}),
+        f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/RECORD": b"",
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member, data in members.items():
+            zf.writestr(zipfile.ZipInfo(member, date_time=(2026, 1, 1, 0, 0, 0)), data)
+    return buf.getvalue()
+
+
+APP_BYTES = tiny_wheel("shop", "1.2.0", {"shop/app.py": b"def create_app(): ...\n" * 20})
+DEP_BYTES = tiny_wheel("dep", "1.0", {"dep/data.txt": b"another stand-in wheel " * 40})
 
 
 def sha256(data: bytes) -> str:
@@ -739,6 +758,18 @@ class _ZerosDeflater:
         return self.end
 
 
+def write_zeros(zf: zipfile.ZipFile, bombs: dict[str, int]) -> None:
+    """Members of N MiB of zeros each, written in about a second per GiB (only the CRC is computed)."""
+    zero = bytes(MIB)
+    for name, mib in bombs.items():
+        info = new_info(name)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(info, "w") as out:
+            out._compressor = _ZerosDeflater()  # type: ignore[attr-defined]
+            for _ in range(mib):
+                out.write(zero)
+
+
 def write_bomb(path: Path, entries: list[Entry], bombs: dict[str, int]) -> Path:
     """`entries` plus members of N MiB of zeros (~1 KiB each per MiB), the manifest rewritten to match."""
     zero = bytes(MIB)
@@ -757,13 +788,7 @@ def write_bomb(path: Path, entries: list[Entry], bombs: dict[str, int]) -> Path:
         with zipfile.ZipFile(fh, "w") as zf:
             for info, data in body:
                 zf.writestr(info, data)
-            for name, mib in bombs.items():
-                info = new_info(name)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                with zf.open(info, "w") as out:
-                    out._compressor = _ZerosDeflater()  # type: ignore[attr-defined]
-                    for _ in range(mib):
-                        out.write(zero)
+            write_zeros(zf, bombs)
             zf.writestr(new_info(mf.MANIFEST_NAME), dataclasses.replace(old, files=files).to_json())
     return path
 
@@ -782,4 +807,39 @@ def test_a_zip_bomb_is_refused_from_the_central_directory(
     monkeypatch.setattr(mf, "_hash_stream", no_reading)
     cap = members.MAX_UNPACKED_BYTES
     with pytest.raises(BundleError, match=rf"members unpack to \d+ bytes, more than a bundle may \({cap}\)"):
+        verify_zip(bad)
+
+
+def wheel_bomb() -> bytes:
+    """A wheel of 2.2 GiB of zeros in 2.3 MB, with the .dist-info pip needs."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(new_info("evil-1.0.dist-info/WHEEL"), b"Wheel-Version: 1.0\n")
+        write_zeros(zf, {"bomb/a.bin": 1100, "bomb/b.bin": 1100})
+    return buf.getvalue()
+
+
+def pinned_wheel(entries: list[Entry], data: bytes) -> list[Entry]:
+    """`data` added as evil-1.0-py3-none-any.whl and pinned in the lock; the manifest agrees."""
+    entries = [*entries, (new_info(f"{mf.WHEELHOUSE}/evil-1.0-py3-none-any.whl"), data)]
+    return with_lock(entries, lock_with_line(f"evil==1.0 --hash=sha256:{sha256(data)}"))
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda: sdist(Path("/nonexistent")), re.escape("is not a wheel (not a zip file")),
+        (
+            lambda: tiny_wheel("other", "1.0"),
+            re.escape("is not a wheel (it has no evil-VERSION.dist-info/WHEEL)"),
+        ),
+        (wheel_bomb, rf"the wheels {re.escape(LOCK)} installs unpack to \d+ bytes, more than a bundle may"),
+    ],
+    ids=["an sdist named as a wheel", "no dist-info of its name", "a wheel bomb"],
+)
+def test_a_wheel_must_be_one_and_fit_the_cap(
+    bundle: Path, tmp_path: Path, make: Callable[[], bytes], expected: str
+) -> None:
+    bad = write_entries(tmp_path / "bad.pyz", pinned_wheel(read_entries(bundle), make()))
+    with pytest.raises(BundleError, match=expected):
         verify_zip(bad)

@@ -35,9 +35,12 @@ from tests.test_bundle_verify import (
     lock_with_line,
     make_bundle,
     new_info,
+    pinned_wheel,
     read_entries,
     sdist,
     sha256,
+    tiny_wheel,
+    wheel_bomb,
     with_lock,
     with_rewritten_manifest,
     write_bomb,
@@ -118,8 +121,16 @@ HOSTILE: dict[str, tuple[Hostile, str]] = {
         "'evil-1.0.tar.gz' refused: not a wheel file name",
     ),
     "wheelhouse: a wheel no lock pins": (
-        added_member(f"{mf.WHEELHOUSE}/extra-1.0-py3-none-any.whl"),
+        added_member(f"{mf.WHEELHOUSE}/extra-1.0-py3-none-any.whl", tiny_wheel("extra", "1.0")),
         "extra-1.0-py3-none-any.whl is pinned by no lock",
+    ),
+    "wheelhouse: an sdist named as a wheel, pinned": (
+        entries_case(lambda e: pinned_wheel(e, sdist(Path("/root/PWNED")))),
+        "evil-1.0-py3-none-any.whl is not a wheel (not a zip file",
+    ),
+    "wheelhouse: a wheel that unpacks to 2.2 GiB": (
+        entries_case(lambda e: pinned_wheel(e, wheel_bomb())),
+        "installs unpack to",
     ),
     "payload: a setup.py": (
         added_member("payload/setup.py"),

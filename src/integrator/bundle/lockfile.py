@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from ..errors import BundleError
 
@@ -115,6 +117,25 @@ def check_wheelhouse(names: Iterable[str], source: str) -> None:
                 f"{source}: wheelhouse member {name!r} refused: not a wheel file name "
                 "(a bundle installs wheels only, never builds from source)"
             )
+
+
+def wheel_unpacked_size(stream: IO[bytes], filename: str, source: str) -> int:
+    """What pip will unpack from one wheel, read from its central directory; refuse a non-wheel.
+
+    A wheel is a zip holding NAME-VERSION.dist-info/WHEEL at its top: anything else (an sdist
+    given a wheel's name) would only fail inside pip, after the deploy has begun.
+    """
+    try:
+        with zipfile.ZipFile(stream) as wheel:
+            infos = wheel.infolist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise BundleError(f"{source}: {filename} is not a wheel (not a zip file: {exc})") from None
+    name = (wheel_pin(filename) or ("?", ""))[0]
+    suffix = ".dist-info/WHEEL"
+    dist_infos = [i.filename[: -len(suffix)] for i in infos if i.filename.endswith(suffix)]
+    if not any("/" not in d and canonical_name(d.rsplit("-", 1)[0]) == name for d in dist_infos):
+        raise BundleError(f"{source}: {filename} is not a wheel (it has no {name}-VERSION.dist-info/WHEEL)")
+    return sum(i.file_size for i in infos)
 
 
 def wheelhouse_files(wheelhouse: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import BundleError, UsageError
-from .lockfile import check_wheelhouse, match_wheels, parse_lock
-from .members import SHEBANG, check_layout, check_member_name
+from .lockfile import check_wheelhouse, match_wheels, parse_lock, wheel_unpacked_size
+from .members import MAX_UNPACKED_BYTES, SHEBANG, check_layout, check_member_name
 
 __all__ = ["SHEBANG", "check_member_name"]  # re-exported: the zip writer and tests name them here
 
@@ -34,6 +35,7 @@ LOCKS = "payload/locks"
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+_SPOOL = 32 << 20  # a wheel copy stays in memory up to this size, then goes to a temporary file
 
 
 @dataclass(frozen=True)
@@ -232,13 +234,26 @@ def _verify_open(zf: zipfile.ZipFile, path: Path) -> Manifest:
         raise BundleError(f"{path}: member {name!r} is not in the manifest (added after the build)")
     for name in sorted(set(manifest.files) - members):
         raise BundleError(f"{path}: {name} is in the manifest but missing from the bundle")
+    wheels = [name[len(WHEELHOUSE) + 1 :] for name in manifest.files if name.startswith(f"{WHEELHOUSE}/")]
+    check_wheelhouse(sorted(wheels), str(path))
+    unpacked = {}
     for name in sorted(manifest.files):
-        _check_content(zf, name, manifest.files[name], path, sink=None)
-    _check_references(zf, manifest, path)
+        if not name.startswith(f"{WHEELHOUSE}/"):
+            _check_content(zf, name, manifest.files[name], path, sink=None)
+            continue
+        # A wheel is read once: hashed while copied, then its own central directory read from the copy.
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as copy:
+            _check_content(zf, name, manifest.files[name], path, sink=copy)
+            copy.seek(0)
+            wheel = name[len(WHEELHOUSE) + 1 :]
+            unpacked[wheel] = wheel_unpacked_size(copy, wheel, str(path))
+    _check_references(zf, manifest, path, unpacked)
     return manifest
 
 
-def _check_references(zf: zipfile.ZipFile, manifest: Manifest, path: Path) -> None:
+def _check_references(
+    zf: zipfile.ZipFile, manifest: Manifest, path: Path, unpacked: Mapping[str, int]
+) -> None:
     """The paths the host will open must be files this manifest vouches for, and agree with it."""
     needed = [SPEC_PATH, f"{WHEELHOUSE}/{manifest.app_wheel}"] + [t.lock for t in manifest.targets]
     for name in needed:
@@ -250,11 +265,13 @@ def _check_references(zf: zipfile.ZipFile, manifest: Manifest, path: Path) -> No
         raise BundleError(f"{path}: {SPEC_PATH} is not valid JSON: {exc}") from None
     if spec != manifest.spec:
         raise BundleError(f"{path}: {SPEC_PATH} and the spec in {MANIFEST_NAME} differ")
-    _check_payload(zf, manifest, path)
+    _check_payload(zf, manifest, path, unpacked)
 
 
-def _check_payload(zf: zipfile.ZipFile, manifest: Manifest, path: Path) -> None:
-    """Locks hold only pins, the wheelhouse only wheels, and each wheel is pinned (lockfile.py)."""
+def _check_payload(zf: zipfile.ZipFile, manifest: Manifest, path: Path, unpacked: Mapping[str, int]) -> None:
+    """Locks hold only pins, each wheel is pinned, and one target's wheels fit the cap (lockfile.py).
+
+    `unpacked` is what each wheel (by file name) unpacks to, from its own central directory."""
     locks = {t.lock for t in manifest.targets}
     wheels: dict[str, str] = {}
     for name, entry in manifest.files.items():
@@ -264,7 +281,6 @@ def _check_payload(zf: zipfile.ZipFile, manifest: Manifest, path: Path) -> None:
             raise BundleError(
                 f"{path}: member {name!r} refused: the payload holds only spec.json, locks and wheels"
             )
-    check_wheelhouse(sorted(wheels), str(path))
     pinned: set[str] = set()
     for lock in sorted(locks):
         if not lock.startswith(f"{LOCKS}/"):
@@ -272,6 +288,12 @@ def _check_payload(zf: zipfile.ZipFile, manifest: Manifest, path: Path) -> None:
         chosen = match_wheels(parse_lock(zf.read(lock), f"{path}: {lock}"), wheels, f"{path}: {lock}")
         if manifest.app_wheel not in chosen.values():
             raise BundleError(f"{path}: {lock} does not pin the app wheel {manifest.app_wheel}")
+        venv_size = sum(unpacked[wheel] for wheel in chosen.values())
+        if venv_size > MAX_UNPACKED_BYTES:
+            raise BundleError(
+                f"{path}: the wheels {lock} installs unpack to {venv_size} bytes, more than a bundle "
+                f"may ({MAX_UNPACKED_BYTES}): a zip bomb in a wheel, or a service too large"
+            )
         pinned |= set(chosen.values())
     for wheel in sorted(set(wheels) - pinned):
         raise BundleError(f"{path}: {WHEELHOUSE}/{wheel} is pinned by no lock (added after the build?)")

@@ -486,7 +486,9 @@ def test_pyz_name_verbs_default_to_the_bundles_service(bundle: Path, monkeypatch
         commands, "rollback", lambda name, target, to: calls.append(("rollback", name)) or Result()
     )
     monkeypatch.setattr(
-        commands, "deploy", lambda b, t, plan_only, secrets: calls.append(("deploy", plan_only)) or Result()
+        commands,
+        "deploy",
+        lambda b, t, plan_only, secrets, allowed_signers: calls.append(("deploy", plan_only)) or Result(),
     )
     assert pyzmain.main(["status"], bundle=bundle) == 0
     assert pyzmain.main(["status", "--all"], bundle=bundle) == 0

@@ -76,7 +76,8 @@ def swap_after_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[P
 
     def check_then_swap(bundle: Path, allowed_signers: Path | None = None) -> Result:
         result = real(bundle, allowed_signers=allowed_signers)
-        os.replace(unsigned, given)
+        if unsigned.exists():  # once, after the first check
+            os.replace(unsigned, given)
         return result
 
     monkeypatch.setattr(verify_module, "verify_bundle", check_then_swap)
@@ -101,6 +102,29 @@ def test_a_bundle_swapped_after_its_signature_check_is_not_what_is_deployed_here
     commands.deploy(given, LocalTarget(), allowed_signers=signers)
     assert _sha256(given) != signed  # the swap happened ...
     assert opened == [signed]  # ... and the deploy used the bytes whose signature was checked
+
+
+def test_a_bundle_swapped_after_its_own_deploy_checked_it_is_not_deployed(
+    swap_after_check: tuple[Path, Path, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`sudo python3 BUNDLE.pyz deploy --allowed-signers FILE`: the same binding."""
+    from integrator.bundle import pyzmain
+    from integrator.host import deploy as host_deploy
+
+    given, signers, signed = swap_after_check
+    opened: list[str] = []
+
+    def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: object) -> Result:
+        opened.append(open_bundle(bundle).sha256)
+        return Result()
+
+    monkeypatch.setattr(host_deploy, "deploy_local", deploy_local)
+    assert pyzmain.main(["deploy", "--allowed-signers", str(signers)], bundle=given) == 1
+    assert _sha256(given) != signed and opened == []  # swapped, and refused rather than deployed
+    err = capsys.readouterr().err
+    assert err.endswith(f"{given}: not signed, but --allowed-signers requires a signature\n")
 
 
 def test_a_bundle_swapped_after_its_signature_check_is_not_what_goes_to_a_host(

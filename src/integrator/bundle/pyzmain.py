@@ -70,7 +70,13 @@ def _deploy(ns: argparse.Namespace, bundle: Path, plan_only: bool = False) -> Re
         from .verify import verify_bundle
 
         verify_bundle(bundle, allowed_signers=ns.allowed_signers)
-    return deploy(bundle, _local(), plan_only=plan_only or ns.plan, secrets=parse_secret_args(ns.secret))
+    return deploy(
+        bundle,
+        _local(),
+        plan_only=plan_only or ns.plan,
+        secrets=parse_secret_args(ns.secret),
+        allowed_signers=ns.allowed_signers,  # checked again on the private copy that is deployed
+    )
 
 
 def _plan(ns: argparse.Namespace, bundle: Path) -> Result:

@@ -16,6 +16,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
@@ -257,3 +258,15 @@ def test_a_verb_takes_one_connection_once_the_tool_is_cached(base: Path) -> None
     assert target.connections == 2  # asked, then sent the tool
     assert target.invoke(["list"]).data == first.data and target.connections == 3
     assert [p.name for p in (base / "integrator-host" / "tool").iterdir()] == [tool_name(host_tool()[1])]
+
+
+def test_other_versions_of_the_tool_go_after_a_month(base: Path) -> None:
+    root = base / "integrator-host"
+    old, recent, tool = pyz("print(1)"), pyz("print(2)"), pyz(REPORT_MAIN)
+    for version in (old, recent):
+        assert stage_run(root, version, send_tool=True)[0] == 0
+    old_path = root / "tool" / tool_name(hashlib.sha256(old).hexdigest())
+    os.utime(old_path, (0, time.time() - 31 * 86400))
+    assert stage_run(root, tool, send_tool=True)[0] == 0
+    names = sorted(p.name for p in (root / "tool").iterdir())
+    assert names == sorted(tool_name(hashlib.sha256(t).hexdigest()) for t in (recent, tool))

@@ -35,6 +35,7 @@ from typing import IO, Any
 
 TOOL_MISSING = 100  # exit code: the tool is not cached here; send it
 STALE_SECONDS = 24 * 3600  # staging left by a process killed outright is removed after a day
+TOOL_DAYS = 30  # other integrator versions' tools are kept this long
 _CHUNK = 1 << 20
 
 
@@ -134,12 +135,16 @@ def write_new(path: str, data: bytes | None = None) -> IO[bytes]:
     return fh
 
 
-def store_tool(tool_dir: str, name: str, data: bytes) -> None:
-    """Cache the verified tool: a new file renamed over the old name, so a reader sees one or the other."""
+def store_tool(tool_dir: str, name: str, data: bytes, now: float) -> None:
+    """Cache the verified tool: a new file renamed over the old name, so a reader sees one or the
+    other. Other versions cached more than TOOL_DAYS ago go (sent again if still in use)."""
     fd, tmp = tempfile.mkstemp(dir=tool_dir, prefix=".new-")
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
     os.replace(tmp, os.path.join(tool_dir, name))
+    for entry in os.scandir(tool_dir):
+        if entry.name != name and now - entry.stat(follow_symlinks=False).st_mtime > TOOL_DAYS * 86400:
+            os.unlink(entry.path)
 
 
 def remove_stale(staging_root: str, now: float) -> None:
@@ -161,7 +166,7 @@ def tool_bytes(plan: dict[str, Any], tool_dir: str, stdin: IO[bytes]) -> bytes |
     if digest != tool["sha256"]:
         raise Refused(f"the host tool arrived with sha256 {digest}, not {tool['sha256']}")
     if cached_tool(os.path.join(tool_dir, name), digest) is None:
-        store_tool(tool_dir, name, data)
+        store_tool(tool_dir, name, data, time.time())
     return data
 
 

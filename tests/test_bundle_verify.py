@@ -585,6 +585,7 @@ def test_a_lock_holds_nothing_but_pins(bundle: Path, tmp_path: Path, case: str) 
         (lock_with_line("# \u00e9t\u00e9"), "lock is not ASCII text"),
         (LOCK_TEXT.rstrip("\n"), "does not end with a newline"),
         ("# only a comment\n", "lock pins nothing"),
+        ("# padding\n" * 120_000 + LOCK_TEXT, f"{LOCK} is 1200"),
         (LOCK_TEXT.replace("dep==1.0", "dep==1.1"), "line 2 pins dep==1.1, but no wheel in the wheelhouse"),
         (LOCK_TEXT.replace(sha256(DEP_BYTES), "f" * 64), "pins dep==1.0, but no wheel in the wheelhouse"),
         (LOCK_TEXT.split("shop==")[0], "does not pin the app wheel shop-1.2.0-py3-none-any.whl"),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import BundleError, UsageError
-from .lockfile import check_wheelhouse, match_wheels, parse_lock, wheel_unpacked_size
+from .lockfile import MAX_LOCK_BYTES, check_wheelhouse, match_wheels, parse_lock, wheel_unpacked_size
 from .members import MAX_UNPACKED_BYTES, SHEBANG, check_layout, check_member_name
 
 __all__ = ["SHEBANG", "check_member_name"]  # re-exported: the zip writer and tests name them here
@@ -35,6 +35,7 @@ LOCKS = "payload/locks"
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1 << 20
+_MAX_JSON_BYTES = 64 << 20  # manifest.json and spec.json are read whole: never more than this
 _SPOOL = 32 << 20  # a wheel copy stays in memory up to this size, then goes to a temporary file
 
 
@@ -184,7 +185,7 @@ def _read_manifest(zf: zipfile.ZipFile, path: Path) -> Manifest:
         info = zf.getinfo(MANIFEST_NAME)
     except KeyError:
         raise BundleError(f"{path}: no {MANIFEST_NAME}: not an integrator bundle") from None
-    if info.file_size > 64 << 20:
+    if info.file_size > _MAX_JSON_BYTES:
         raise BundleError(f"{path}: {MANIFEST_NAME} is implausibly large ({info.file_size} bytes)")
     return Manifest.from_json(zf.read(info), str(path))
 
@@ -260,7 +261,7 @@ def _check_references(
         if name not in manifest.files:
             raise BundleError(f"{path}: {MANIFEST_NAME} refers to {name}, which the bundle does not contain")
     try:
-        spec = json.loads(zf.read(SPEC_PATH).decode())
+        spec = json.loads(_read_small(zf, SPEC_PATH, manifest, _MAX_JSON_BYTES, path).decode())
     except (UnicodeDecodeError, ValueError) as exc:
         raise BundleError(f"{path}: {SPEC_PATH} is not valid JSON: {exc}") from None
     if spec != manifest.spec:
@@ -285,7 +286,8 @@ def _check_payload(zf: zipfile.ZipFile, manifest: Manifest, path: Path, unpacked
     for lock in sorted(locks):
         if not lock.startswith(f"{LOCKS}/"):
             raise BundleError(f"{path}: {MANIFEST_NAME} names a lock outside {LOCKS}: {lock!r}")
-        chosen = match_wheels(parse_lock(zf.read(lock), f"{path}: {lock}"), wheels, f"{path}: {lock}")
+        pins = parse_lock(_read_small(zf, lock, manifest, MAX_LOCK_BYTES, path), f"{path}: {lock}")
+        chosen = match_wheels(pins, wheels, f"{path}: {lock}")
         if manifest.app_wheel not in chosen.values():
             raise BundleError(f"{path}: {lock} does not pin the app wheel {manifest.app_wheel}")
         venv_size = sum(unpacked[wheel] for wheel in chosen.values())
@@ -297,6 +299,13 @@ def _check_payload(zf: zipfile.ZipFile, manifest: Manifest, path: Path, unpacked
         pinned |= set(chosen.values())
     for wheel in sorted(set(wheels) - pinned):
         raise BundleError(f"{path}: {WHEELHOUSE}/{wheel} is pinned by no lock (added after the build?)")
+
+
+def _read_small(zf: zipfile.ZipFile, name: str, manifest: Manifest, limit: int, path: Path) -> bytes:
+    """A member read whole into memory (its size is already checked against the manifest)."""
+    if manifest.files[name].size > limit:
+        raise BundleError(f"{path}: {name} is {manifest.files[name].size} bytes, more than {limit}")
+    return zf.read(name)
 
 
 def verify_zip(path: Path) -> Manifest:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from .errors import UsageError
-from .spec import DISTROS, ServiceSpec
+from .spec import DISTROS, ServiceSpec, check_service_name
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,14 @@ REMOTE_ROOT = P("/var/cache/integrator-host")
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths for service `name` on a host with `profile`."""
+    """Paths for service `name` on a host with `profile`. The name is checked here too: no
+    path is ever made from a name service.toml would refuse (`../srv/www`, `default`)."""
 
     name: str
     profile: DistroProfile
+
+    def __post_init__(self) -> None:
+        check_service_name(self.name)
 
     @classmethod
     def for_spec(cls, spec: ServiceSpec, distro: str = "debian") -> Layout:

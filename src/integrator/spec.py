@@ -2,14 +2,31 @@
 
 Every renderer (systemd, nginx, gunicorn, SELinux) reads this object and nothing else, so
 the generated files cannot disagree about names, paths or limits. Loading TOML is build-side
-only; on a host the same spec travels as JSON (`to_dict` / `from_dict`, stdlib only).
+only; on a host the same spec travels as JSON (`to_dict` / `from_dict`, stdlib only), and
+`from_dict` runs the very same checks: a bundle author is not trusted with the host's files.
+
+Text fields, the rule (every value reaches a unit, an nginx site or a path as root):
+- No field may hold a control character (C0, DEL, C1 such as U+0085), a line or paragraph
+  separator (U+2028/2029), a format character (bidi overrides, zero-width, BOM) or a lone
+  surrogate: systemd ends a line at CR as well as LF, Python's tokenizer too, and a value must
+  never start a line of its own. Checked first, for every text (`text_fields`).
+- Every pattern is matched whole (`re.fullmatch`): `$` would also match before a final "\n".
+- Names, version, entry, server names, paths, sizes and secret names are refused unless they
+  fit a narrow pattern: no space, quote, backslash, `%`, `$`, `;`, `{` or `}` can reach a
+  unit (specifiers, quoting) or the nginx site (token ends, variables), so none is escaped.
+- `description` is free text: `%` is written as `%%` in the unit; it may not start or end with
+  whitespace (systemd strips it) nor end in a backslash (systemd would join the next line).
+- `[env]` values are free text: written quoted and C-escaped, `%` as `%%` (render/systemd.py).
+- Lengths are capped, so no value makes a file name or a line too long for the host.
+The service name rule is `check_service_name`, the one every host verb applies too.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +34,30 @@ from .errors import SpecError
 
 SPEC_FILE = "service.toml"
 
+# Patterns are matched whole (`fullmatch`), never with `match`/`$`.
 # A service name is a systemd unit name, a system user name, a directory and a Python
 # package all at once: the intersection of those grammars.
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
-VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+)*([._+-]?[A-Za-z0-9]+)*$")
+NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,30}")
+# Digits and dots, then letters, digits and single separators; no nested repetition, so a
+# long near-miss fails at once instead of backtracking exponentially.
+VERSION_RE = re.compile(r"[0-9]+(\.[0-9]+)*([._+-]?[A-Za-z0-9])*")
+VERSION_MAX = 64
 # module.path:attribute  or  module.path:factory()  (a factory called with no arguments)
-ENTRY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\(\))?$")
-SERVER_NAME_RE = re.compile(r"^(_|\*?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SECRET_NAME_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,62}$")
-SIZE_RE = re.compile(r"^[0-9]+[KMGT]?$")
-BODY_SIZE_RE = re.compile(r"^[0-9]+[kmg]?$")
-PERCENT_RE = re.compile(r"^[0-9]+%$")
-PATH_RE = re.compile(r"^/[^\s;{}'\"\\]*$")
+ENTRY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\(\))?")
+ENTRY_MAX = 200
+# `_`, a host name, or `*.` and a host name (nginx's only leading wildcard form).
+SERVER_NAME_RE = re.compile(r"_|(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+ENV_VALUE_MAX = 4096
+SECRET_NAME_RE = re.compile(r"[a-z][a-z0-9_.-]{0,62}")
+SIZE_RE = re.compile(r"[0-9]{1,15}[KMGT]?")
+BODY_SIZE_RE = re.compile(r"[0-9]{1,9}[kmg]?")
+PERCENT_RE = re.compile(r"[0-9]{1,7}%")
+# A file on the host (nginx reads it): no space, quote, `;`, `{`, `}`, `$`, `%` or backslash.
+PATH_RE = re.compile(r"/[A-Za-z0-9._+@,=:/-]{0,1023}")
+# An HTTP request path (the health check sends it as is): printable ASCII, no quote or space.
+URL_PATH_RE = re.compile(r"/[A-Za-z0-9._~!&()*+,=:@%/?-]{0,1023}")
+DESCRIPTION_MAX = 200
 # The service runs as a user and group of its own name: these belong to someone else. Users and
 # groups of Debian's base-passwd and RHEL 9's setup package, and common services' accounts (`-`
 # spelled `_`). An early, clear error for service.toml and spec.json only: the host refuses any
@@ -45,7 +73,10 @@ _SYSTEM_ACCOUNT_WORDS = (
     "sshd sssd statd tcpdump tomcat tss unbound uuidd zabbix"
 )
 SYSTEM_ACCOUNTS = frozenset(_SYSTEM_ACCOUNT_WORDS.split())
-RESERVED_NAMES = frozenset({"nginx", "root", "www_data", "systemd", "integrator", "test", "python", "site"})
+# `default`: nginx packages ship conf.d/default.conf, which the site of a service `default` would be.
+RESERVED_NAMES = frozenset(
+    {"nginx", "root", "www_data", "systemd", "integrator", "test", "python", "site", "default"}
+)
 # Environment variables the unit sets itself; a spec may not override them.
 RESERVED_ENV = frozenset({"PATH", "PYTHONPATH", "CREDENTIALS_DIRECTORY", "LISTEN_FDS", "LISTEN_PID"})
 
@@ -121,9 +152,10 @@ class ServiceSpec:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ServiceSpec:
-        """Inverse of `to_dict`; validated again, since a bundle may have been edited."""
-        return parse_spec(_dict_to_toml_shape(data), source="spec.json")
+    def from_dict(cls, data: Mapping[str, Any], source: str = "spec.json") -> ServiceSpec:
+        """Inverse of `to_dict`; validated again, whole, like service.toml: a bundle may have
+        been edited, and its author is trusted less than the host's root."""
+        return parse_spec(_dict_to_toml_shape(data, source), source=source)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -217,24 +249,34 @@ _TYPE_NAMES: dict[type, str] = {str: "a string", int: "an integer", bool: "true 
 def _check_shape(data: Mapping[str, Any], source: str) -> None:
     for table, value in data.items():
         if table not in _SCHEMA:
-            raise SpecError(f"{source}: unknown table [{table}] (known: {', '.join(_SCHEMA)})")
+            raise SpecError(f"{source}: unknown table [{_label(table)}] (known: {', '.join(_SCHEMA)})")
         if not isinstance(value, dict):
             raise SpecError(f"{source}: [{table}] must be a table")
         if table == "env":
             for key, val in value.items():
                 if not isinstance(val, str):
-                    raise SpecError(f"{source}: [env] {key} must be a string (quote numbers)")
+                    raise SpecError(f"{source}: [env] {_label(key)} must be a string (quote numbers)")
             continue
         for key, val in value.items():
             expected = _SCHEMA[table].get(key)
             if expected is None:
                 known = ", ".join(_SCHEMA[table])
-                raise SpecError(f"{source}: unknown key [{table}] {key} (known: {known})")
+                raise SpecError(f"{source}: unknown key [{table}] {_label(key)} (known: {known})")
             # bool is an int subclass: `workers = true` must not pass as 1
             if not isinstance(val, expected) or (expected is int and isinstance(val, bool)):
-                raise SpecError(f"{source}: [{table}] {key} must be {_TYPE_NAMES[expected]}, got {val!r}")
+                got = _show(val) if isinstance(val, str) else repr(val)[:60]
+                raise SpecError(f"{source}: [{table}] {key} must be {_TYPE_NAMES[expected]}, got {got}")
             if isinstance(val, list) and not all(isinstance(item, str) for item in val):
                 raise SpecError(f"{source}: [{table}] {key} must be a list of strings")
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _label(key: object) -> str:
+    """A key as typed (`wokers`), or quoted and escaped when it is anything stranger."""
+    text = str(key)
+    return text if _BARE_KEY.fullmatch(text) else _show(text)
 
 
 def _fail_unless(ok: bool, source: str, field_name: str, why: str) -> None:
@@ -242,31 +284,103 @@ def _fail_unless(ok: bool, source: str, field_name: str, why: str) -> None:
         raise SpecError(f"{source}: {field_name} {why}")
 
 
+def _show(value: str, limit: int = 60) -> str:
+    """A value inside a one-line message: quoted, escaped (repr), and cut if long."""
+    shown = repr(value if len(value) <= limit else value[:limit])
+    return shown if len(value) <= limit else f"{shown}... ({len(value)} characters)"
+
+
+# Control (C0, DEL, C1), format (bidi, zero-width, BOM), surrogate, line and paragraph separators.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def unsafe_char(text: str) -> str | None:
+    """The first character that may not appear in any text of a spec, or None."""
+    return next((ch for ch in text if unicodedata.category(ch) in _UNSAFE_CATEGORIES), None)
+
+
+def check_text(value: str, where: str) -> None:
+    """The rule every text obeys first: no character that could end or hide a line.
+    `where` names the field in the message: `service.toml: [service] description`."""
+    ch = unsafe_char(value)
+    if ch is not None:
+        raise SpecError(
+            f"{where} {_show(value)} contains a control character (U+{ord(ch):04X}): use printable text"
+        )
+
+
+def _fullmatch(pattern: re.Pattern[str], value: str) -> bool:
+    return pattern.fullmatch(value) is not None
+
+
+def check_service_name(name: str, where: str = "service name") -> str:
+    """The one rule for a service name, in service.toml and for every host verb's NAME: the
+    name becomes paths under /opt, /etc, /var/lib and /run, a user, units and an nginx site."""
+    check_text(name, where)
+    if not _fullmatch(NAME_RE, name):
+        raise SpecError(
+            f"{where} {_show(name)} is not valid: use a-z, 0-9 and _, starting with a letter, at most "
+            "31 characters (it is the unit name, the system user and the Python package)"
+        )
+    if name in RESERVED_NAMES:
+        raise SpecError(f"{where} {name!r} is reserved")
+    return name
+
+
+def check_secret_name(name: str, where: str) -> str:
+    """A secret becomes a file name under /etc/integrator/NAME/credentials and a credential id."""
+    check_text(name, where)
+    if not _fullmatch(SECRET_NAME_RE, name):
+        raise SpecError(f"{where} {_show(name)} is not a valid name: use a-z, 0-9, _ . -, at most 63")
+    return name
+
+
+def text_fields(s: ServiceSpec) -> list[tuple[str, str]]:
+    """Every text of a spec with the field it came from: all of them reach files on a host."""
+    fields = [
+        ("[service] name", s.name),
+        ("[service] version", s.version),
+        ("[service] entry", s.entry),
+        ("[service] description", s.description),
+        ("[http] health_path", s.health_path),
+        ("[http] max_body", s.max_body),
+        ("[tls] mode", s.tls.mode),
+        ("[tls] cert", s.tls.cert or ""),
+        ("[tls] key", s.tls.key or ""),
+        ("[limits] memory_max", s.limits.memory_max),
+        ("[limits] cpu_quota", s.limits.cpu_quota),
+        ("[security] network", s.network),
+    ]
+    fields += [("[http] server_names", name) for name in s.server_names]
+    fields += [("[secrets] files", name) for name in s.secrets]
+    for key, value in s.env:  # the key is checked before its value: the label may name it
+        fields += [("[env]", key), (f"[env] {key}", value)]
+    return fields
+
+
 def _check_values(s: ServiceSpec, src: str) -> None:
-    _fail_unless(
-        bool(NAME_RE.match(s.name)),
-        src,
-        "[service] name",
-        f"{s.name!r} is not valid: use a-z, 0-9 and _, starting with a letter, at most 31 characters "
-        "(it is the unit name, the system user and the Python package)",
-    )
+    for field_name, text in text_fields(s):
+        check_text(text, f"{src}: {field_name}")
+    check_service_name(s.name, f"{src}: [service] name")
     _fail_unless(
         s.name not in SYSTEM_ACCOUNTS,
         src,
         "[service] name",
         f"{s.name!r} is a system or service account on Debian or RHEL: choose another name",
     )
-    _fail_unless(s.name not in RESERVED_NAMES, src, "[service] name", f"{s.name!r} is reserved")
     _fail_unless(
-        bool(VERSION_RE.match(s.version)), src, "[service] version", f"{s.version!r} is not a version"
+        len(s.version) <= VERSION_MAX and _fullmatch(VERSION_RE, s.version),
+        src,
+        "[service] version",
+        f"{_show(s.version)} is not a version (e.g. 1.2.0; at most {VERSION_MAX} characters)",
     )
     _fail_unless(
-        bool(ENTRY_RE.match(s.entry)),
+        len(s.entry) <= ENTRY_MAX and _fullmatch(ENTRY_RE, s.entry),
         src,
         "[service] entry",
-        f"{s.entry!r} must look like 'package.module:app' or 'package.module:create_app()'",
+        f"{_show(s.entry)} must look like 'package.module:app' or 'package.module:create_app()'",
     )
-    _fail_unless("\n" not in s.description, src, "[service] description", "must be one line")
+    _check_description(s.description, src)
     for key, value, low, high in (
         ("[server] workers", s.workers, 1, 64),
         ("[server] threads", s.threads, 1, 256),
@@ -281,41 +395,52 @@ def _check_values(s: ServiceSpec, src: str) -> None:
     _fail_unless(s.http_port != s.https_port, src, "[http] https_port", "must differ from http_port")
     for name in s.server_names:
         _fail_unless(
-            bool(SERVER_NAME_RE.match(name)), src, "[http] server_names", f"{name!r} is not a host name"
+            _fullmatch(SERVER_NAME_RE, name), src, "[http] server_names", f"{_show(name)} is not a host name"
         )
     _fail_unless(
-        s.health_path.startswith("/") and bool(PATH_RE.match(s.health_path)),
+        _fullmatch(URL_PATH_RE, s.health_path),
         src,
         "[http] health_path",
-        f"{s.health_path!r} must be an absolute URL path",
+        f"{_show(s.health_path)} must be an absolute URL path (ASCII, no spaces or quotes)",
     )
     _fail_unless(
-        bool(BODY_SIZE_RE.match(s.max_body)), src, "[http] max_body", f"{s.max_body!r}: use e.g. '10m'"
+        _fullmatch(BODY_SIZE_RE, s.max_body), src, "[http] max_body", f"{_show(s.max_body)}: use e.g. '10m'"
     )
     _check_tls(s.tls, src)
-    for key, _ in s.env:
-        _fail_unless(bool(ENV_NAME_RE.match(key)), src, "[env]", f"{key!r} is not a valid variable name")
+    for key, env_value in s.env:
+        _fail_unless(_fullmatch(ENV_NAME_RE, key), src, "[env]", f"{_show(key)} is not a valid variable name")
         _fail_unless(key not in RESERVED_ENV, src, "[env]", f"{key} is set by integrator itself")
-    for secret in s.secrets:
         _fail_unless(
-            bool(SECRET_NAME_RE.match(secret)), src, "[secrets] files", f"{secret!r} is not a valid name"
+            len(env_value) <= ENV_VALUE_MAX, src, f"[env] {key}", f"is longer than {ENV_VALUE_MAX} characters"
         )
+    for secret in s.secrets:
+        check_secret_name(secret, f"{src}: [secrets] files")
     _fail_unless(len(set(s.secrets)) == len(s.secrets), src, "[secrets] files", "has duplicates")
     _fail_unless(
-        s.limits.memory_max == "" or bool(SIZE_RE.match(s.limits.memory_max)),
+        s.limits.memory_max == "" or _fullmatch(SIZE_RE, s.limits.memory_max),
         src,
         "[limits] memory_max",
-        f"{s.limits.memory_max!r}: use e.g. '512M'",
+        f"{_show(s.limits.memory_max)}: use e.g. '512M'",
     )
     _fail_unless(
-        s.limits.cpu_quota == "" or bool(PERCENT_RE.match(s.limits.cpu_quota)),
+        s.limits.cpu_quota == "" or _fullmatch(PERCENT_RE, s.limits.cpu_quota),
         src,
         "[limits] cpu_quota",
-        f"{s.limits.cpu_quota!r}: use e.g. '200%'",
+        f"{_show(s.limits.cpu_quota)}: use e.g. '200%'",
     )
     _fail_unless(
         s.network in NETWORK_MODES, src, "[security] network", f"must be one of {', '.join(NETWORK_MODES)}"
     )
+
+
+def _check_description(text: str, src: str) -> None:
+    """Free text in Description=: systemd strips the ends and joins a line ending in a backslash."""
+    field_name = "[service] description"
+    _fail_unless(
+        len(text) <= DESCRIPTION_MAX, src, field_name, f"is longer than {DESCRIPTION_MAX} characters"
+    )
+    _fail_unless(text == text.strip(), src, field_name, f"{_show(text)} starts or ends with whitespace")
+    _fail_unless(not text.endswith("\\"), src, field_name, f"{_show(text)} ends with a backslash")
 
 
 def _check_tls(tls: TlsSpec, src: str) -> None:
@@ -324,7 +449,10 @@ def _check_tls(tls: TlsSpec, src: str) -> None:
         for key, value in (("cert", tls.cert), ("key", tls.key)):
             _fail_unless(value is not None, src, f"[tls] {key}", "is required when mode = 'provided'")
             _fail_unless(
-                bool(PATH_RE.match(value or "")), src, f"[tls] {key}", f"{value!r} must be an absolute path"
+                _fullmatch(PATH_RE, value or ""),
+                src,
+                f"[tls] {key}",
+                f"{_show(value or '')} must be an absolute path (letters, digits, . _ + @ , = : / -)",
             )
     else:
         _fail_unless(
@@ -332,31 +460,38 @@ def _check_tls(tls: TlsSpec, src: str) -> None:
         )
 
 
-def _dict_to_toml_shape(d: Mapping[str, Any]) -> dict[str, Any]:
-    """Map the flat `to_dict` form back onto the TOML tables `parse_spec` validates."""
-    tls = {k: v for k, v in d["tls"].items() if v is not None}
-    return {
-        "service": {k: d[k] for k in ("name", "version", "entry", "description")},
-        "server": {k: d[k] for k in ("workers", "threads", "timeout", "graceful_timeout")},
-        "http": {
-            k: d[k]
-            for k in (
-                "server_names",
-                "default_server",
-                "http_port",
-                "https_port",
-                "health_path",
-                "max_body",
-                "hsts",
-            )
-        },
-        "tls": tls,
-        "env": dict(d["env"]),
-        "secrets": {"files": list(d["secrets"])},
-        "limits": dict(d["limits"]),
-        "security": {k: d[k] for k in ("network", "memory_deny_write_execute")},
-        "deploy": {"keep_releases": d["keep_releases"]},
-    }
+def _dict_to_toml_shape(d: Mapping[str, Any], source: str = "spec.json") -> dict[str, Any]:
+    """Map the flat `to_dict` form back onto the TOML tables `parse_spec` validates. Every key
+    `to_dict` writes must be there and no other: a missing one is named, never a KeyError."""
+    if not isinstance(d, Mapping):
+        raise SpecError(f"{source}: must be a JSON object")
+    _expect_keys(d, ServiceSpec, source, "")
+    for key, kind in (("tls", dict), ("limits", dict), ("env", dict), ("secrets", list)):
+        if not isinstance(d[key], kind):
+            raise SpecError(f"{source}: {key} must be {'an object' if kind is dict else 'a list'}")
+    _expect_keys(d["tls"], TlsSpec, source, "tls.")
+    _expect_keys(d["limits"], Limits, source, "limits.")
+    shape: dict[str, Any] = {}
+    for table, keys in _SCHEMA.items():
+        if table == "tls":
+            shape[table] = {k: v for k, v in d["tls"].items() if v is not None}
+        elif table == "secrets":
+            shape[table] = {"files": list(d["secrets"])}
+        elif table in ("env", "limits"):
+            shape[table] = dict(d[table])
+        else:
+            shape[table] = {k: d[k] for k in keys}
+    return shape
+
+
+def _expect_keys(d: Mapping[str, Any], kind: type, source: str, prefix: str) -> None:
+    expected = [f.name for f in fields(kind)]
+    missing = [k for k in expected if k not in d]
+    if missing:
+        raise SpecError(f"{source}: {prefix}{missing[0]} is missing")
+    unknown = sorted(str(k) for k in d if k not in expected)
+    if unknown:
+        raise SpecError(f"{source}: unknown key {prefix}{_show(unknown[0])}")
 
 
 def dump_spec_toml(spec: ServiceSpec) -> str:
@@ -374,7 +509,7 @@ def dump_spec_toml(spec: ServiceSpec) -> str:
 
 
 def _toml_key(key: str) -> str:
-    return key if re.match(r"^[A-Za-z0-9_-]+$", key) else _toml_value(key)
+    return key if _BARE_KEY.fullmatch(key) else _toml_value(key)
 
 
 def _toml_value(value: Any) -> str:

@@ -46,7 +46,8 @@ def _local() -> Any:
 
 
 def _name(ns: argparse.Namespace, bundle: Path) -> str:
-    return str(ns.name) if ns.name else _own_name(bundle)
+    """NAME as given (even ""; host.commands checks it like service.toml), else the bundle's."""
+    return str(ns.name) if ns.name is not None else _own_name(bundle)
 
 
 def _name_or_all(ns: argparse.Namespace, bundle: Path) -> str | None:

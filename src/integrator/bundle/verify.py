@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import BundleError
+from ..errors import BundleError, SpecError
 from ..result import Result
-from .manifest import Manifest, iter_wheels, read_manifest_bytes, read_signature, verify_zip
+from ..spec import ServiceSpec
+from .manifest import SPEC_PATH, Manifest, iter_wheels, read_manifest_bytes, read_signature, verify_zip
 from .sign import verify_manifest
 
 
@@ -28,8 +29,24 @@ def check_signature(bundle: Path, allowed_signers: Path | None) -> str:
 def verify_bundle(bundle: Path, allowed_signers: Path | None = None) -> Result:
     """Every member hashed against the manifest, nothing extra, no unsafe path; then the signature."""
     manifest = verify_zip(bundle)
+    bundle_spec(bundle, manifest)
     signature = check_signature(bundle, allowed_signers)
     return _report(bundle, manifest, signature)
+
+
+def bundle_spec(bundle: Path, manifest: Manifest) -> ServiceSpec:
+    """The spec a host renders from, validated whole like service.toml, and naming the same
+    service as the manifest. A bad one makes a bad bundle (exit 1), at verify as at deploy."""
+    try:
+        spec = ServiceSpec.from_dict(manifest.spec, source=f"{bundle}: {SPEC_PATH}")
+    except SpecError as exc:
+        raise BundleError(exc.message) from None
+    if (manifest.name, manifest.version) != (spec.name, spec.version):
+        raise BundleError(
+            f"{bundle}: the manifest's name and version ({manifest.name[:40]!r} {manifest.version[:40]!r}) "
+            f"differ from {SPEC_PATH}'s ({spec.name} {spec.version})"
+        )
+    return spec
 
 
 def _report(bundle: Path, manifest: Manifest, signature: str) -> Result:

@@ -52,7 +52,7 @@ def open_bundle(path: Path) -> BundleInfo:
 
     require_bundle_file(path)
     manifest = verify_zip(path)
-    return BundleInfo(path, sha256_file(path), _spec_of(manifest), manifest)
+    return BundleInfo(path, sha256_file(path), _spec_of(path, manifest), manifest)
 
 
 def require_bundle_file(path: Path) -> None:
@@ -97,8 +97,10 @@ def require_sha256(bundle: Path, digest: str, expected: str) -> None:
         )
 
 
-def _spec_of(manifest: Any) -> ServiceSpec:
-    return ServiceSpec.from_dict(dict(manifest.spec))
+def _spec_of(path: Path, manifest: Any) -> ServiceSpec:
+    from ..bundle.verify import bundle_spec
+
+    return bundle_spec(path, manifest)
 
 
 def unpack_release(system: System, info: BundleInfo, layout: Layout, release_id: str) -> Path:

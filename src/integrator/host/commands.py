@@ -14,6 +14,7 @@ from typing import Callable
 
 from ..errors import EXIT_FAILED, UsageError
 from ..result import Result
+from ..spec import check_service_name
 from .remote import Arg, Upload
 from .transport import LocalTarget, RemoteTarget, Target, stream
 
@@ -82,15 +83,23 @@ def _deploy_remote(
     return target.invoke(args, uploads)
 
 
+def _checked(name: str | None) -> str | None:
+    """A NAME from either command line (integrator's or a bundle's), checked here, before any
+    target is reached, by the rule service.toml uses; the host checks it again."""
+    return None if name is None else check_service_name(name)
+
+
 def status(name: str | None, target: Target) -> Result:
     from .inspect import status_local
 
+    name = _checked(name)
     return _dispatch(target, lambda t: status_local(t.system, name), ["status", *_opt(name)])
 
 
 def list_services(name: str | None, target: Target) -> Result:
     from .inspect import list_local
 
+    name = _checked(name)
     return _dispatch(target, lambda t: list_local(t.system, name), ["list", *_opt(name)])
 
 
@@ -101,6 +110,7 @@ def logs(
     from ..layout import Layout, profile
     from .inspect import journal_argv, logs_local
 
+    check_service_name(name)
     if isinstance(target, LocalTarget):
         return _local(logs_local(target.system, name, follow, since, lines))
     if not follow:
@@ -117,8 +127,12 @@ def logs(
 
 
 def rollback(name: str, target: Target, to: str | None = None) -> Result:
+    from ..render.common import check_release_id
     from .lifecycle import rollback_local
 
+    check_service_name(name)
+    if to is not None:
+        check_release_id(to)
     return _dispatch(
         target, lambda t: rollback_local(t.system, name, to), ["rollback", name, *_opt(to, "--to")]
     )
@@ -127,6 +141,7 @@ def rollback(name: str, target: Target, to: str | None = None) -> Result:
 def uninstall(name: str, target: Target, purge: bool = False) -> Result:
     from .lifecycle import uninstall_local
 
+    check_service_name(name)
     args = ["uninstall", name] + (["--purge"] if purge else [])
     return _dispatch(target, lambda t: uninstall_local(t.system, name, purge), args)
 
@@ -134,6 +149,7 @@ def uninstall(name: str, target: Target, purge: bool = False) -> Result:
 def doctor(name: str | None, target: Target) -> Result:
     from .inspect import doctor_local
 
+    name = _checked(name)
     return _dispatch(target, lambda t: doctor_local(t.system, name), ["doctor", *_opt(name)])
 
 

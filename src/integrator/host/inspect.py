@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 
-from ..errors import EXIT_FAILED, HostError
+from ..errors import EXIT_FAILED, HostError, SpecError
 from ..layout import STATE_ROOT, Layout, profile
 from ..result import Result
+from ..spec import check_service_name
 from . import bundleio, releases, units
 from .facts import HostFacts, current_release, host_distro, probe_host, unit_state, venv_usable
 from .health import wait_healthy
@@ -21,6 +22,9 @@ TOOLS = ("systemctl", "journalctl", "nginx", "openssl", "useradd")
 
 
 def layout_for(system: System, name: str) -> Layout:
+    """The layout of a service named on a command line (maybe a hand-made remote one): the
+    name is checked before anything on the host is read."""
+    check_service_name(name)
     return Layout(name, profile(host_distro(system)))
 
 
@@ -29,11 +33,19 @@ def managed_services(system: System) -> list[Layout]:
     state_root = system.path(STATE_ROOT)
     if not state_root.is_dir():
         return []
-    names = sorted(p.name for p in state_root.iterdir() if p.is_dir())
+    names = sorted(p.name for p in state_root.iterdir() if p.is_dir() and _valid_name(p.name))
     if not names:
         return []
     distro = profile(host_distro(system))  # read once, not once per service
     return [layout for layout in (Layout(n, distro) for n in names) if system.path(layout.releases).is_dir()]
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        check_service_name(name)
+    except SpecError:
+        return False
+    return True
 
 
 def require_installed(system: System, name: str) -> Layout:
@@ -45,7 +57,7 @@ def require_installed(system: System, name: str) -> Layout:
 
 def selected_services(system: System, name: str | None) -> list[Layout]:
     """The named service (which must be deployed), or every service integrator manages here."""
-    return [require_installed(system, name)] if name else managed_services(system)
+    return [require_installed(system, name)] if name is not None else managed_services(system)
 
 
 # --- status -------------------------------------------------------------------------------------
@@ -150,6 +162,8 @@ def logs_local(system: System, name: str, follow: bool, since: str | None, lines
 
 def doctor_local(system: System, name: str | None) -> Result:
     """Host tools, nginx -t, and per service: units active, every release's venv vs host Python."""
+    if name is not None:
+        check_service_name(name)  # before probing anything
     problems: list[str] = []
     result = Result()
     missing = [t for t in TOOLS if not any(os.access(f"{d}/{t}", os.X_OK) for d in SYSTEM_PATH.split(":"))]

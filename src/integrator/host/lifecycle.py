@@ -9,7 +9,9 @@ from pathlib import PurePosixPath
 
 from ..errors import EXIT_FAILED, HostError
 from ..layout import STATE_ROOT, Layout
+from ..render.common import check_release_id
 from ..result import Result
+from ..spec import check_service_name
 from . import bundleio, ownership, releases, units
 from .activate import HostContext, activate, previous_release
 from .facts import current_release, probe_host, venv_usable
@@ -25,6 +27,9 @@ from .users import remove_user
 
 
 def rollback_local(system: System, name: str, to: str | None) -> Result:
+    check_service_name(name)  # bad input first: exit 2 before root, lock or any read
+    if to is not None:
+        check_release_id(to)
     require_root(system, "rollback")
     layout = require_installed(system, name)
     with DeployLock(system, layout):
@@ -90,6 +95,7 @@ def _rebuild_venv_if_stale(ctx: HostContext, rid: str) -> list[str]:
 def uninstall_local(system: System, name: str, purge: bool) -> Result:
     """Remove what integrator created for `name` (the ownership record says what); anything else
     with the service's names (a system account, an admin's directory) is kept and reported."""
+    check_service_name(name)  # `../srv/www` or `default` would name someone else's files
     require_root(system, "uninstall")
     layout = layout_for(system, name)
     if ownership.load(system, layout) is None:

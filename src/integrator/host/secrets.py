@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..errors import EnvironmentProblem, UsageError
+from ..errors import EnvironmentProblem, SpecError, UsageError
 from ..layout import Layout
-from ..spec import ServiceSpec
+from ..spec import ServiceSpec, check_secret_name
 from .fs import Change, FileWriter
 from .system import System
 
@@ -23,7 +23,11 @@ def parse_secret_args(values: Sequence[str]) -> dict[str, Path]:
     for value in values:
         key, sep, path = value.partition("=")
         if not sep or not key or not path:
-            raise UsageError(f"--secret takes NAME=FILE, got {value!r}")
+            raise UsageError(f"--secret takes NAME=FILE, got {value[:70]!r}")
+        try:  # the name becomes a file name on the host, here and in the remote staging directory
+            check_secret_name(key, "--secret")
+        except SpecError as exc:
+            raise UsageError(exc.message) from None
         pairs[key] = Path(path)
     return pairs
 

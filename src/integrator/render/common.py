@@ -29,7 +29,7 @@ MARGIN_S = 5
 
 HSTS_MAX_AGE_S = 63072000  # two years, the Mozilla guideline's minimum
 
-RELEASE_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+RELEASE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")  # matched whole
 
 
 def stop_timeout(spec: ServiceSpec) -> int:
@@ -43,10 +43,11 @@ def proxy_timeout(spec: ServiceSpec) -> int:
 
 
 def check_release_id(release_id: str) -> str:
-    """A release id becomes a path in units and configs: no spaces, `%`, `$` or slashes."""
-    if not RELEASE_ID_RE.match(release_id):
+    """A release id becomes a path in units and configs: no spaces, `%`, `$` or slashes.
+    `render --release`, `rollback --to` and every rendering check it here."""
+    if not RELEASE_ID_RE.fullmatch(release_id):
         raise UsageError(
-            f"release id {release_id!r} is not valid: use letters, digits, '.', '_', '+', '-' "
+            f"release id {release_id[:70]!r} is not valid: use letters, digits, '.', '_', '+', '-' "
             "(at most 64, starting with a letter or digit)"
         )
     return release_id

@@ -15,8 +15,9 @@ from ..layout import Layout
 from ..spec import ServiceSpec
 from .common import SOCKET_BACKLOG, header, stop_timeout
 
-# Environment values made only of these characters need no quoting in a unit file.
-_PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:,+@=-]*$")
+# Environment values made only of these characters need no quoting in a unit file (matched
+# whole: `$` would let a final newline through).
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_./:,+@=-]*")
 _C_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
@@ -246,7 +247,8 @@ def _syscalls() -> list[str]:
 
 
 def _text(value: str) -> str:
-    """Free text in a unit: `%` starts a specifier, so it is doubled."""
+    """Free text in a unit: `%` starts a specifier, so it is doubled. The spec has refused
+    control characters, and a backslash at the end (a continuation line), before this."""
     return value.replace("%", "%%")
 
 
@@ -254,9 +256,11 @@ def _env(key: str, value: str) -> str:
     """One Environment= line, quoted per systemd.syntax(7) when the value needs it.
 
     systemd unquotes and C-unescapes the word, then expands `%` specifiers: so `\\` and `"`
-    are backslash-escaped, control characters written as escapes, and `%` doubled.
+    are backslash-escaped, control characters written as escapes (the spec refuses them; this
+    stays correct without that), and `%` doubled. A final backslash is escaped too, so the
+    line never ends in one.
     """
-    if _PLAIN_VALUE.match(value):
+    if _PLAIN_VALUE.fullmatch(value):
         return f"Environment={key}={value}"
     escaped = "".join(_C_ESCAPES.get(ch, _control(ch)) for ch in value).replace("%", "%%")
     return f'Environment="{key}={escaped}"'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
 import zipfile
@@ -178,3 +179,18 @@ def test_the_host_refuses_a_bundle_that_is_not_the_one_checked(
         commands.deploy(bundle, LocalTarget(), allowed_signers=signers)
     assert unsigned.value.message == f"{bundle}: not signed, but --allowed-signers requires a signature"
     assert str(unsigned.value) == unsigned.value.message
+
+
+def test_a_release_spec_is_validated_whole_and_bad_json_is_one_line(tmp_path: Path) -> None:
+    """rollback renders from the release's own spec.json: checked like service.toml, no traceback."""
+    from integrator.errors import BundleError, SpecError
+
+    layout = Layout.for_spec(SPEC, "debian")
+    spec_json = tmp_path / "opt/shop/releases/r1/payload/spec.json"
+    spec_json.parent.mkdir(parents=True)
+    spec_json.write_bytes(b"\xff not json")
+    with pytest.raises(BundleError, match=r"payload/spec\.json is not JSON"):
+        bundleio.release_spec(System(tmp_path), layout, "r1")
+    spec_json.write_text(json.dumps({**SPEC.to_dict(), "entry": "shop:app\n"}))
+    with pytest.raises(SpecError, match=r"release r1 of shop: payload/spec.json: \[service\] entry"):
+        bundleio.release_spec(System(tmp_path), layout, "r1")

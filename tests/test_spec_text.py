@@ -543,3 +543,15 @@ def test_accepted_hostile_values_pass_nginx_t(tmp_path: Path) -> None:
                     assert ("ssl_certificate", (str(own / cert_name),)) in seen
     result = nginx_test(nginx, tmp_path, conf)
     assert result.returncode == 0 and not result.stderr, result.stderr
+
+
+def test_other_names_that_become_paths_are_matched_whole() -> None:
+    """A sandbox name (an interface and a directory) and a `--python` target (a lock's name)."""
+    from integrator.bundle.targets import parse_targets
+    from integrator.sandbox.paths import validate_name
+
+    assert validate_name("h1") == "h1" and parse_targets(["3.11"], ["x86_64"])
+    with pytest.raises(UsageError, match="bad sandbox name"):
+        validate_name("h1\n")
+    with pytest.raises(UsageError, match="--python"):
+        parse_targets(["3.11\n"], ["x86_64"])

@@ -17,7 +17,7 @@ MACHINES = ("x86_64", "aarch64")
 MAX_GLIBC = (2, 28)
 _OLDEST_MANYLINUX = {"x86_64": 5, "aarch64": 17}
 LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
-_PYTHON_RE = re.compile(r"^3\.([0-9]{1,2})$")
+_PYTHON_RE = re.compile(r"^3\.([0-9]{1,2})\Z")
 
 
 @dataclass(frozen=True)

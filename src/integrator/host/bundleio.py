@@ -146,6 +146,9 @@ def release_spec(system: System, layout: Layout, release_id: str) -> ServiceSpec
 
     path = system.path(layout.release(release_id) / SPEC_PATH)
     try:
-        return ServiceSpec.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BundleError(f"release {release_id} of {layout.name} has no spec (payload/spec.json)") from None
+    except ValueError as exc:  # not UTF-8, not JSON
+        raise BundleError(f"release {release_id} of {layout.name}: {SPEC_PATH} is not JSON: {exc}") from None
+    return ServiceSpec.from_dict(data, source=f"release {release_id} of {layout.name}: {SPEC_PATH}")

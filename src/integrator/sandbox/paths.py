@@ -23,7 +23,7 @@ CGROUP_GROUP = "integrator-sandbox"  # parent cgroup of every host, in each hier
 INSIDE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # The veth on this side is "ve-NAME" and interface names are at most 15 characters.
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,10}$")
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,10}\Z")  # \Z: `$` would let a final newline through
 
 
 def validate_name(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -92,3 +93,31 @@ def test_an_invalid_nginx_config_stops_activation_before_any_start(tmp_path: Pat
     assert outcome.reason == "nginx -t failed: nginx: [emerg] unknown directive"
     assert not any(r.startswith(("systemctl start", "systemctl restart")) for r in system.ran)
     assert not (tmp_path / "etc/nginx/conf.d/shop.conf").exists()  # the written files were undone
+
+
+class CheckedNginx(InvalidNginx):
+    """Like InvalidNginx, and remembers which catch-alls conf.d held at each `nginx -t`."""
+
+    seen: list[list[str]] = []
+
+    def run(self, argv: Sequence[str], **kwargs: Any) -> Proc:
+        if list(argv[:2]) == ["nginx", "-t"]:
+            self.seen.append(sorted(p.name for p in (self.root / "etc/nginx/conf.d").glob("00-*")))
+        return super().run(argv, **kwargs)
+
+
+def test_a_port_the_release_left_loses_its_catch_all_and_gets_it_back_on_failure(tmp_path: Path) -> None:
+    from integrator.render import render_all
+
+    system = CheckedNginx(tmp_path)
+    system.seen = []
+    layout = Layout.for_spec(SPEC, "debian")
+    old = dataclasses.replace(SPEC, https_port=8443)
+    FileWriter(system).put_rendered(render_all(old, layout, "r0"))  # shop served on 8443 before
+    outcome = activate(HostContext(system, FACTS, SPEC, layout), FileWriter(system), "r1", previous=None)
+    assert not outcome.ok
+    # The activation's check: the new port's catch-all, not the old one's.
+    checked = system.seen[0]
+    assert checked == ["00-integrator-catch-all-http-80.conf", "00-integrator-catch-all-https-443.conf"]
+    left = sorted(p.name for p in (tmp_path / "etc/nginx/conf.d").glob("00-*"))
+    assert left == ["00-integrator-catch-all-http-80.conf", "00-integrator-catch-all-https-8443.conf"]

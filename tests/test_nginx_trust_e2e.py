@@ -99,6 +99,18 @@ def test_unknown_names_and_client_headers_never_reach_the_app(sandbox_host: Sand
     assert entry["host"] == "alt:8443", entry
     assert _request_log(box, "front", f"alt-{tag}", seconds=0) == []
 
+    # A release that moves to another port leaves no catch-all behind on the old one.
+    toml.write_text(toml.read_text().replace("https_port = 8443", "https_port = 9443"))
+    ok(commands.deploy(_build(src, tmp_path / "dist" / "alt2"), target))
+    assert _https(address, 9443, "alt", "alt", {})[0] == 200
+    listing = sh(box, "ls", "/etc/nginx/conf.d").stdout.decode().split()
+    assert sorted(n for n in listing if n.startswith("00-integrator")) == [
+        "00-integrator-catch-all-http-80.conf",
+        "00-integrator-catch-all-http-8080.conf",
+        "00-integrator-catch-all-https-443.conf",
+        "00-integrator-catch-all-https-9443.conf",
+    ]
+
     # The catch-alls stay while a site uses their port, and go with the last one.
     catch_alls = "ls /etc/nginx/conf.d | grep -c '^00-integrator-catch-all-' || true"
     assert sh(box, "sh", "-c", catch_alls).stdout.decode().strip() == "4"

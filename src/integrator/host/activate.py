@@ -19,6 +19,7 @@ from . import bundleio, units
 from .facts import HostFacts
 from .fs import CHANGE, Change, FileWriter
 from .health import Probe, check_name, wait_healthy
+from .nginxconf import unused_catch_alls
 from .system import System
 from .tls import tls_files
 
@@ -85,6 +86,8 @@ def activate(ctx: HostContext, writer: FileWriter, release_id: str, previous: Pr
     changes: list[Change] = []
     try:
         changes = writer.put_rendered(render_for(ctx, release_id))
+        # A port this release left (its spec changed) keeps no catch-all: undone with the rest.
+        changes += [writer.remove(p) for p in unused_catch_alls(ctx.system, ctx.layout)]
         _start_and_check(ctx, changes)
         switch_current(ctx.system, ctx.layout, release_id)
         return Outcome(True, changes=changes)

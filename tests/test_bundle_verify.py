@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import sys
 import tarfile
@@ -846,3 +847,31 @@ def test_a_wheel_must_be_one_and_fit_the_cap(
     bad = write_entries(tmp_path / "bad.pyz", pinned_wheel(read_entries(bundle), make()))
     with pytest.raises(BundleError, match=expected):
         verify_zip(bad)
+
+
+def test_bytes_hidden_inside_the_zip_are_refused(bundle: Path, tmp_path: Path) -> None:
+    """Between two members, or before the central directory: bytes no member or record accounts for."""
+    entries = read_entries(bundle)
+    buf = io.BytesIO()
+    buf.write(mf.SHEBANG)
+    with zipfile.ZipFile(buf, "w") as zf:
+        for number, (info, data) in enumerate(entries):
+            if number == 3:
+                zf.fp.seek(zf.start_dir)  # type: ignore[union-attr]
+                zf.fp.write(b"hidden")  # type: ignore[union-attr]
+                zf.start_dir = zf.fp.tell()  # type: ignore[union-attr]
+            zf.writestr(info, data)
+    between = tmp_path / "between.pyz"
+    between.write_bytes(buf.getvalue())
+    with pytest.raises(
+        BundleError, match=rf"unexpected 6 bytes before member {re.escape(repr(entries[3][0].filename))}"
+    ):
+        verify_zip(between)
+    raw = bundle.read_bytes()
+    size_cd, offset_cd = struct.unpack("<II", raw[-10:-2])
+    start = len(raw) - 22 - size_cd
+    moved = raw[:start] + b"hidden!" + raw[start:-6] + struct.pack("<I", offset_cd + 7) + raw[-2:]
+    (tmp_path / "before_cd.pyz").write_bytes(moved)
+    assert zipfile.ZipFile(tmp_path / "before_cd.pyz").namelist() == zipfile.ZipFile(bundle).namelist()
+    with pytest.raises(BundleError, match="unexpected 7 bytes between the members and the central directory"):
+        verify_zip(tmp_path / "before_cd.pyz")

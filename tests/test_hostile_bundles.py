@@ -78,6 +78,18 @@ def appended(tail: bytes) -> Hostile:
     return build
 
 
+def hidden_before_central_directory(good: Path, out: Path) -> Path:
+    """Bytes no member accounts for, with the end record moved so zipfile still reads the bundle."""
+    raw = good.read_bytes()
+    size_cd, offset_cd = struct.unpack("<II", raw[-10:-2])
+    start = len(raw) - 22 - size_cd
+    hidden = b"#!/bin/sh\nid\n"
+    out.write_bytes(
+        raw[:start] + hidden + raw[start:-6] + struct.pack("<I", offset_cd + len(hidden)) + raw[-2:]
+    )
+    return out
+
+
 def zip_bomb(good: Path, out: Path) -> Path:
     bombs = {f"{mf.WHEELHOUSE}/bomb-1.0-py3-none-any.whl": 1100, "payload/bomb2": 1100}
     return write_bomb(out, read_entries(good), bombs)
@@ -154,6 +166,10 @@ HOSTILE: dict[str, tuple[Hostile, str]] = {
     ),
     "sizes that lie": (lying_size, "payload/big: unreadable"),
     "bytes appended after the zip": (appended(b"\n#!/bin/sh\nid\n"), "after the end of the zip"),
+    "bytes hidden before the central directory": (
+        hidden_before_central_directory,
+        "unexpected 13 bytes between the members and the central directory",
+    ),
     "a zip comment": (
         lambda good, out: write_entries(out, read_entries(good), comment=b"hidden"),
         "zip comment",

@@ -14,6 +14,7 @@ import stat
 import struct
 import zipfile
 from pathlib import Path
+from typing import IO
 
 from ..errors import BundleError
 
@@ -27,6 +28,8 @@ MAX_COMPONENT_BYTES = 255
 MAX_NAME_BYTES = 1024
 _EOCD = struct.Struct("<4sHHHHIIH")  # end of central directory record, 22 bytes
 _EOCD_SIGNATURE = b"PK\x05\x06"
+_LOCAL = struct.Struct("<4s5H3I2H")  # local file header, 30 bytes; the last two: name and extra length
+_LOCAL_SIGNATURE = b"PK\x03\x04"
 
 
 def check_member_name(name: str) -> str | None:
@@ -109,20 +112,49 @@ def _check_sizes(infos: list[zipfile.ZipInfo], path: Path) -> None:
 
 
 def _check_outside(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], path: Path) -> None:
-    """Only the shebang may precede the zip, and nothing may follow its end record."""
-    start = min(i.header_offset for i in infos)
+    """Every byte is the shebang, a member, the central directory or the end record: no other."""
     with open(path, "rb") as fh:
+        start = min(i.header_offset for i in infos)
         prefix = fh.read(start)
+        if prefix not in (b"", SHEBANG):
+            raise BundleError(
+                f"{path}: unexpected {len(prefix)} bytes before the zip (only {SHEBANG!r} allowed)"
+            )
+        if zf.comment:
+            raise BundleError(f"{path}: unexpected zip comment")
         size = fh.seek(0, 2)
         fh.seek(max(0, size - _EOCD.size))
         tail = fh.read(_EOCD.size)
-    if prefix not in (b"", SHEBANG):
-        raise BundleError(f"{path}: unexpected {len(prefix)} bytes before the zip (only {SHEBANG!r} allowed)")
-    if zf.comment:
-        raise BundleError(f"{path}: unexpected zip comment")
-    # zipfile reads a record found anywhere in the last 64 KiB; a bundle's must be the last 22 bytes.
-    if len(tail) != _EOCD.size or tail[:4] != _EOCD_SIGNATURE or _EOCD.unpack(tail)[-1] != 0:
-        raise BundleError(f"{path}: unexpected bytes after the end of the zip (appended data or a comment)")
+        # zipfile takes a record found anywhere in the last 64 KiB; a bundle's must be the last 22 bytes.
+        if len(tail) != _EOCD.size or tail[:4] != _EOCD_SIGNATURE or _EOCD.unpack(tail)[-1] != 0:
+            raise BundleError(
+                f"{path}: unexpected bytes after the end of the zip (appended data or a comment)"
+            )
+        central = size - _EOCD.size - _EOCD.unpack(tail)[5]  # where the central directory must start
+        end = _members_end(fh, sorted(infos, key=lambda i: i.header_offset), start, path)
+    if end != central:
+        raise BundleError(
+            f"{path}: unexpected {central - end} bytes between the members and the central directory"
+        )
+
+
+def _members_end(fh: IO[bytes], infos: list[zipfile.ZipInfo], position: int, path: Path) -> int:
+    """Where the last member ends, if each starts where the one before ended (no hidden bytes)."""
+    for info in infos:
+        if info.header_offset != position:
+            gap = info.header_offset - position
+            raise BundleError(f"{path}: unexpected {gap} bytes before member {info.orig_filename!r}")
+        if info.flag_bits & 0x08:
+            raise BundleError(
+                f"{path}: member {info.orig_filename!r} refused: written with a data descriptor"
+            )
+        fh.seek(position)
+        header = fh.read(_LOCAL.size)
+        if len(header) != _LOCAL.size or header[:4] != _LOCAL_SIGNATURE:
+            raise BundleError(f"{path}: member {info.orig_filename!r} has no local header where it should")
+        name_length, extra_length = _LOCAL.unpack(header)[-2:]
+        position += _LOCAL.size + name_length + extra_length + info.compress_size
+    return position
 
 
 def check_layout(zf: zipfile.ZipFile, path: Path) -> list[zipfile.ZipInfo]:

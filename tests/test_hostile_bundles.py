@@ -2,9 +2,10 @@
 
 The table holds every way a bundle author can attack the host through the bundle itself: lock
 lines that turn source builds back on, an sdist in the wheelhouse, names the host cannot
-write, a zip bomb, bytes outside the zip, and the tamper cases of test_bundle_verify.py. Each
-is built from the stand-in bundle of that module with the manifest rewritten to agree, so the
-hash check alone does not catch it (an unsigned bundle can be rewritten that way by anyone).
+write, a zip bomb, bytes outside the zip, a spec.json that injects a directive or lacks [tls],
+and the tamper cases of test_bundle_verify.py. Each is built from the stand-in bundle of that
+module with the manifest rewritten to agree, so the hash check alone does not catch it (an
+unsigned bundle can be rewritten that way by anyone).
 
 (a) `integrator verify` refuses each with one line and exit 1 (fast, no root).
 (b) One sandbox host for the whole table (module scope) first serves a real `shop` release;
@@ -16,6 +17,7 @@ hash check alone does not catch it (an unsigned bundle can be rewritten that way
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 import zipfile
@@ -26,6 +28,7 @@ import pytest
 
 from integrator.bundle import manifest as mf
 from integrator.bundle import members
+from integrator.bundle.manifest import Manifest
 from integrator.cli import main
 from integrator.errors import IntegratorError
 from tests.test_bundle_verify import (
@@ -60,6 +63,21 @@ def lock_case(line: str) -> Hostile:
 
 def added_member(name: str, data: bytes = b"x") -> Hostile:
     return entries_case(lambda e: with_rewritten_manifest([*e, (new_info(name), data)]))
+
+
+def spec_case(change: Callable[[dict[str, object]], None]) -> Hostile:
+    """spec.json changed, and the manifest's copy of the spec and its hashes with it."""
+
+    def rewrite(entries: list[Entry]) -> list[Entry]:
+        members = dict((i.filename, d) for i, d in entries)
+        spec = json.loads(members[mf.SPEC_PATH])
+        change(spec)
+        raw = (json.dumps(spec, indent=2, sort_keys=True) + "\n").encode()
+        manifest = dataclasses.replace(Manifest.from_json(members[mf.MANIFEST_NAME], "x"), spec=spec)
+        replaced = {mf.SPEC_PATH: raw, mf.MANIFEST_NAME: manifest.to_json()}
+        return with_rewritten_manifest([(i, replaced.get(i.filename, d)) for i, d in entries])
+
+    return entries_case(rewrite)
 
 
 def sdist_pinned(good: Path, out: Path) -> Path:
@@ -144,6 +162,12 @@ HOSTILE: dict[str, tuple[Hostile, str]] = {
         entries_case(lambda e: pinned_wheel(e, wheel_bomb())),
         "installs unpack to",
     ),
+    "spec: a description that injects ExecStartPre=+ (\\r)": (
+        spec_case(lambda spec: spec.update(description="Shop\r[Service]\rExecStartPre=+/bin/sh -c id")),
+        "payload/spec.json: [service] description 'Shop\\r[Service]\\rExecStartPre=+/bin/sh -c id' "
+        "contains a control character (U+000D)",
+    ),
+    "spec: no [tls]": (spec_case(lambda spec: spec.pop("tls")), "payload/spec.json: tls is missing"),
     "payload: a setup.py": (
         added_member("payload/setup.py"),
         "the payload holds only spec.json, locks and wheels",

@@ -68,17 +68,17 @@ def test_host_and_redirects_come_from_the_services_own_names() -> None:
     spec = dataclasses.replace(DEFAULT.spec, server_names=("Shop.example.com", "*.shop.example.com", "_"))
     text = site(spec, Layout.for_spec(spec), (1, 22, 1))
     assert "$host$" not in text and "https://$host" not in text and "$http_host" not in text
-    assert re.search(r"return 301 https://\$integrator_demo_host\$request_uri;", text)
-    assert "proxy_set_header Host $integrator_demo_host;" in text
-    assert "proxy_set_header X-Forwarded-Host $integrator_demo_host;" in text
-    names = re.search(r"map \$host \$integrator_demo_host \{(.*?)\}", text, re.S)
+    assert re.search(r"return 301 https://\$integrator_demo\$request_uri;", text)
+    assert "proxy_set_header Host $integrator_demo;" in text
+    assert "proxy_set_header X-Forwarded-Host $integrator_demo;" in text
+    names = re.search(r"map \$host \$integrator_demo \{(.*?)\}", text, re.S)
     assert names and _directives(names.group(1)) == [
         "hostnames;",
         'default "";',
         "shop.example.com shop.example.com;",
         "*.shop.example.com $host;",
     ]
-    assert text.count('if ($integrator_demo_host = "")') == 2  # 444 on HTTP, 421 on HTTPS
+    assert text.count('if ($integrator_demo = "")') == 2  # 444 on HTTP, 421 on HTTPS
 
 
 def test_a_default_server_presents_unknown_names_as_its_first_name() -> None:
@@ -89,8 +89,8 @@ def test_a_default_server_presents_unknown_names_as_its_first_name() -> None:
 def test_a_non_standard_port_survives_in_host_and_redirect() -> None:
     spec = dataclasses.replace(DEFAULT.spec, https_port=8443)
     text = site(spec, Layout.for_spec(spec), (1, 22, 1))
-    assert "proxy_set_header Host $integrator_demo_host:8443;" in text
-    assert "return 301 https://$integrator_demo_host:8443$request_uri;" in text
+    assert "proxy_set_header Host $integrator_demo:8443;" in text
+    assert "return 301 https://$integrator_demo:8443$request_uri;" in text
 
 
 def test_the_catch_all_is_one_file_per_port_whatever_the_service() -> None:
@@ -109,6 +109,23 @@ def test_the_catch_all_is_one_file_per_port_whatever_the_service() -> None:
     # nginx 1.18 (Ubuntu 22.04) cannot refuse a handshake without a certificate: no TLS catch-all
     # there (the site's own name check answers 421); plain HTTP still gets one.
     assert catch_all(443, True, (1, 18, 0)) is None and catch_all(80, False, (1, 18, 0))
+
+
+def test_the_longest_service_name_passes_nginx_t(tmp_path: Path) -> None:
+    """A service name may have 31 characters; the names map's variable must still fit nginx's
+    default variables_hash_bucket_size (64: names of at most 46 characters)."""
+    nginx = need_tool("nginx", "run scripts/install-nginx.sh as root")
+    cert = self_signed(tmp_path / "tls", need_tool("openssl", "apt-get install openssl"))
+    conf = nginx_prefix(tmp_path, "debian", stock_default=False)
+    spec = dataclasses.replace(DEFAULT.spec, name="n" * 31, server_names=("long.example",), http_port=8080)
+    layout = RootedLayout.below(tmp_path, spec, "debian")
+    install_certificate(layout, *cert)
+    for f in render_all(spec, layout, "R1", nginx_version=nginx_version(nginx)):
+        if str(f.path).startswith(str(tmp_path)):
+            Path(f.path).parent.mkdir(parents=True, exist_ok=True)
+            Path(f.path).write_text(f.content, encoding="utf-8")
+    result = nginx_test(nginx, tmp_path, conf)
+    assert result.returncode == 0, result.stderr
 
 
 # --- the host keeps a catch-all while a site uses its port --------------------------------------

@@ -186,7 +186,7 @@ def test_no_add_header_or_hsts_below_server_level(case: Case) -> None:
 def test_redirect_keeps_a_non_standard_https_port() -> None:
     spec = dataclasses.replace(DEFAULT.spec, https_port=8443)
     text = site(spec, DEFAULT.layout, (1, 22, 1))
-    assert "return 301 https://$integrator_demo_host:8443$request_uri;" in text
+    assert "return 301 https://$integrator_demo:8443$request_uri;" in text
 
 
 def test_upstream_names_differ_per_service() -> None:

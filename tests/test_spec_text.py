@@ -546,10 +546,10 @@ def test_accepted_hostile_values_pass_nginx_t(tmp_path: Path) -> None:
         own.mkdir(parents=True)
         shutil.copy(cert, own / cert_name)
         shutil.copy(key, own / f"key-{cert_name}")
-        # 30 characters, not 31: nginx's default variables_hash_bucket_size (64) holds names of
-        # at most 46, and the site's `$integrator_NAME_host` adds 16 to NAME (a known limit).
+        # 31 characters, the most a name may have: the site's `$integrator_NAME` (42) fits nginx's
+        # default variables_hash_bucket_size (64 holds names of at most 46).
         spec = parse_spec({
-            "service": {"name": "n" * 29 + str(i), "version": "1.0", "entry": "app:app"},
+            "service": {"name": "n" * 30 + str(i), "version": "1.0", "entry": "app:app"},
             "http": {"server_names": names, "max_body": body, "default_server": i == 0},
             "tls": {"mode": "provided", "cert": str(own / cert_name), "key": str(own / f"key-{cert_name}")},
         })  # fmt: skip

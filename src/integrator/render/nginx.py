@@ -190,8 +190,10 @@ def _upstream(spec: ServiceSpec, layout: Layout, nginx_version: Version) -> list
 
 
 def host_variable(spec: ServiceSpec) -> str:
-    """The nginx variable holding the request's name if it is one of the service's, else ""."""
-    return f"$integrator_{spec.name}_host"
+    """The nginx variable holding the request's name if it is one of the service's, else "".
+    At most 42 characters (names have 31): nginx's default variables_hash_bucket_size (64)
+    holds variable names of up to 46."""
+    return f"$integrator_{spec.name}"
 
 
 def _names_map(spec: ServiceSpec) -> list[str]:

@@ -143,6 +143,21 @@ class Layout:
         return P(self.profile.tls_dir) / self.name / "tls" / "key.pem"
 
     @property
+    def local_ca_dir(self) -> P:
+        """The host's own CA for `[tls] mode = "local-ca"`, shared by its services. `-` cannot be
+        in a service name, so no service's directory can ever be this one."""
+        return P(self.profile.tls_dir) / "local-ca"
+
+    @property
+    def local_ca_cert(self) -> P:
+        return self.local_ca_dir / "ca.pem"
+
+    @property
+    def local_ca_key(self) -> P:
+        """Root only (0600); an operator may place the pair here before the first deploy."""
+        return self.local_ca_dir / "ca.key"
+
+    @property
     def app_state_dir(self) -> P:
         """The app's own writable directory (StateDirectory=)."""
         return P("/var/lib") / self.name

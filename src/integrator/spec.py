@@ -81,13 +81,15 @@ RESERVED_NAMES = frozenset(
 RESERVED_ENV = frozenset({"PATH", "PYTHONPATH", "CREDENTIALS_DIRECTORY", "LISTEN_FDS", "LISTEN_PID"})
 
 NETWORK_MODES = ("none", "outbound")
-TLS_MODES = ("self-signed", "provided")
+TLS_MODES = ("self-signed", "local-ca", "provided")
 DISTROS = ("debian", "rhel")
 
 
 @dataclass(frozen=True)
 class TlsSpec:
-    """`self-signed`: generated on the host at first deploy. `provided`: paths on the host."""
+    """`self-signed`: generated on the host. `local-ca`: issued by the host's own CA (which the
+    operator may place there first). `provided`: paths on the host. The first two are renewed by
+    a deploy. No CA path comes from the spec: a bundle author must not choose the host's CA."""
 
     mode: str = "self-signed"
     cert: str | None = None

@@ -1,21 +1,32 @@
-"""TLS material: a self-signed certificate generated on the host, or provided files checked.
+"""TLS material: a certificate made on the host (self-signed, or issued by the host's local CA),
+or provided files checked.
 
 The key never leaves the host and is root-only (0600); nginx's master process reads it as root.
+Certificates made here live at most DAYS days (Mozilla's intermediate profile allows 366) and are
+made again by the next deploy once they are within RENEW_DAYS of expiry, when the server names
+changed, or when the mode changed; `doctor` warns RENEW_DAYS ahead.
 """
 
 from __future__ import annotations
 
+import re
+import ssl
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import CheckFailed
 from ..layout import Layout
 from ..spec import ServiceSpec
-from .fs import Change, FileWriter
+from . import localca
+from .fs import CHANGE, CREATE, Change, FileWriter
 from .system import System
 
-DAYS = 825  # the longest validity clients accept for a leaf certificate
+DAYS = 365  # Mozilla intermediate: a leaf certificate lives at most 366 days
+RENEW_DAYS = 30  # a deploy renews, and `doctor` warns, this long before expiry
+DAY_S = 86400
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -29,46 +40,157 @@ def tls_files(spec: ServiceSpec, layout: Layout) -> TlsFiles:
     if spec.tls.mode == "provided":
         assert spec.tls.cert and spec.tls.key  # validated by the spec
         return TlsFiles(PurePosixPath(spec.tls.cert), PurePosixPath(spec.tls.key), spec.tls.cert)
+    if spec.tls.mode == "local-ca":
+        return TlsFiles(layout.tls_cert, layout.tls_key, str(layout.local_ca_cert))
     return TlsFiles(layout.tls_cert, layout.tls_key, None)
 
 
-def subject_alt_names(spec: ServiceSpec, hostname: str) -> str:
+# --- facts: what a certificate says (openssl x509 -text, parsed without a host) -----------------
+
+
+@dataclass(frozen=True)
+class CertFacts:
+    not_before: float  # epoch seconds
+    not_after: float
+    dns_names: frozenset[str]
+    self_issued: bool  # issuer == subject
+
+    @property
+    def lifetime_days(self) -> int:
+        return int((self.not_after - self.not_before) // DAY_S)
+
+
+def cert_text_argv(path: Path) -> list[str]:
+    return ["openssl", "x509", "-noout", "-text", "-in", str(path)]
+
+
+def parse_cert_text(text: str) -> CertFacts:
+    """`openssl x509 -noout -text`: validity, DNS subject alternative names, issuer vs subject."""
+    fields: dict[str, str] = {}
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        key, sep, value = line.strip().partition(":")
+        if sep and key.strip() in ("Not Before", "Not After", "Issuer", "Subject"):
+            fields.setdefault(key.strip(), value.strip())
+        if line.strip().startswith("X509v3 Subject Alternative Name") and i + 1 < len(lines):
+            fields["san"] = lines[i + 1].strip()
+    try:
+        not_before = ssl.cert_time_to_seconds(fields["Not Before"])
+        not_after = ssl.cert_time_to_seconds(fields["Not After"])
+    except (KeyError, ValueError):
+        raise CheckFailed("cannot read the validity of a certificate (openssl x509 -text)") from None
+    names = [n.strip()[4:] for n in fields.get("san", "").split(",") if n.strip().startswith("DNS:")]
+    return CertFacts(not_before, float(not_after), frozenset(names),
+                     fields.get("Issuer") == fields.get("Subject"))  # fmt: skip
+
+
+def cert_facts(system: System, path: PurePosixPath) -> CertFacts | None:
+    """None when there is no readable certificate at `path`."""
+    real = system.path(path)
+    if not real.is_file():
+        return None
+    proc = system.run(cert_text_argv(real), check=False)
+    return parse_cert_text(proc.stdout) if proc.ok else None
+
+
+# --- pure decisions ------------------------------------------------------------------------------
+
+
+def wanted_names(spec: ServiceSpec, hostname: str) -> list[str]:
+    """DNS names of the certificate: the server names, this host's name, localhost."""
     names: list[str] = []
-    for name in (*spec.effective_server_names, hostname, "localhost"):
+    host = [hostname] if HOSTNAME_RE.match(hostname) else []  # never text that is not a name
+    for name in (*spec.effective_server_names, *host, "localhost"):
         if name != "_" and name not in names:
             names.append(name)
-    return ",".join(f"DNS:{n}" for n in names) + ",IP:127.0.0.1"
+    return names
+
+
+def subject_alt_names(spec: ServiceSpec, hostname: str) -> str:
+    return ",".join(f"DNS:{n}" for n in wanted_names(spec, hostname)) + ",IP:127.0.0.1"
+
+
+def renewal_reason(
+    cert: CertFacts | None, names: Sequence[str], mode: str, now: float, renew_days: int = RENEW_DAYS
+) -> str | None:
+    """Why a deploy must make the certificate again (None: keep it). Issuer and key checks that
+    need the files are made by `ensure_tls` itself."""
+    if cert is None:
+        return "no certificate yet"
+    left = (cert.not_after - now) / DAY_S
+    if left < renew_days:
+        return "expired" if left <= 0 else f"expires in {int(left)} days"
+    if cert.lifetime_days > DAYS + 1:
+        return f"valid for {cert.lifetime_days} days, more than {DAYS + 1}"
+    if cert.dns_names != frozenset(names):
+        return "server names changed"
+    if (mode == "self-signed") != cert.self_issued:
+        return f"not made for mode {mode!r}"
+    return None
+
+
+def expiry_note(path: PurePosixPath, cert: CertFacts, now: float, renews: bool) -> tuple[str, str] | None:
+    """`doctor`'s word on a certificate: ("problem", text) once expired, ("warning", text) within
+    RENEW_DAYS, else None."""
+    left = (cert.not_after - now) / DAY_S
+    fix = "the next deploy renews it" if renews else "replace the provided certificate"
+    if left <= 0:
+        return "problem", f"{path} has expired ({fix})"
+    if left < RENEW_DAYS:
+        return "warning", f"{path} expires in {int(left)} days ({fix})"
+    return None
+
+
+# --- actions -------------------------------------------------------------------------------------
 
 
 def ensure_tls(
-    system: System, writer: FileWriter, spec: ServiceSpec, layout: Layout, hostname: str
+    system: System,
+    writer: FileWriter,
+    spec: ServiceSpec,
+    layout: Layout,
+    hostname: str,
+    now: float | None = None,
 ) -> list[Change]:
-    """Generate the self-signed pair once (kept across deploys), or check the provided pair."""
+    """Make the certificate when missing, close to expiry, for other names or another mode
+    (self-signed, or from the local CA, which is made first if needed); check a provided pair."""
+    import time
+
     files = tls_files(spec, layout)
     if spec.tls.mode == "provided":
         check_pair(system, files.cert, files.key)
         return []
-    if (
-        system.path(files.cert).is_file()
-        and system.path(files.key).is_file()
-        and _pair_matches(system, files)
-    ):
-        return []
+    changes: list[Change] = []
+    if spec.tls.mode == "local-ca":
+        changes += localca.ensure_ca(system, writer, layout, hostname)
+    names = wanted_names(spec, hostname)
+    cert = cert_facts(system, files.cert)
+    reason = renewal_reason(cert, names, spec.tls.mode, time.time() if now is None else now)
+    if reason is None and not _pair_matches(system, files):
+        reason = "the key does not match"
+    if reason is None and spec.tls.mode == "local-ca" and not localca.issued_by_ca(system, layout):
+        reason = "not issued by the local CA"
+    if reason is None:
+        return changes
+    action = CREATE if cert is None else CHANGE
     if writer.dry_run:
-        return [Change(files.cert, "create"), Change(files.key, "create")]
-    cert, key = generate_self_signed(system, spec, hostname)
-    return [writer.put(files.key, key, 0o600, secret=True), writer.put(files.cert, cert, 0o644)]
+        return [*changes, Change(files.cert, action, f"(certificate: {reason})"), Change(files.key, action)]
+    if spec.tls.mode == "local-ca":
+        cert_pem, key_pem = localca.issue(system, layout, names, DAYS)
+    else:
+        cert_pem, key_pem = generate_self_signed(system, names)
+    return [*changes, writer.put(files.key, key_pem, 0o600, secret=True), writer.put(files.cert, cert_pem)]
 
 
-def generate_self_signed(system: System, spec: ServiceSpec, hostname: str) -> tuple[bytes, bytes]:
-    """`openssl req -x509` with SANs = server names + host name; returns (cert, key) bytes."""
+def generate_self_signed(system: System, names: Sequence[str]) -> tuple[bytes, bytes]:
+    """`openssl req -x509` for a server-auth leaf with SANs = `names`; returns (cert, key) bytes."""
     with tempfile.TemporaryDirectory(prefix="integrator-tls-") as tmp:
-        key, cert = Path(tmp) / "key.pem", Path(tmp) / "cert.pem"
+        key, cert, cnf = Path(tmp) / "key.pem", Path(tmp) / "cert.pem", Path(tmp) / "req.cnf"
+        cnf.write_text(localca.openssl_config(names[0], localca.leaf_extensions(names)))
         system.run(
             [
-                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-nodes", "-days", str(DAYS), "-subj", f"/CN={spec.effective_server_names[0]}",
-                "-addext", f"subjectAltName={subject_alt_names(spec, hostname)}",
+                "openssl", "req", "-x509", "-new", *localca.EC_KEY, "-nodes", "-sha256",
+                "-days", str(DAYS), "-config", str(cnf), "-extensions", "ext",
                 "-keyout", str(key), "-out", str(cert),
             ]
         )  # fmt: skip
@@ -85,8 +207,4 @@ def check_pair(system: System, cert: PurePosixPath, key: PurePosixPath) -> None:
 
 
 def _pair_matches(system: System, files: TlsFiles) -> bool:
-    cert_pub = system.run(
-        ["openssl", "x509", "-noout", "-pubkey", "-in", str(system.path(files.cert))], check=False
-    )
-    key_pub = system.run(["openssl", "pkey", "-pubout", "-in", str(system.path(files.key))], check=False)
-    return cert_pub.ok and key_pub.ok and cert_pub.stdout.strip() == key_pub.stdout.strip()
+    return localca.pair_matches(system, system.path(files.cert), system.path(files.key))

@@ -103,7 +103,7 @@ def _start_and_check(ctx: HostContext, changes: list[Change]) -> None:
     units.nginx_check(ctx.system)
     units.daemon_reload(ctx.system)
     started = units.start_service(ctx.system, ctx.layout, socket_changed(ctx.layout, changes))
-    units.nginx_reload(ctx.system)
+    found_nginx = units.nginx_reload(ctx.system)  # set when this started a stopped nginx
     probe = check_serving(ctx)
     if probe.ok:  # once more after a pause: a crash-looping app can answer once, then die
         time.sleep(0.5)
@@ -112,7 +112,10 @@ def _start_and_check(ctx: HostContext, changes: list[Change]) -> None:
             probe = Probe(False, 0, f"{ctx.layout.service_unit} is not active")
     if not probe.ok:
         reason = f"health check {health_url(ctx.spec)} failed: {probe.detail}"
-        raise ActivationFailed(reason, units.journal_tail(ctx.system, ctx.layout, since=started))
+        journal = units.journal_tail(ctx.system, ctx.layout, since=started)
+        if found_nginx is not None:
+            units.put_nginx_back(ctx.system, found_nginx)  # the restore leaves a stopped nginx stopped
+        raise ActivationFailed(reason, journal)
 
 
 def socket_changed(layout: Layout, changes: list[Change]) -> bool:

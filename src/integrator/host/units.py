@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 
 from ..errors import CheckFailed
 from ..layout import Layout
+from . import ports
 from .facts import unit_state
 from .system import Proc, System, proc_stats
+
+NGINX = "nginx.service"
+NGINX_ERROR_LOG = "/var/log/nginx/error.log"  # the stock error_log on Debian and RHEL
 
 
 def daemon_reload(system: System) -> None:
@@ -88,35 +93,94 @@ def nginx_check(system: System) -> None:
 
 
 def reload_nginx_if_valid(system: System) -> str | None:
-    """Reload nginx unless `nginx -t` fails; then return its output (nginx keeps the old config)."""
+    """Reload nginx unless `nginx -t` fails; then return its output (nginx keeps the old config).
+    A stopped nginx stays stopped: restoring and uninstalling put files back, they start nothing."""
     proc = nginx_test(system)
     if not proc.ok:
         return proc.output()
-    nginx_reload(system)
+    if is_active(system, NGINX):
+        nginx_reload(system)
     return None
 
 
-def nginx_reload(system: System, timeout: float = 10.0) -> None:
+def nginx_reload(system: System, timeout: float = 10.0) -> dict[str, str] | None:
     """Reload nginx and wait until the workers of the old configuration are gone; start nginx
-    if it is not running (a fresh host, or after a crash).
+    if it is not running (a fresh host, or after a crash) and then return the state it was
+    found in, for `put_nginx_back`.
 
     `systemctl reload nginx` returns once the master got the signal. Until the old workers
     exit they still accept connections, and their config routes an unknown name to another
     service's default server: a health check then gets that service's 200 for a broken release.
     """
-    nginx = unit_state(system, "nginx.service")  # one `systemctl show`: state and master pid
+    nginx = unit_state(system, NGINX)  # one `systemctl show`: state and master pid
     if nginx.get("ActiveState") != "active":
-        system.run(["systemctl", "enable", "--quiet", "--now", "nginx.service"])
-        return
+        start_nginx(system, nginx)
+        return nginx
     master = main_pid(nginx)
     old = child_pids(system, master) if master else set()
-    system.run(["systemctl", "reload", "nginx.service"])
+    log = system.path(NGINX_ERROR_LOG)
+    offset = log.stat().st_size if log.is_file() else 0
+    system.run(["systemctl", "reload", NGINX])
     end = time.monotonic() + timeout
     while master and time.monotonic() < end:
         current = child_pids(system, master)
         if current - old and not current & old:
-            return
+            return None
+        refused = _errors_since(log, offset)  # e.g. a port of the new config is taken
+        if refused:
+            raise CheckFailed(f"nginx kept its previous configuration: {_explain(system, refused)}")
         time.sleep(0.05)
+    return None
+
+
+def _errors_since(log: Path, offset: int) -> list[str]:
+    """[emerg] lines nginx's master wrote to its error log after `offset`: a refused reload."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read(1 << 16).decode(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if "[emerg]" in line]
+
+
+def _explain(system: System, logged: list[str]) -> str:
+    proc = system.path("/proc")
+    holders = {b.text: ports.port_holders(proc, b.port, b.ipv6) for b in ports.bind_errors(logged)}
+    return start_failure(logged, holders)
+
+
+def start_nginx(system: System, found: dict[str, str]) -> None:
+    """Start a stopped nginx. If it does not start, put it back as `found` and raise naming the
+    cause from nginx's own error and, for a port in use, the process that holds it."""
+    since = time.time()
+    if system.run(["systemctl", "enable", "--quiet", "--now", NGINX], check=False).ok:
+        return
+    argv = ["journalctl", "-u", NGINX, "--since", f"@{int(since) - 1}", "--no-pager", "-o", "cat"]
+    logged = system.run(argv, check=False).stdout.splitlines()
+    put_nginx_back(system, found)
+    raise CheckFailed(f"{NGINX} did not start: {_explain(system, logged)}; nginx was left "
+                      f"{found.get('ActiveState', 'inactive')}, as it was found")  # fmt: skip
+
+
+def start_failure(logged: list[str], holders: dict[str, list[ports.Holder]]) -> str:
+    """The cause in nginx's words: failed binds with who holds each port (`holders`, by bind
+    error), else its first [emerg]/[alert] line, else its last line."""
+    binds = ports.bind_errors(logged)
+    if binds:
+        return "; ".join(f"{b.text}: {ports.describe_holders(b.port, holders.get(b.text, []))}"
+                         for b in binds)  # fmt: skip
+    errors = [line.strip() for line in logged if "[emerg]" in line or "[alert]" in line]
+    lines = errors or [line.strip() for line in logged if line.strip()]
+    return lines[0] if errors else lines[-1] if lines else f"no message (see `journalctl -u {NGINX}`)"
+
+
+def put_nginx_back(system: System, found: dict[str, str]) -> None:
+    """Stop nginx again (and disable it, if it was) after this deploy started it."""
+    system.run(["systemctl", "stop", NGINX], check=False)
+    system.run(["systemctl", "reset-failed", NGINX], check=False)
+    if found.get("UnitFileState") == "disabled":
+        system.run(["systemctl", "disable", "--quiet", NGINX], check=False)
 
 
 def main_pid(state: dict[str, str]) -> int | None:

@@ -274,11 +274,10 @@ def _tls(spec: ServiceSpec, layout: Layout) -> list[str]:
     provided = spec.tls.mode == "provided"
     cert = spec.tls.cert if provided else layout.tls_cert
     key = spec.tls.key if provided else layout.tls_key
-    origin = (
-        "provided ([tls] in service.toml)"
-        if provided
-        else "self-signed, made on the host at the first deploy"
-    )
+    origin = {
+        "provided": "provided ([tls] in service.toml)",
+        "local-ca": "issued on the host by its local CA, renewed by a deploy",
+    }.get(spec.tls.mode, "self-signed, made on the host at the first deploy")
     return [
         f"# Certificate and key: {origin}.",
         f"ssl_certificate {cert};",

@@ -28,7 +28,7 @@ class FileContext:
 def file_contexts(spec: ServiceSpec, layout: Layout) -> list[FileContext]:
     """The rules this spec needs; provided certificates are labelled by whoever placed them."""
     tls_dir = str(layout.tls_cert.parent)
-    return [r for r in all_file_contexts(layout) if spec.tls.mode == "self-signed" or r.top != tls_dir]
+    return [r for r in all_file_contexts(layout) if spec.tls.mode != "provided" or r.top != tls_dir]
 
 
 def all_file_contexts(layout: Layout) -> list[FileContext]:

@@ -74,7 +74,8 @@ def spec_header(spec: ServiceSpec) -> str:
 # [http]      nginx: server_names (default: the name), default_server, http_port (redirects
 #             to https), https_port, health_path (checked before a release goes live),
 #             max_body, hsts
-# [tls]       mode = "self-signed" (made on the host) or "provided" with cert and key paths
+# [tls]       mode = "self-signed" (made on the host), "local-ca" (issued by the host's CA,
+#             see docs/security.md) or "provided" with cert and key paths
 # [env]       plain settings, e.g. {env} (Flask config GREETING); no secrets here
 # [secrets]   files = ["db_password"]: supplied with `integrator deploy --secret db_password=FILE`,
 #             read by the app from $CREDENTIALS_DIRECTORY/db_password (see README.md)

@@ -117,7 +117,7 @@ def _uninstall(ns: argparse.Namespace, bundle: Path) -> Result:
 def _doctor(ns: argparse.Namespace, bundle: Path) -> Result:
     from ..host.commands import doctor
 
-    return doctor(_name_or_all(ns, bundle), _local())
+    return doctor(_name_or_all(ns, bundle), _local(), bundle=bundle)
 
 
 # --- parser ------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     for verb, func, help_text in (
         ("status", _status, "the service's state"),
         ("list", _list, "the service's releases (--all: every service)"),
-        ("doctor", _doctor, "check this host (and the service) for known problems"),
+        ("doctor", _doctor, "check this host before a deploy of this bundle, and the service after"),
     ):
         p = sub.add_parser(verb, help=help_text)
         p.add_argument("name", nargs="?", help="service name (default: this bundle's)")

@@ -146,11 +146,13 @@ def uninstall(name: str, target: Target, purge: bool = False) -> Result:
     return _dispatch(target, lambda t: uninstall_local(t.system, name, purge), args)
 
 
-def doctor(name: str | None, target: Target) -> Result:
+def doctor(name: str | None, target: Target, bundle: Path | None = None) -> Result:
+    """Check a host before a deploy and its services after; with `bundle` (only on this machine,
+    as `python3 BUNDLE.pyz doctor`) also whether that bundle fits the host."""
     from .inspect import doctor_local
 
     name = _checked(name)
-    return _dispatch(target, lambda t: doctor_local(t.system, name), ["doctor", *_opt(name)])
+    return _dispatch(target, lambda t: doctor_local(t.system, name, bundle), ["doctor", *_opt(name)])
 
 
 def _opt(value: str | None, flag: str | None = None) -> list[str]:

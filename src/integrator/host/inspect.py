@@ -5,20 +5,21 @@ are the truth; nothing here changes the host.
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import replace
+from pathlib import Path
 
 from ..errors import EXIT_FAILED, HostError, SpecError
 from ..layout import STATE_ROOT, Layout, profile
 from ..result import Result
 from ..spec import check_service_name
-from . import bundleio, releases, units
-from .facts import HostFacts, current_release, host_distro, probe_host, unit_state, venv_usable
+from . import bundleio, doctor, releases, units
+from .facts import HostFacts, current_release, host_distro, unit_state, venv_usable
 from .health import wait_healthy
 from .selinux import missing_labels, selinux_mode
 from .system import SYSTEM_PATH, System
 from .tls import tls_files
 from .transport import stream
-
-TOOLS = ("systemctl", "journalctl", "nginx", "openssl", "useradd")
 
 
 def layout_for(system: System, name: str) -> Layout:
@@ -160,31 +161,50 @@ def logs_local(system: System, name: str, follow: bool, since: str | None, lines
 # --- doctor --------------------------------------------------------------------------------------
 
 
-def doctor_local(system: System, name: str | None) -> Result:
-    """Host tools, nginx -t, and per service: units active, every release's venv vs host Python."""
+def doctor_local(system: System, name: str | None, bundle: Path | None = None) -> Result:
+    """The pre-deploy check (host/doctor.py: exits non-zero where a deploy would refuse), then per
+    deployed service: units active, every release's venv vs host Python, labels, certificates."""
     if name is not None:
         check_service_name(name)  # before probing anything
-    problems: list[str] = []
+    facts = doctor.probe(system, bundle)
     result = Result()
-    missing = [t for t in TOOLS if not any(os.access(f"{d}/{t}", os.X_OK) for d in SYSTEM_PATH.split(":"))]
-    problems += [f"missing tool: {t}" for t in missing]
-    facts = probe_host(system)
-    result.say(f"host: {facts.pretty_name}, Python {'.'.join(map(str, facts.python_version))}, "
-               f"nginx {'.'.join(map(str, facts.nginx_version))}, systemd {facts.systemd_version}, "
-               f"SELinux {selinux_mode(system)}")  # fmt: skip
-    nginx = units.nginx_test(system)
-    if not nginx.ok:
-        problems.append(f"nginx -t fails: {nginx.output()}")
-    notes: list[str] = []
-    for layout in selected_services(system, name):
-        problems += _service_problems(system, layout, facts)
-        notes += _stale_venvs(system, layout, facts)
-    result.data = {"problems": problems, "notes": notes, "host": facts.__dict__}
+    if facts.host is not None:
+        h = facts.host
+        result.say(f"host: {h.pretty_name}, Python {'.'.join(map(str, h.python_version))}, "
+                   f"nginx {'.'.join(map(str, h.nginx_version))}, systemd {h.systemd_version}, "
+                   f"SELinux {selinux_mode(system)}")  # fmt: skip
+    layouts = [] if facts.host is None else _doctor_services(system, name, facts.bundle)
+    certs = []
+    for layout in layouts:
+        current = current_release(system, layout.current)
+        check = (
+            doctor.cert_check(system, bundleio.release_spec(system, layout, current), layout)
+            if current
+            else None
+        )
+        certs += [check] if check else []
+    verdict = doctor.diagnose(replace(facts, certs=tuple(certs)), time.time())
+    problems, notes = verdict.problems, verdict.notes
+    for layout in layouts:
+        assert facts.host is not None
+        problems += _service_problems(system, layout, facts.host)
+        notes += _stale_venvs(system, layout, facts.host)
+    result.data = {"problems": problems, "warnings": verdict.warnings, "notes": notes,
+                   "host": facts.host.__dict__ if facts.host else None}  # fmt: skip
     result.lines.extend(f"problem: {p}" for p in problems)
+    result.lines.extend(f"warning: {w}" for w in verdict.warnings)
     result.lines.extend(f"note: {n}" for n in notes)
     result.say("no problems found" if not problems else f"{len(problems)} problem(s) found")
     result.exit_code = EXIT_FAILED if problems else 0
     return result
+
+
+def _doctor_services(system: System, name: str | None, bundle: doctor.BundleFacts | None) -> list[Layout]:
+    """As `selected_services`, except that a bundle's own service need not be deployed yet."""
+    if bundle is not None and name == bundle.spec.name:
+        layout = layout_for(system, name)
+        return [layout] if system.path(layout.releases).is_dir() else []
+    return selected_services(system, name)
 
 
 def _service_problems(system: System, layout: Layout, facts: HostFacts) -> list[str]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +87,29 @@ def test_the_process_holding_a_port_is_found_in_proc() -> None:
         assert "python" in holders[0].command
         assert ports.port_holders(Path("/proc"), port, ipv6=True) == []
     assert ports.port_holders(Path("/proc"), port, ipv6=False) == []
+
+
+def test_a_holder_is_named_on_one_printable_line(tmp_path: Path) -> None:
+    ready = tmp_path / "port"
+    script = (
+        "import socket, sys, time\n"
+        "s = socket.socket()\n"
+        "s.bind(('127.0.0.1', 0))\n"
+        "s.listen()\n"
+        f"open({str(ready)!r}, 'w').write(str(s.getsockname()[1]))\n"
+        "time.sleep(30)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script + "#\x1b[31m"])
+    try:
+        for _ in range(100):
+            if ready.exists() and ready.read_text():
+                break
+            time.sleep(0.05)
+        holders = ports.port_holders(Path("/proc"), int(ready.read_text()), ipv6=False)
+        assert [h.pid for h in holders] == [child.pid]
+        command = holders[0].command
+        assert command.startswith(f"{sys.executable} -c import socket, sys, time s =")
+        assert command.isprintable() and len(command) <= 80
+    finally:
+        child.kill()
+        child.wait()

@@ -53,7 +53,7 @@ def test_minimal_spec_gets_documented_defaults() -> None:
         (with_("http", server_names="shop.example"), "[http] server_names must be a list"),
         (with_("http", health_path="healthz"), "[http] health_path"),
         (with_("http", http_port=443), "[http] https_port must differ"),
-        (with_("tls", mode="letsencrypt"), "[tls] mode must be one of self-signed, provided"),
+        (with_("tls", mode="letsencrypt"), "[tls] mode must be one of self-signed, local-ca, provided"),
         (with_("tls", mode="provided", cert="/etc/x.crt"), "[tls] key is required"),
         (
             with_("tls", mode="provided", cert="x.crt", key="/k"),

@@ -189,10 +189,9 @@ def doctor_local(system: System, name: str | None, bundle: Path | None = None) -
         assert facts.host is not None
         problems += _service_problems(system, layout, facts.host)
         notes += _stale_venvs(system, layout, facts.host)
-    result.data = {"problems": problems, "warnings": verdict.warnings, "notes": notes,
-                   "host": facts.host.__dict__ if facts.host else None}  # fmt: skip
+    result.data = {"problems": problems, "notes": notes, "host": facts.host.__dict__ if facts.host else None}
+    result.warnings.extend(verdict.warnings)  # on stderr, and `warnings` in --json
     result.lines.extend(f"problem: {p}" for p in problems)
-    result.lines.extend(f"warning: {w}" for w in verdict.warnings)
     result.lines.extend(f"note: {n}" for n in notes)
     result.say("no problems found" if not problems else f"{len(problems)} problem(s) found")
     result.exit_code = EXIT_FAILED if problems else 0

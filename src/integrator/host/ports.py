@@ -84,10 +84,11 @@ def _links(fd_dir: Path) -> set[str]:
 def _command(pid_dir: Path) -> str:
     try:
         argv = (pid_dir / "cmdline").read_bytes().rstrip(b"\0").split(b"\0")
-        text = " ".join(a.decode(errors="replace") for a in argv if a)
-        return text[:80] if text else (pid_dir / "comm").read_text().strip()
+        text = " ".join(a.decode(errors="replace") for a in argv if a) or (pid_dir / "comm").read_text()
     except OSError:
         return "?"
+    # One line of printable text, whatever the process put in its argv.
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:80]
 
 
 def describe_holders(port: int, holders: list[Holder]) -> str:

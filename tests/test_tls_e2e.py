@@ -22,7 +22,7 @@ from integrator.host import commands
 from integrator.host.transport import SandboxTarget
 from tests.test_deploy_e2e import _build, _new_service, ok, sh
 
-pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+pytestmark = [pytest.mark.sandbox, pytest.mark.network, pytest.mark.slow]
 
 HOLD_443 = (
     "import socket, time\n"

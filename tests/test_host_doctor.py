@@ -12,8 +12,9 @@ from pathlib import PurePosixPath
 import pytest
 
 from integrator.bundle.manifest import Manifest, Target
-from integrator.host import doctor, nginxconf, ports, tls
+from integrator.host import doctor, nginxconf, ownership, ports, tls
 from integrator.host.facts import HostFacts
+from integrator.host.system import Account
 from integrator.spec import ServiceSpec
 
 NOW = 1_800_000_000.0
@@ -48,6 +49,14 @@ def _bundle(spec: ServiceSpec = SPEC, *pythons: str) -> doctor.BundleFacts:
 def _cert(left_days: float, renewed: bool) -> doctor.CertCheck:
     facts = tls.CertFacts(NOW - 100 * DAY, NOW + left_days * DAY, frozenset({"shop.example"}), True)
     return doctor.CertCheck(PurePosixPath("/etc/integrator/shop/tls/cert.pem"), facts, renewed)
+
+
+POSTGRES = Account("shop", 108, 115, "PostgreSQL administrator")
+FORGED = "/var/lib/integrator/shop/owned.json is group- or world-writable"
+
+
+def _live(user: Account | None = None) -> ownership.Live:
+    return ownership.Live(user, None, {}, {})
 
 
 FIT = doctor.DoctorFacts(
@@ -86,6 +95,12 @@ CASES = [
      replace(FIT, host=replace(HOST, systemd_version=246), bundle=_bundle(replace(SPEC, secrets=("db",)))),
      ["shop needs secrets (db), handed over as systemd credentials (LoadCredential=, systemd >= 247); "
       "this host has systemd 246"]),
+    ("a name whose user is someone else's",
+     replace(FIT, bundle=replace(_bundle(), owned=ownership.Owned("shop"), live=_live(user=POSTGRES))),
+     ["user shop exists and was not created by integrator: choose another service name"]),
+    ("an ownership record that cannot be believed",
+     replace(FIT, bundle=replace(_bundle(), owned_error=FORGED)),
+     [FORGED]),
     ("an expired certificate", replace(FIT, certs=(_cert(-1, renewed=True),)),
      ["/etc/integrator/shop/tls/cert.pem has expired (the next deploy renews it)"]),
 ]  # fmt: skip

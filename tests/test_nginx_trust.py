@@ -101,14 +101,15 @@ def test_the_catch_all_is_one_file_per_port_whatever_the_service() -> None:
         return {f.path: f.content for f in files if f.path.name.startswith("00-integrator-catch-all-")}
 
     assert shared(DEFAULT.spec) == shared(other)
-    https = catch_all(443, True, (1, 22, 1))
+    inc = Layout.for_spec(DEFAULT.spec).nginx_tls_include
+    https = catch_all(443, True, (1, 22, 1), inc)
     assert https and "ssl_reject_handshake on;" in https and "return 421;" in https
-    both = https + str(catch_all(80, False, (1, 22, 1)))
+    both = https + str(catch_all(80, False, (1, 22, 1), inc))
     listens = [line for line in _directives(both) if line.startswith("listen")]
     assert listens and not any("default_server" in line for line in listens)
     # nginx 1.18 (Ubuntu 22.04) cannot refuse a handshake without a certificate: no TLS catch-all
     # there (the site's own name check answers 421); plain HTTP still gets one.
-    assert catch_all(443, True, (1, 18, 0)) is None and catch_all(80, False, (1, 18, 0))
+    assert catch_all(443, True, (1, 18, 0), inc) is None and catch_all(80, False, (1, 18, 0), inc)
 
 
 def test_the_longest_service_name_passes_nginx_t(tmp_path: Path) -> None:

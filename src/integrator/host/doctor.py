@@ -2,8 +2,9 @@
 
 Every refusal a deploy would make up front has its problem here (not root, no systemd as PID 1,
 a missing tool, no venv/ensurepip for the host's python3, nginx -t failing, and, when run from a
-bundle, no build for this host's Python, a site that clashes with another, secrets this systemd
-cannot hand over), so `doctor` exits non-zero exactly where `deploy` would refuse. Certificates
+bundle, no build for this host's Python, a site that clashes with another, a port another
+program holds, secrets this systemd cannot hand over, a name whose user or paths are someone
+else's), so `doctor` exits non-zero exactly where `deploy` would refuse. Certificates
 close to expiry are warnings (a deploy renews those it made); expired ones are problems.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import IntegratorError
 from ..layout import Layout
 from ..spec import ServiceSpec
-from . import nginxconf, ports, tls, units
+from . import nginxconf, ownership, ports, tls, units
 from .facts import HostFacts, probe_host, systemd_booted
 from .secrets import require_credentials
 from .system import SYSTEM_PATH, System
@@ -31,6 +32,9 @@ class BundleFacts:
 
     spec: ServiceSpec
     manifest: object  # bundle.manifest.Manifest: its targets decide the venv
+    owned: ownership.Owned | None = None  # what integrator created for the name (None: not read)
+    live: ownership.Live | None = None  # the name's user, group and paths as they are
+    owned_error: str | None = None  # an ownership record that cannot be believed
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,13 @@ def _bundle_verdict(f: DoctorFacts, bundle: BundleFacts, v: Verdict) -> None:
     for port, holder in f.port_holders:
         if port in (spec.http_port, spec.https_port) and not holder.command.startswith("nginx"):
             v.problems.append(f"{ports.describe_holders(port, [holder])}: nginx cannot listen there")
+    if bundle.owned_error:
+        v.problems.append(bundle.owned_error)
+    elif bundle.owned is not None and bundle.live is not None:
+        conflicts = ownership.conflicts(Layout.for_spec(spec, f.host.distro if f.host else "debian"),
+                                        bundle.owned, bundle.live)  # fmt: skip
+        if conflicts:
+            v.problems.append(ownership.refusal(conflicts))
     if spec.secrets:
         v.notes.append(f"deploying {spec.name} needs --secret NAME=FILE for: {', '.join(spec.secrets)}")
 
@@ -132,7 +143,7 @@ def probe(system: System, bundle: Path | None, certs: tuple[CertCheck, ...] = ()
     venv_ok = host is None or system.run([host.python, "-c", VENV_PROBE], check=False).ok
     nginx = units.nginx_test(system) if "nginx" not in missing else None
     dump = system.run(["nginx", "-T", "-q"], check=False) if nginx is not None and nginx.ok else None
-    bundle_facts = _bundle_facts(bundle) if bundle is not None else None
+    bundle_facts = _bundle_facts(system, bundle, host) if bundle is not None else None
     return DoctorFacts(
         is_root=system.is_root(),
         systemd_pid1=systemd_booted(system),
@@ -155,11 +166,18 @@ def _holders(system: System, spec: ServiceSpec) -> tuple[tuple[int, ports.Holder
                  for h in ports.port_holders(proc, port, ipv6))  # fmt: skip
 
 
-def _bundle_facts(bundle: Path) -> BundleFacts:
+def _bundle_facts(system: System, bundle: Path, host: HostFacts | None) -> BundleFacts:
     from .bundleio import open_bundle
 
     info = open_bundle(bundle)  # verified: a tampered bundle is an error here too
-    return BundleFacts(info.spec, info.manifest)
+    if host is None:
+        return BundleFacts(info.spec, info.manifest)
+    layout = Layout.for_spec(info.spec, host.distro)
+    try:
+        owned = ownership.load(system, layout) or ownership.Owned(layout.name)
+    except IntegratorError as exc:
+        return BundleFacts(info.spec, info.manifest, owned_error=exc.message)
+    return BundleFacts(info.spec, info.manifest, owned, ownership.probe(system, layout))
 
 
 def cert_check(system: System, spec: ServiceSpec, layout: Layout) -> CertCheck | None:

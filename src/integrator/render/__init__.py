@@ -48,7 +48,7 @@ def render_all(
         RenderedFile(layout.nginx_headers_include, nginx.security_headers_include()),
     ]
     for port, tls in ((spec.http_port, False), (spec.https_port, True)):
-        text = nginx.catch_all(port, tls, nginx_version)
+        text = nginx.catch_all(port, tls, nginx_version, layout.nginx_tls_include)
         if text is not None:
             files.append(RenderedFile(layout.nginx_catch_all(port, tls), text))
     return sorted(files, key=lambda f: str(f.path))

@@ -11,6 +11,8 @@ is set here from the connection and the service's own names, never passed on fro
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .common import HSTS_MAX_AGE_S, UPSTREAM_IDLE_S, header, proxy_timeout
@@ -105,7 +107,7 @@ def proxy_include() -> str:
     return "\n".join(lines) + "\n"
 
 
-def catch_all(port: int, tls: bool, nginx_version: Version) -> str | None:
+def catch_all(port: int, tls: bool, nginx_version: Version, tls_include: PurePosixPath) -> str | None:
     """conf.d/00-integrator-catch-all-*.conf: the server for names no site on `port` serves.
 
     One file per port and kind, whatever the service: two services on one port render the same
@@ -131,6 +133,9 @@ def catch_all(port: int, tls: bool, nginx_version: Version) -> str | None:
         body += [
             "# No certificate: a handshake for an unknown name (or none: the bare address) fails.",
             "ssl_reject_handshake on;",
+            "# The port's handshake settings come from this default server, before SNI picks a",
+            "# site: the same Mozilla-intermediate versions, ciphers and curves as every site.",
+            f"include {tls_include};",
             "# A known name in the handshake but another in Host: 421 Misdirected Request.",
             "return 421;",
         ]

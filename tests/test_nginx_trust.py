@@ -73,10 +73,9 @@ def test_host_and_redirects_come_from_the_services_own_names() -> None:
     assert "proxy_set_header X-Forwarded-Host $integrator_demo;" in text
     names = re.search(r"map \$host \$integrator_demo \{(.*?)\}", text, re.S)
     assert names and _directives(names.group(1)) == [
-        "hostnames;",
         'default "";',
-        "shop.example.com shop.example.com;",
-        "*.shop.example.com $host;",
+        "~^shop\\.example\\.com$ shop.example.com;",
+        "~^.+\\.shop\\.example\\.com$ $host;",
     ]
     assert text.count('if ($integrator_demo = "")') == 2  # 444 on HTTP, 421 on HTTPS
 
@@ -212,7 +211,7 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
         spec = dataclasses.replace(
             DEFAULT.spec,
             name=name,
-            server_names=(f"{name}.example",),
+            server_names=(f"{name}.example", f"*.{name}.example"),
             http_port=ports.http_port,
             https_port=ports.https_port,
         )
@@ -318,3 +317,10 @@ def test_plain_http_redirects_only_the_services_own_names(edge: Edge) -> None:
         301,
         f"https://demo.example:{edge.https_port}/some/path?q=1",
     )
+
+
+def test_a_wildcard_name_reaches_its_app_as_the_name_asked_for(edge: Edge) -> None:
+    status, echoed = _https(edge.https_port, "eu.reports.example", {"Host": "EU.Reports.example"})
+    assert status == 200
+    got = {k.lower(): v for k, v in echoed["headers"].items()}  # type: ignore[union-attr]
+    assert got["host"] == f"eu.reports.example:{edge.https_port}"

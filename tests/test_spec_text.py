@@ -212,13 +212,16 @@ BENIGN_LAYOUT = Layout.for_spec(BENIGN)
 
 
 def expected(benign: list[Directive], marker: str, value: str) -> list[Directive]:
-    """The benign directives with the marker replaced by the value (lower-cased inside an nginx
-    `map`, whose `hostnames` keys nginx compares in lower case)."""
+    """The benign directives with the marker replaced by the value (inside the nginx names `map`
+    lower-cased, as `$host` is, and with dots escaped in its regular-expression keys)."""
 
     def swapped(d: Directive) -> Directive:
-        new = value.lower() if d.where[:1] and d.where[0].startswith("map ") else value
+        in_map = bool(d.where[:1]) and d.where[0].startswith("map ")
+        new = value.lower() if in_map else value
 
         def swap(text: str) -> str:
+            if in_map:
+                text = text.replace(marker.replace(".", "\\."), new.replace(".", "\\."))
             return text.replace(marker, new)
 
         return Directive(

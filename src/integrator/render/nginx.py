@@ -202,14 +202,22 @@ def host_variable(spec: ServiceSpec) -> str:
 
 
 def _names_map(spec: ServiceSpec) -> list[str]:
-    """Host -> the service's own name: the only source of a redirect target and of Host."""
+    """Host -> the service's own name: the only source of a redirect target and of Host.
+
+    Regular expressions, not `hostnames` keys: those go into a hash whose default bucket
+    (map_hash_bucket_size 64) holds no name longer than about 46 characters, and names may
+    have 253. The spec allows only letters, digits, '.', '-' and a leading '*.', so escaping
+    the dots is all a name needs; `$host` is already lower case."""
     fallback = _first_exact_name(spec) if spec.default_server else ""
-    body = ["hostnames;", f'default "{fallback}";']
+    body = [f'default "{fallback}";']
     for name in spec.effective_server_names:
         if name == "_":  # nginx's "no name": matches no Host
             continue
         low = name.lower()
-        body.append(f"{low} $host;" if low.startswith("*") else f"{low} {low};")
+        if low.startswith("*."):  # nginx's wildcard: any name ending in .rest
+            body.append(f"~^.+{_regex(low[1:])}$ $host;")
+        else:
+            body.append(f"~^{_regex(low)}$ {low};")
     why = (
         "any other name is answered as the first one (default_server = true)"
         if spec.default_server
@@ -220,6 +228,10 @@ def _names_map(spec: ServiceSpec) -> list[str]:
         f"# client sent; {why}.",
         *_block(f"map $host {host_variable(spec)}", body),
     ]
+
+
+def _regex(name: str) -> str:
+    return name.replace(".", "\\.")
 
 
 def _first_exact_name(spec: ServiceSpec) -> str:

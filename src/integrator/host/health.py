@@ -37,7 +37,8 @@ def check_name(spec: ServiceSpec) -> str:
 
 
 def tls_context(cert_file: str | None) -> ssl.SSLContext:
-    """Unverified for self-signed certificates; otherwise verified against the provided cert."""
+    """Unverified for self-signed certificates; otherwise verified, host name included, against
+    `cert_file`: the local CA's certificate (`local-ca`) or the provided certificate itself."""
     if cert_file is None:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False

@@ -58,6 +58,8 @@ def ensure_ca(system: System, writer: FileWriter, layout: Layout, hostname: str)
     cert, key = system.path(layout.local_ca_cert), system.path(layout.local_ca_key)
     present = [p.exists() or p.is_symlink() for p in (cert, key)]
     if all(present):
+        if writer.dry_run and not system.is_root():
+            return []  # `deploy --plan` as another user cannot read a root-only key; a deploy checks it
         check_ca_files(system, layout)
         return []
     if any(present):

@@ -2,11 +2,14 @@
 
 Shared by deploy and rollback. Every file goes through one FileWriter, so on any failure the
 previous files come back exactly (the previous unit points at the previous release's venv),
-the previous release is restarted and checked, and `current` never moved.
+the previous release is restarted and checked, and `current` never moved. "Any failure" means
+every exception: a failed check, an OSError of any errno (a full disk, a name too long), a
+signal (interrupt.py turns SIGINT/SIGTERM/SIGHUP into one), even a bug (restored, then re-raised).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -19,12 +22,14 @@ from . import bundleio, units
 from .facts import HostFacts
 from .fs import CHANGE, Change, FileWriter
 from .health import Probe, check_name, wait_healthy
+from .interrupt import hold_signals, signal_name
 from .nginxconf import unused_catch_alls
 from .system import System
 from .tls import tls_files
 
 if TYPE_CHECKING:
     from ..render import RenderedFile
+    from .releases import DeployLock
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,16 @@ class HostContext:
     facts: HostFacts
     spec: ServiceSpec
     layout: Layout
+    lock: DeployLock | None = None  # where the current step is recorded (None: not recorded)
+
+    def progress(self, step: str) -> None:
+        """Record the step now running in the lock file (`status` shows it)."""
+        if self.lock is not None:
+            self.lock.step(step)
+
+    @property
+    def step(self) -> str:
+        return self.lock.current_step if self.lock is not None else ""
 
 
 @dataclass
@@ -46,6 +61,8 @@ class Outcome:
     journal: list[str] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     restored: bool | None = None  # None: there was nothing to restore (first deploy)
+    interrupted: str = ""  # the signal that stopped it: SIGINT, SIGTERM or SIGHUP
+    signum: int = 0
 
 
 class ActivationFailed(Exception):
@@ -85,25 +102,58 @@ def activate(ctx: HostContext, writer: FileWriter, release_id: str, previous: Pr
     """Make `release_id` serve, or put `previous` back; never leaves a half-written config."""
     changes: list[Change] = []
     try:
+        ctx.progress("write")
         changes = writer.put_rendered(render_for(ctx, release_id))
         # A port this release left (its spec changed) keeps no catch-all: undone with the rest.
         changes += [writer.remove(p) for p in unused_catch_alls(ctx.system, ctx.layout)]
-        _start_and_check(ctx, changes)
+        start_and_check(ctx, changes)
+        hold_signals()  # it serves and passed: switching must not be cut short
+        ctx.progress("switch")
         switch_current(ctx.system, ctx.layout, release_id)
         return Outcome(True, changes=changes)
-    except ActivationFailed as exc:
-        failure = Outcome(False, exc.reason, exc.journal, changes)
-    except IntegratorError as exc:
-        failure = Outcome(False, exc.message, [], changes)
-    failure.restored = restore(ctx, writer, previous)
-    return failure
+    except BaseException as exc:
+        failure = failure_of(exc, ctx.step)
+        restored = restore(ctx, writer, previous)
+        if failure is None:
+            raise  # a bug: the files are back, the traceback stays
+        failure.changes, failure.restored = changes, restored
+        return failure
 
 
-def _start_and_check(ctx: HostContext, changes: list[Change]) -> None:
+def failure_of(exc: BaseException, step: str = "") -> Outcome | None:
+    """An exception during a deploy or rollback as a failed Outcome; None for a bug."""
+    if isinstance(exc, ActivationFailed):
+        return Outcome(False, exc.reason, exc.journal)
+    if isinstance(exc, IntegratorError):
+        return Outcome(False, exc.message)
+    if isinstance(exc, KeyboardInterrupt):
+        from .interrupt import signal_number
+
+        name = signal_name(exc)
+        at = f" at step {step}" if step else ""
+        return Outcome(False, f"interrupted by {name}{at}", interrupted=name, signum=signal_number(exc))
+    if isinstance(exc, OSError):
+        return Outcome(False, os_error_text(exc))
+    return None
+
+
+def os_error_text(exc: OSError) -> str:
+    """`No space left on device (ENOSPC): /opt/shop/releases/...`: the cause, its name, the path."""
+    code = errno.errorcode.get(exc.errno or 0, "")
+    where = f": {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{f' ({code})' if code else ''}{where}"
+
+
+def start_and_check(ctx: HostContext, changes: list[Change]) -> None:
+    """nginx -t, (re)start the units as written, reload nginx, and prove it serves."""
+    ctx.progress("nginx-test")
     units.nginx_check(ctx.system)
+    ctx.progress("start")
     units.daemon_reload(ctx.system)
     started = units.start_service(ctx.system, ctx.layout, socket_changed(ctx.layout, changes))
+    ctx.progress("nginx-reload")
     found_nginx = units.nginx_reload(ctx.system)  # set when this started a stopped nginx
+    ctx.progress("health")
     probe = check_serving(ctx)
     if probe.ok:  # once more after a pause: a crash-looping app can answer once, then die
         time.sleep(0.5)
@@ -133,12 +183,16 @@ def restore(ctx: HostContext, writer: FileWriter, previous: Previous | None) -> 
 
     Never raises: the files are back first, and a systemd or nginx that refuses to restart
     them must not hide the original failure (or skip the first-deploy cleanup after it).
+    Signals arriving from here on are held, not acted on: a second Ctrl-C does not cut it short.
     """
+    hold_signals()
+    ctx.progress("restore")
     touched = writer.undo()
     try:
-        return _restart_previous(ctx, previous, socket_changed=ctx.layout.socket_unit_path in touched)
-    except IntegratorError:
+        back = _restart_previous(ctx, previous, socket_changed=ctx.layout.socket_unit_path in touched)
+    except (IntegratorError, OSError):
         return None if previous is None else False
+    return False if writer.undo_failures and back else back
 
 
 def _restart_previous(ctx: HostContext, previous: Previous | None, socket_changed: bool) -> bool | None:

@@ -2,16 +2,19 @@
 
 Everything here runs on the target (inside `python3 BUNDLE.pyz deploy`, or in-process for
 `--local`); remote targets only ship the bundle and call this. A failure leaves the previous
-release serving, or after a failed first deploy removes everything it wrote.
+release serving, or after a failed first deploy removes everything it wrote. So does an
+interruption: SIGINT, SIGTERM and SIGHUP raise inside the deploy (interrupt.py), any exception
+runs the restore, and what a deploy killed outright left is repaired by the next (repair.py).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
-from ..errors import EXIT_FAILED, EnvironmentProblem, IntegratorError
+from ..errors import EXIT_FAILED, EnvironmentProblem
 from ..layout import Layout
 from ..result import Result
 from . import bundleio, ownership, releases, units
@@ -21,14 +24,17 @@ from .activate import (
     Previous,
     activate,
     check_serving,
+    failure_of,
     previous_release,
     render_for,
 )
 from .bundleio import BundleInfo
 from .facts import current_release, probe_host, systemd_booted, venv_usable
 from .fs import Change, FileWriter, remove_tree
+from .interrupt import hold_signals, interruptible
 from .nginxconf import check_site_fits
-from .releases import DEPLOYING, FAILED, OK, DeployLock, ReleaseRecord
+from .releases import DEPLOYING, FAILED, INTERRUPTED, OK, DeployLock, ReleaseRecord
+from .repair import repair_interrupted
 from .secrets import check_secrets, install_secrets, require_credentials
 from .selinux import apply_labels, remove_labels
 from .system import System, require_root
@@ -55,15 +61,23 @@ def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: Mapping
             "this machine does not run systemd as PID 1 (no /run/systemd/system): deploy to a systemd "
             "host (--ssh USER@HOST), or try it on a disposable one (integrator sandbox create; --host NAME)"
         )
-    with DeployLock(system, ctx.layout):
+    with interruptible(), DeployLock(system, ctx.layout) as lock:
+        ctx = replace(ctx, lock=lock)
+        repaired = repair_interrupted(system, ctx.layout, lock).lines
+        ctx.progress("check")
         stale = why_redeploy(ctx, info, secrets)
         if stale is None:
-            return nothing_to_do(ctx, info)
-        ownership.reserve(system, ctx.layout)
-        try:
-            return _deploy(ctx, info, secrets, stale)
-        finally:
-            ownership.claim(system, ctx.layout)
+            result = nothing_to_do(ctx, info)
+        else:
+            ownership.reserve(system, ctx.layout)
+            try:
+                result = _deploy(ctx, info, secrets, stale)
+            finally:
+                ownership.claim(system, ctx.layout)
+    result.lines[:0] = repaired
+    if repaired:
+        result.data["repaired"] = repaired
+    return result
 
 
 def nothing_to_do(ctx: HostContext, info: BundleInfo) -> Result:
@@ -122,18 +136,20 @@ def _deploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path], why
     writer = FileWriter(system)
     created_user = False
     try:
+        ctx.progress("user")
         created_user = ensure_user(system, layout)
         _prepare_release(ctx, info, writer, rid, secrets)
-    except IntegratorError as exc:
+        outcome = activate(ctx, writer, rid, previous)  # restores on any failure itself
+    except BaseException as exc:  # before activation (or a bug in it): the serving release is untouched
+        hold_signals()
+        failure = failure_of(exc, ctx.step)
         writer.undo()
-        return _failed(
-            ctx,
-            rid,
-            previous,
-            created_user,
-            Outcome(False, exc.message, restored=None if previous is None else True),
-        )
-    outcome = activate(ctx, writer, rid, previous)
+        reason = failure or Outcome(False, f"internal error: {exc!r}")
+        reason.restored = None if previous is None else True
+        result = _failed(ctx, rid, previous, created_user, reason)
+        if failure is None:
+            raise
+        return result
     if not outcome.ok:
         return _failed(ctx, rid, previous, created_user, outcome)
     return _succeeded(ctx, rid, previous_id, outcome, why, time.monotonic() - started)
@@ -147,10 +163,15 @@ def _prepare_release(
     for path, mode in ((layout.root, 0o755), (layout.releases, 0o755), (layout.state_dir, 0o700)):
         writer.ensure_dir(path, mode)
     _record(ctx, rid, info, DEPLOYING)
+    ctx.progress("unpack")
     bundleio.unpack_release(system, info, layout, rid)
+    ctx.progress("venv")
     bundleio.build_release_venv(system, info, layout, rid, ctx.facts)
+    ctx.progress("tls")
     ensure_tls(system, writer, ctx.spec, layout, ctx.facts.hostname)
+    ctx.progress("secrets")
     install_secrets(writer, ctx.spec, layout, secrets)
+    ctx.progress("labels")
     apply_labels(system, ctx.spec, layout)
 
 
@@ -182,7 +203,10 @@ def _set_outcome(ctx: HostContext, rid: str, outcome: str, message: str = "") ->
 def _succeeded(
     ctx: HostContext, rid: str, previous_id: str | None, outcome: Outcome, why: str, secs: float
 ) -> Result:
+    held = hold_signals()  # already held since the health check passed: finish recording
+    ctx.progress("record")
     _set_outcome(ctx, rid, OK)
+    ctx.progress("cleanup")
     removed = cleanup_releases(ctx, rid)
     changed = [c for c in outcome.changes if c.changed]
     result = Result(
@@ -205,11 +229,13 @@ def _succeeded(
     )
     if removed:
         result.say(f"removed old releases: {', '.join(removed)}")
+    if held:
+        result.warn(f"{', '.join(held)} arrived after the health check passed; the deploy was finished first")
     return result
 
 
 def cleanup_releases(ctx: HostContext, current: str) -> list[str]:
-    """Keep the newest `keep_releases`; never the current or the last good one."""
+    """Delete old releases by `releases.to_remove` (never current nor the rollback target)."""
     records = releases.load_records(ctx.system, ctx.layout)
     existing = releases.release_ids(ctx.system, ctx.layout)
     doomed = releases.to_remove(existing, records, current, ctx.spec.keep_releases)
@@ -225,18 +251,20 @@ def _failed(
 ) -> Result:
     """Report the reason and the failed start's journal; a first deploy leaves no trace."""
     system, layout = ctx.system, ctx.layout
+    hold_signals()  # the cleanup below must finish, whatever arrives now
     if previous is None:
         remove_first_deploy(ctx, created_user)
         state = "first deploy: everything it wrote was removed"
     else:
-        _set_outcome(ctx, rid, FAILED, outcome.reason)
+        _set_outcome(ctx, rid, INTERRUPTED if outcome.interrupted else FAILED, outcome.reason)
         remove_tree(system, layout.venv(rid))  # keep the release for inspection, not its venv
         serving = "still serving" if outcome.restored else "NOT serving (check `integrator status`)"
         state = f"release {previous.release_id} {serving}"
     result = Result(
-        exit_code=EXIT_FAILED,
-        data={"service": ctx.spec.name, "release": rid, "outcome": FAILED, "reason": outcome.reason,
-              "restored": outcome.restored, "journal": outcome.journal},
+        exit_code=128 + outcome.signum if outcome.interrupted else EXIT_FAILED,
+        data={"service": ctx.spec.name, "release": rid, "reason": outcome.reason,
+              "restored": outcome.restored, "outcome": INTERRUPTED if outcome.interrupted else FAILED,
+              "journal": outcome.journal},
     )  # fmt: skip
     result.say(f"deploy of {ctx.spec.name} {ctx.spec.version} failed: {outcome.reason}")
     result.say(state)

@@ -58,6 +58,7 @@ class FileWriter:
     system: System
     dry_run: bool = False
     journal: list[_Undo] = field(default_factory=list)
+    undo_failures: list[str] = field(default_factory=list)  # paths `undo` could not put back, why
 
     # --- files -----------------------------------------------------------------------
     def put(
@@ -120,18 +121,17 @@ class FileWriter:
 
     # --- undo ----------------------------------------------------------------------------
     def undo(self) -> list[PurePosixPath]:
-        """Put back every recorded path, newest first; returns the paths touched."""
+        """Put back every recorded path, newest first; returns the paths touched.
+
+        Never stops half-way: a path that cannot be put back (a full disk) is noted in
+        `undo_failures` and the others are still restored.
+        """
         touched: list[PurePosixPath] = []
         for entry in reversed(self.journal):
-            real = self.system.path(entry.path)
-            if entry.is_dir:
-                if real.is_dir() and not any(real.iterdir()):
-                    real.rmdir()
-            elif entry.previous is None:
-                if real.exists() or real.is_symlink():
-                    real.unlink()
-            else:
-                write_atomic(real, entry.previous, entry.mode, entry.uid, entry.gid)
+            try:
+                _undo_one(self.system.path(entry.path), entry)
+            except OSError as exc:
+                self.undo_failures.append(f"{entry.path}: {exc.strerror or exc}")
             touched.append(entry.path)
         self.journal.clear()
         return touched
@@ -147,6 +147,17 @@ class FileWriter:
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+def _undo_one(real: Path, entry: _Undo) -> None:
+    if entry.is_dir:
+        if real.is_dir() and not any(real.iterdir()):
+            real.rmdir()
+    elif entry.previous is None:
+        if real.exists() or real.is_symlink():
+            real.unlink()
+    else:
+        write_atomic(real, entry.previous, entry.mode, entry.uid, entry.gid)
 
 
 def write_atomic(real: Path, data: bytes, mode: int, uid: int, gid: int) -> None:

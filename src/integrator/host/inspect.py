@@ -16,6 +16,7 @@ from ..spec import check_service_name
 from . import bundleio, doctor, releases, units
 from .facts import HostFacts, current_release, host_distro, unit_state, venv_usable
 from .health import wait_healthy
+from .repair import interruption_report
 from .selinux import missing_labels, selinux_mode
 from .system import SYSTEM_PATH, System
 from .tls import tls_files
@@ -84,6 +85,8 @@ def service_status(system: System, layout: Layout) -> dict[str, object]:
         spec = bundleio.release_spec(system, layout, rid)
         probe = wait_healthy(spec, tls_files(spec, layout).verify_against, deadline_s=3)
         info.update(healthy=probe.ok, health=probe.detail)
+    facts, problem = interruption_report(system, layout, rid)
+    info.update(facts, problem=problem)
     return info
 
 
@@ -94,10 +97,16 @@ def status_local(system: System, name: str | None) -> Result:
         return result.say("no services deployed by integrator on this host")
     for i in infos:
         mark = "ok" if i["healthy"] else "NOT HEALTHY"
+        mark = "INTERRUPTED" if i.get("interrupted") else "INCONSISTENT" if i["problem"] else mark
         result.say(f"{i['service']}: {mark} - release {i['release']} version {i.get('version', '?')}")
         result.say(f"  service {i['service_state']}, socket {i['socket_state']}, pid {i['main_pid']}, "
                    f"restarts {i['restarts']}; health: {i.get('health', 'no current release')}")  # fmt: skip
-    if not all(i["healthy"] for i in infos):
+        deploying = i.get("deploying")
+        if isinstance(deploying, dict):
+            result.say(f"  deploying (pid {deploying['pid']}, step {deploying['step']})")
+        if i["problem"]:
+            result.say(f"  {i['problem']}")
+    if not all(i["healthy"] and not i["problem"] for i in infos):
         result.exit_code = EXIT_FAILED
     return result
 
@@ -214,6 +223,8 @@ def _service_problems(system: System, layout: Layout, facts: HostFacts) -> list[
         if not units.is_active(system, unit)
     ]
     current = current_release(system, layout.current)
+    interrupted = interruption_report(system, layout, current)[1]
+    problems += [f"{layout.name}: {interrupted}"] if interrupted else []
     if current is None or not system.path(layout.current).is_dir():
         return [*problems, f"{layout.name}: {layout.current} does not point at a release"]
     why = venv_usable(system, layout.venv(current), facts)

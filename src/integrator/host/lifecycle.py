@@ -17,8 +17,10 @@ from .activate import HostContext, activate, previous_release
 from .facts import current_release, probe_host, venv_usable
 from .fs import FileWriter, remove_tree
 from .inspect import layout_for, require_installed
+from .interrupt import interruptible
 from .nginxconf import unused_catch_alls
 from .releases import OK, ROLLED_BACK, DeployLock
+from .repair import repair_interrupted
 from .selinux import apply_labels, remove_labels
 from .system import System, require_root
 from .users import remove_user
@@ -27,29 +29,40 @@ from .users import remove_user
 
 
 def rollback_local(system: System, name: str, to: str | None) -> Result:
+    """Back to the previous good release, or `--to ID` (even the current one: units and site are
+    written again, which is how a host is repaired by hand). A deploy or rollback that died
+    part-way is repaired first; without `--to`, that repair is the rollback."""
     check_service_name(name)  # bad input first: exit 2 before root, lock or any read
     if to is not None:
         check_release_id(to)
     require_root(system, "rollback")
     layout = require_installed(system, name)
-    with DeployLock(system, layout):
+    with interruptible(), DeployLock(system, layout) as lock:
+        repair = repair_interrupted(system, layout, lock)
         records = releases.load_records(system, layout)
         current = current_release(system, layout.current)
+        if to is None and repair.serving:
+            data = {"service": name, "release": current, "changed": True, "repaired": repair.lines}
+            return Result(lines=repair.lines, data=data).say(
+                f"rolled back the {repair.found.describe() if repair.found else 'interrupted deploy'}: "
+                f"release {current} serves again"
+            )
         target = releases.find(records, to) if to else releases.previous_good(records, current)
         if target is None:
             raise HostError(f"no release {to!r} of {name}" if to else f"{name} has no earlier good release")
-        if target.id == current:
-            return Result(data={"service": name, "release": current, "changed": False}).say(
-                f"{name}: release {current} is already current"
-            )
         if not system.path(layout.release(target.id)).is_dir():
             raise HostError(f"release {target.id} of {name} was removed from the host")
-        return _rollback_to(system, layout, current, target.id)
+        result = _rollback_to(system, layout, lock, current, target.id)
+    result.lines[:0] = repair.lines
+    return result
 
 
-def _rollback_to(system: System, layout: Layout, current: str | None, target: str) -> Result:
+def _rollback_to(
+    system: System, layout: Layout, lock: DeployLock, current: str | None, target: str
+) -> Result:
     facts = probe_host(system)
-    ctx = HostContext(system, facts, bundleio.release_spec(system, layout, target), layout)
+    ctx = HostContext(system, facts, bundleio.release_spec(system, layout, target), layout, lock)
+    ctx.progress("venv")
     notes = _rebuild_venv_if_stale(ctx, target)
     previous = previous_release(system, layout, current)
     outcome = activate(ctx, FileWriter(system), target, previous)
@@ -60,21 +73,23 @@ def _rollback_to(system: System, layout: Layout, current: str | None, target: st
         "outcome": OK if outcome.ok else "failed",
     }
     if not outcome.ok:
+        code = 128 + outcome.signum if outcome.interrupted else EXIT_FAILED
         result = Result(
-            lines=notes,
-            exit_code=EXIT_FAILED,
-            data={**data, "reason": outcome.reason, "journal": outcome.journal},
+            lines=notes, exit_code=code, data={**data, "reason": outcome.reason, "journal": outcome.journal}
         )
         result.say(f"rollback of {layout.name} to {target} failed: {outcome.reason}")
         result.say(f"release {current} {'still serving' if outcome.restored else 'NOT serving'}")
         result.lines.extend(f"  | {line}" for line in outcome.journal)
         return result
+    ctx.progress("record")
     records = releases.load_records(system, layout)
-    if current:
+    if current and current != target:
         records = releases.set_outcome(records, current, ROLLED_BACK, f"rolled back to {target}")
     records = releases.set_outcome(records, target, OK)
     releases.save_records(FileWriter(system), layout, records)
     result = Result(lines=notes, data={**data, "changed": True})
+    if current == target:
+        return result.say(f"{layout.name}: release {target} written again and restarted; health check passed")
     return result.say(f"rolled back {layout.name} from {current} to {target}; health check passed")
 
 

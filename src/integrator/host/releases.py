@@ -1,5 +1,5 @@
-"""Releases: sortable ids, the per-release record, cleanup that never loses the last good one,
-and the deploy lock.
+"""Releases: sortable ids, the per-release record, cleanup that never loses a rollback target,
+and the deploy lock (which also says which step the deploy holding it is at).
 
 The record (`layout.releases_record`, JSON) is what `list`, `rollback` and cleanup trust:
 which release succeeded, which failed, who deployed it and from which bundle.
@@ -14,14 +14,18 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from typing import IO, Any
+from pathlib import Path
+from typing import Any
 
-from ..errors import HostError
+from ..errors import HostError, IntegratorError
 from ..layout import Layout
 from .fs import FileWriter
 from .system import System
 
 OK, FAILED, ROLLED_BACK, DEPLOYING = "ok", "failed", "rolled_back", "deploying"
+INTERRUPTED = "interrupted"  # stopped by a signal (restored), or found dead and repaired later
+GOOD = (OK, ROLLED_BACK)  # a release that served and passed its health check: a rollback target
+DONE = "done"  # the step a lock holder leaves when it ended normally
 
 
 @dataclass(frozen=True)
@@ -103,9 +107,7 @@ def last_good(records: Sequence[ReleaseRecord], exclude: str | None = None) -> R
 def previous_good(records: Sequence[ReleaseRecord], current: str | None) -> ReleaseRecord | None:
     """The newest good release older than `current`: what `rollback` goes back to."""
     good = [
-        r
-        for r in records
-        if r.outcome in (OK, ROLLED_BACK) and r.id != current and (current is None or r.id < current)
+        r for r in records if r.outcome in GOOD and r.id != current and (current is None or r.id < current)
     ]
     return good[-1] if good else None
 
@@ -113,11 +115,19 @@ def previous_good(records: Sequence[ReleaseRecord], current: str | None) -> Rele
 def to_remove(
     existing: Sequence[str], records: Sequence[ReleaseRecord], current: str | None, keep: int
 ) -> list[str]:
-    """Release dirs to delete: all but the newest `keep`, never `current` nor the last good one."""
-    protected = {current, getattr(last_good(records), "id", None)}
+    """Release dirs to delete after a successful deploy (pure: the same facts, the same answer).
+
+    Kept: `current`; the rollback target (the newest good release before `current`); the newest
+    `keep` good releases; and the newest `keep` directories whatever their outcome (recent
+    failures, for inspection). Failed, interrupted or unrecorded releases never push a good one
+    out, and `rollback` always has somewhere to go.
+    """
     ordered = sorted(existing)
-    doomed = ordered[: max(0, len(ordered) - keep)]
-    return [rid for rid in doomed if rid not in protected]
+    on_disk = set(ordered)
+    good = [r.id for r in sorted(records, key=lambda r: r.id) if r.outcome in GOOD and r.id in on_disk]
+    target = previous_good([r for r in records if r.id in on_disk], current)
+    kept = {current, getattr(target, "id", None), *good[-keep:], *ordered[-keep:]} if keep > 0 else {current}
+    return [rid for rid in ordered if rid not in kept]
 
 
 def prune_records(
@@ -139,41 +149,111 @@ def release_ids(system: System, layout: Layout) -> list[str]:
 # --- the lock -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class LockNote:
+    """What the lock file says: the pid of its (last) holder and the step it was at."""
+
+    pid: int
+    step: str
+
+    @property
+    def finished(self) -> bool:
+        """The holder ended normally (or was an integrator that did not record steps)."""
+        return self.step in ("", DONE)
+
+    def text(self) -> str:
+        return f"{self.pid} {self.step}\n"
+
+
+def parse_lock_note(text: str) -> LockNote | None:
+    """`PID STEP` (first line); a bare PID (older integrator) is a holder that finished."""
+    words = (text.splitlines() or [""])[0].split()
+    if not words or not words[0].isdigit():
+        return None
+    return LockNote(int(words[0]), words[1] if len(words) > 1 else "")
+
+
+def flock_held(proc_locks: str, inode: int) -> bool:
+    """Whether /proc/locks lists a granted FLOCK on inode `inode` (lines `N: FLOCK ADVISORY
+    WRITE PID MAJ:MIN:INODE 0 EOF`; waiters are marked `->`). Read-only: unlike a trial
+    flock, asking never makes a starting deploy fail."""
+    for line in proc_locks.splitlines():
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "FLOCK":
+            continue  # POSIX locks, waiters (`N: -> FLOCK ...`)
+        if fields[5].rsplit(":", 1)[-1] == str(inode):
+            return True
+    return False
+
+
+def lock_state(system: System, layout: Layout) -> tuple[LockNote | None, bool]:
+    """The lock file's note and whether a live process holds the lock now (for `status`)."""
+    real = system.path(layout.lock_file)
+    try:
+        note, inode = parse_lock_note(real.read_text(encoding="utf-8", errors="replace")), real.stat().st_ino
+    except FileNotFoundError:
+        return None, False
+    try:
+        locks = Path("/proc/locks").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        locks = ""
+    return note, flock_held(locks, inode)
+
+
 class DeployLock:
     """`flock` on `layout.lock_file`: two deploys (or a deploy and a rollback) never interleave.
 
     The kernel drops the lock when the process dies, so a crashed deploy never blocks the next.
+    The file holds `PID STEP`, rewritten at each step (`status` shows it) and `PID done` at a
+    normal end; a step other than `done` found by the next holder (`left`) means the previous
+    one died part-way, and its host must be checked and repaired (host/repair.py).
     """
 
     def __init__(self, system: System, layout: Layout) -> None:
         self.path = system.path(layout.lock_file)
         self.name = layout.name
-        self._fh: IO[str] | None = None
+        self.left: LockNote | None = None
+        self.current_step = ""
+        self._fd: int | None = None
 
     def __enter__(self) -> DeployLock:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fh = open(self.path, "a+", encoding="utf-8")
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
-            holder = _read_pid(fh)
-            fh.close()
+            holder = parse_lock_note(_read_fd(fd))
+            os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES):
-                raise HostError(f"another deploy of {self.name} is running (pid {holder})") from None
+                doing = f"pid {holder.pid}, step {holder.step or '?'}" if holder else "pid ?"
+                raise HostError(f"another deploy of {self.name} is running ({doing})") from None
             raise
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"{os.getpid()}\n")
-        fh.flush()
-        self._fh = fh
+        left = parse_lock_note(_read_fd(fd))
+        self.left = left if left is not None and not left.finished else None
+        self._fd = fd
+        self.step("locked")
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._fh is not None:
-            self._fh.close()  # closing drops the flock
-            self._fh = None
+    def step(self, name: str) -> None:
+        """Record the step now running (best effort: a full disk must not stop a restore)."""
+        self.current_step = name
+        if self._fd is None:
+            return
+        data = LockNote(os.getpid(), name).text().encode()
+        try:  # new text first, then cut: a reader never sees an empty file
+            os.pwrite(self._fd, data, 0)
+            os.ftruncate(self._fd, len(data))
+        except OSError:
+            pass
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if self._fd is None:
+            return
+        if exc_type is None or issubclass(exc_type, IntegratorError):
+            self.step(DONE)  # anything else (a signal, a bug) leaves its step: the next holder checks
+        os.close(self._fd)  # closing drops the flock
+        self._fd = None
 
 
-def _read_pid(fh: IO[str]) -> str:
-    fh.seek(0)
-    return fh.read().strip() or "?"
+def _read_fd(fd: int) -> str:
+    return os.pread(fd, 4096, 0).decode("utf-8", errors="replace")

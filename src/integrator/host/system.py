@@ -68,7 +68,11 @@ class System:
         timeout: float = 300,
         env: Mapping[str, str] | None = None,
     ) -> Proc:
-        """Run `argv`; with `check`, a non-zero exit is a HostError carrying the program's output."""
+        """Run `argv`; with `check`, a non-zero exit is a HostError carrying the program's output.
+
+        In a session of its own: a Ctrl-C at the terminal reaches only us, so the restore it
+        starts is not cut short by the same keypress killing its `systemctl` or `nginx -t`
+        (an interruption while a command runs kills that command: subprocess.run does)."""
         full_env = {"PATH": SYSTEM_PATH, "LC_ALL": "C", "LANG": "C"}
         full_env.update(env or {})
         try:
@@ -80,6 +84,7 @@ class System:
                 timeout=timeout,
                 env=full_env,
                 errors="replace",
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise EnvironmentProblem(f"{argv[0]}: not found on this host (install it first)") from None

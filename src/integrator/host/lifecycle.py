@@ -43,9 +43,9 @@ def rollback_local(system: System, name: str, to: str | None) -> Result:
         current = current_release(system, layout.current)
         if to is None and repair.serving:
             data = {"service": name, "release": current, "changed": True, "repaired": repair.lines}
+            undone = repair.found.what if repair.found else "interrupted deploy"
             return Result(lines=repair.lines, data=data).say(
-                f"rolled back the {repair.found.describe() if repair.found else 'interrupted deploy'}: "
-                f"release {current} serves again"
+                f"rolled back: release {current} serves again (the {undone} is undone)"
             )
         target = releases.find(records, to) if to else releases.previous_good(records, current)
         if target is None:

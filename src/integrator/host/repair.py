@@ -41,10 +41,17 @@ class Interruption:
         """Whether it may have got as far as writing units or the site."""
         return self.left is None or self.left.step not in EARLY_STEPS
 
+    @property
+    def what(self) -> str:
+        return f"interrupted {f'deploy of {self.what_ids}' if self.deploying else 'deploy or rollback'}"
+
+    @property
+    def what_ids(self) -> str:
+        return ", ".join(self.deploying)
+
     def describe(self) -> str:
-        what = f"deploy of {', '.join(self.deploying)}" if self.deploying else "deploy or rollback"
         where = f" (pid {self.left.pid} died at step {self.left.step})" if self.left else ""
-        return f"interrupted {what}{where}"
+        return f"{self.what}{where}"
 
 
 def find_interruption(
@@ -157,7 +164,8 @@ def interruption_report(system: System, layout: Layout, current: str | None) -> 
         return info, ""
     if found is not None:
         info["interrupted"] = found.describe()
-        return info, f"{found.describe()} (repaired by the next deploy or rollback)"
+        where = f": pid {found.left.pid} died at step {found.left.step}" if found.left else ""
+        return info, f"{found.what} (repaired by the next deploy or rollback){where}"
     if runs is not None and current is not None and runs != current:
         problem = f"{layout.service_unit} runs release {runs}, but current is {current}"
         return info, f"{problem} (repair: rollback --to {current})"

@@ -305,7 +305,7 @@ def toml_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 PROPERTY = settings(
-    max_examples=200,
+    max_examples=160,
     derandomize=True,
     database=None,
     deadline=None,

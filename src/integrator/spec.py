@@ -325,7 +325,7 @@ def check_service_name(name: str, where: str = "service name") -> str:
             "31 characters (it is the unit name, the system user and the Python package)"
         )
     if name in RESERVED_NAMES:
-        raise SpecError(f"{where} {name!r} is reserved")
+        raise SpecError(f"{where} {name!r} is reserved: choose another name")
     return name
 
 

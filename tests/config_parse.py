@@ -12,7 +12,8 @@ programs' own parsers, not our renderers:
   specifier.
 - nginx (`ngx_conf_file.c` ngx_conf_read_token): tokens are split by space, tab, CR and LF;
   `;` ends a directive, `{` opens a block, `}` closes it; `#` at the start of a token is a
-  comment up to LF only; quotes and backslash escapes inside tokens.
+  comment up to LF only; quotes; a backslash keeps the next character in the token, and only
+  `\\"`, `\\'`, `\\\\`, `\\t`, `\\r`, `\\n` are resolved (`\\.` stays).
 """
 
 from __future__ import annotations
@@ -165,35 +166,35 @@ def nginx_tokens(text: str) -> list[str]:
             tokens.append(ch)
             i += 1
         elif ch in "\"'":
-            word, i = _nginx_quoted(text, i + 1, ch)
-            tokens.append(word)
+            start = i = i + 1
+            while i < n and text[i] != ch:
+                i += 2 if text[i] == "\\" else 1
+            if i >= n:
+                raise ParseError("nginx: unterminated quote")
+            tokens.append(_nginx_unescape(text[start:i]))
+            i += 1
         else:
-            word_chars: list[str] = []
+            start = i
             while i < n and text[i] not in NGINX_SPACE and text[i] not in ";{}":
-                if text[i] == "\\" and i + 1 < n:
-                    word_chars.append(text[i + 1])
-                    i += 2
-                    continue
-                word_chars.append(text[i])
-                i += 1
-            tokens.append("".join(word_chars))
+                i += 2 if text[i] == "\\" else 1  # a backslash keeps the next character in the word
+            tokens.append(_nginx_unescape(text[start:i]))
     return tokens
 
 
-def _nginx_quoted(text: str, i: int, quote: str) -> tuple[str, int]:
-    out: list[str] = []
-    while i < len(text):
-        ch = text[i]
-        if ch == "\\" and i + 1 < len(text):
-            nxt = text[i + 1]
-            out.append({"t": "\t", "r": "\r", "n": "\n"}.get(nxt, nxt if nxt in "\"'\\" else "\\" + nxt))
+_NGINX_ESCAPES = {'"': '"', "'": "'", "\\": "\\", "t": "\t", "r": "\r", "n": "\n"}
+
+
+def _nginx_unescape(word: str) -> str:
+    """ngx_conf_read_token's copy: only these escapes are resolved; a backslash-dot stays."""
+    out, i = [], 0
+    while i < len(word):
+        if word[i] == "\\" and word[i + 1 : i + 2] in _NGINX_ESCAPES:
+            out.append(_NGINX_ESCAPES[word[i + 1]])
             i += 2
             continue
-        if ch == quote:
-            return "".join(out), i + 1
-        out.append(ch)
+        out.append(word[i])
         i += 1
-    raise ParseError("nginx: unterminated quote")
+    return "".join(out)
 
 
 def nginx_directives(text: str) -> list[Directive]:

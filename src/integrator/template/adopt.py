@@ -2,9 +2,8 @@
 
 Importing user code to find the app would run its side effects (database connections, config
 files, missing environment variables), so the WSGI callable is found statically with `ast`,
-the way Flask's own CLI looks for it: a `create_app`/`make_app` factory callable without
-arguments, or a module-level `app`/`application`. Dependencies come from pyproject.toml or
-requirements.txt, read as data.
+in every common shape (see shapes.py). Name, version and dependencies come from pyproject.toml
+(PEP 621 `[project]`, or Poetry's `[tool.poetry]`) or requirements.txt, read as data.
 """
 
 from __future__ import annotations
@@ -16,10 +15,18 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import TemplateError
+from .shapes import (
+    PROCFILE,
+    Candidate,
+    Found,
+    Module,
+    Resolver,
+    candidates_in,
+    module_facts,
+    procfile_candidates,
+    read_module,
+)
 
-FACTORY_NAMES = ("create_app", "make_app")  # what `flask run` looks for, in this order
-APP_NAMES = ("app", "application")
-APP_CALLS = frozenset({"Flask", *FACTORY_NAMES})  # `app = Flask(__name__)`, `app = create_app()`
 # Never app code: tests, environments, build products, tool caches.
 SKIP_DIRS = frozenset(
     {
@@ -45,18 +52,6 @@ PYPROJECT = "pyproject.toml"
 SETUP_PY = "setup.py"
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """One place a WSGI app could come from."""
-
-    entry: str  # service.toml form: "pkg.mod:create_app()" or "app:app"
-    kind: str  # "factory" or "app"
-    file: PurePosixPath  # relative to the project, for messages
-
-    def describe(self) -> str:
-        return f"{self.entry} ({self.file})"
-
-
 @dataclass
 class Project:
     """What was found in the project directory; the basis of service.toml and the bundle's plan."""
@@ -67,14 +62,20 @@ class Project:
     source_root: str  # "" or "src": where the importable modules live
     modules: list[str]  # top-level modules and packages
     data_dirs: list[str]  # flat layout: templates/, static/ beside the modules
-    candidates: list[Candidate]
-    project_name: str | None  # pyproject [project] name
-    version: str | None  # pyproject [project] version, if static
+    found: Found  # the app's candidates, and what else the modules said
+    metadata_from: str | None  # "[project]" (PEP 621) or "[tool.poetry]": where name and version are
+    project_name: str | None
+    version: str | None  # the project's version, if static: the one source of truth
+    requires_python: str | None  # PEP 621 requires-python, or Poetry's python dependency
     description: str | None
     dependencies: list[str]
     dependencies_from: str | None  # "pyproject.toml", "requirements.txt" or None
     requirements: str | None  # the requirements file, if there is one
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return self.found.candidates
 
 
 # --- pyproject and requirements ---------------------------------------------------------
@@ -93,7 +94,7 @@ def parse_toml(text: str, *, source: str) -> dict[str, Any]:
     return data
 
 
-def _read_pyproject(root: Path) -> dict[str, Any] | None:
+def read_pyproject(root: Path) -> dict[str, Any] | None:
     path = root / PYPROJECT
     return parse_toml(path.read_text(encoding="utf-8"), source=str(path)) if path.is_file() else None
 
@@ -183,6 +184,12 @@ def _module_files(base: Path) -> list[tuple[str, Path]]:
     return found
 
 
+def module_names(project: Project) -> set[str]:
+    """Every dotted module name the project installs: what an entry may name."""
+    base = project.root / project.source_root if project.source_root else project.root
+    return {name for name, _ in _module_files(base)}
+
+
 def _package_files(pkg: Path, dotted: str) -> list[tuple[str, Path]]:
     found = [(dotted, pkg / "__init__.py")]
     for child in sorted(pkg.iterdir()):
@@ -193,80 +200,29 @@ def _package_files(pkg: Path, dotted: str) -> list[tuple[str, Path]]:
     return found
 
 
-def _called_name(node: ast.expr) -> str | None:
-    """`Flask(...)` -> "Flask", `flask.Flask(...)` -> "Flask", anything else -> None."""
-    if not isinstance(node, ast.Call):
-        return None
-    func = node.func
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return None
-
-
-def _callable_without_arguments(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    args = fn.args
-    positional = [*args.posonlyargs, *args.args]
-    kw_required = [d for d in args.kw_defaults if d is None]
-    return len(positional) == len(args.defaults) and not kw_required
-
-
-def candidates_in(module: str, tree: ast.Module, file: PurePosixPath, notes: list[str]) -> list[Candidate]:
-    """The factories and app objects defined at module level (at most one app per module)."""
-    found: list[Candidate] = []
-    apps: list[Candidate] = []
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FACTORY_NAMES:
-            if _callable_without_arguments(node):
-                found.append(Candidate(f"{module}:{node.name}()", "factory", file))
-            else:
-                notes.append(
-                    f"{file}: {node.name}() needs arguments, so gunicorn cannot call it; use --entry"
-                )
-        targets: list[ast.expr] = []
-        value: ast.expr | None = None
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets, value = [node.target], node.value
-        for target in targets:
-            if not isinstance(target, ast.Name) or target.id not in APP_NAMES or value is None:
-                continue
-            # `application = ...` is the WSGI convention; `app` must visibly be made by Flask or a factory
-            if target.id == "application" or _called_name(value) in APP_CALLS:
-                apps.append(Candidate(f"{module}:{target.id}", "app", file))
-    return found + apps[:1]
-
-
-def find_candidates(root: Path, source_root: str, notes: list[str]) -> list[Candidate]:
-    """Every candidate in the project's modules; a file that does not parse is noted and skipped."""
+def find_candidates(root: Path, source_root: str, notes: list[str]) -> Found:
+    """Every candidate in the project's modules and its Procfile; a file that does not parse is noted."""
     base = root / source_root if source_root else root
-    found: list[Candidate] = []
-    for module, path in _module_files(base):
+    modules: dict[str, Module] = {}
+    for name, path in _module_files(base):
         rel = PurePosixPath(path.relative_to(root).as_posix())
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(rel))
         except (SyntaxError, UnicodeDecodeError) as exc:
             notes.append(f"{rel}: not parsed ({type(exc).__name__}); if the app is there, use --entry")
             continue
-        found.extend(candidates_in(module, tree, rel, notes))
+        modules[name] = read_module(name, rel, tree)
+    resolver = Resolver(modules)
+    found = Found()
+    for module in modules.values():
+        candidates_in(module, resolver, found)
+        module_facts(module, found)
+    procfile = root / PROCFILE
+    if procfile.is_file():
+        text = procfile.read_text(encoding="utf-8", errors="replace")
+        notes.extend(procfile_candidates(text, set(modules), resolver, found))
+    notes.extend(f"{item}, so gunicorn cannot call it; use --entry" for item in found.needs_arguments)
     return found
-
-
-def choose_entry(candidates: list[Candidate], root: Path) -> Candidate:
-    """Prefer a factory (every worker builds a fresh app, tests do the same); refuse to guess between two."""
-    factories = [c for c in candidates if c.kind == "factory"]
-    pool = factories or candidates
-    if not pool:
-        raise TemplateError(
-            f"no Flask/WSGI app found in {root}: looked for create_app()/make_app() and module-level "
-            "`app = Flask(...)` or `application`; pass --entry MODULE:APP"
-        )
-    if len(pool) > 1:
-        listed = ", ".join(c.describe() for c in pool)
-        raise TemplateError(f"found {len(pool)} possible apps in {root}: {listed}; choose one with --entry")
-    return pool[0]
 
 
 # --- the whole project ----------------------------------------------------------------------
@@ -275,10 +231,8 @@ def choose_entry(candidates: list[Candidate], root: Path) -> Candidate:
 def scan(root: Path) -> Project:
     """Look at everything `init` needs to know; reads files, never imports or changes them."""
     notes: list[str] = []
-    pyproject = _read_pyproject(root)
-    project_table = (pyproject or {}).get("project", {})
-    if not isinstance(project_table, dict):
-        raise TemplateError(f"{root / PYPROJECT}: [project] must be a table")
+    pyproject = read_pyproject(root)
+    project_table, metadata_from = project_metadata(pyproject, root)
     build = build_file(root, pyproject)
     packaged = build is not None
     if pyproject is not None and build is None:
@@ -296,6 +250,7 @@ def scan(root: Path) -> Project:
 
     version = project_table.get("version")
     description = project_table.get("description")
+    requires_python = project_table.get("requires-python")
     return Project(
         root=root,
         layout=layout,
@@ -303,15 +258,49 @@ def scan(root: Path) -> Project:
         source_root=source_root,
         modules=top_level_modules(base),
         data_dirs=[d for d in FLAT_DATA_DIRS if layout == "flat" and (base / d).is_dir()],
-        candidates=find_candidates(root, source_root, notes),
+        found=find_candidates(root, source_root, notes),
+        metadata_from=metadata_from,
         project_name=project_table.get("name") if isinstance(project_table.get("name"), str) else None,
         version=version if isinstance(version, str) else None,
+        requires_python=requires_python if isinstance(requires_python, str) else None,
         description=description if isinstance(description, str) and "\n" not in description else None,
         dependencies=dependencies,
         dependencies_from=dependencies_from,
         requirements=requirements,
         notes=notes,
     )
+
+
+def project_metadata(pyproject: dict[str, Any] | None, root: Path) -> tuple[dict[str, Any], str | None]:
+    """The PEP 621 [project] table, or Poetry's [tool.poetry] in the same form, and its name.
+
+    Poetry keeps name, version and dependencies (a table, `python` among them) in its own
+    table; reading them here keeps the version in one place for Poetry projects too.
+    """
+    data = pyproject or {}
+    table = data.get("project")
+    if table is not None:
+        if not isinstance(table, dict):
+            raise TemplateError(f"{root / PYPROJECT}: [project] must be a table")
+        return table, "[project]"
+    poetry = data.get("tool", {}).get("poetry") if isinstance(data.get("tool"), dict) else None
+    if not isinstance(poetry, dict):
+        return {}, None
+    deps = poetry.get("dependencies", {})
+    if not isinstance(deps, dict):
+        raise TemplateError(f"{root / PYPROJECT}: [tool.poetry.dependencies] must be a table")
+    table = {k: poetry[k] for k in ("name", "version", "description") if k in poetry}
+    table["dependencies"] = [_poetry_requirement(n, c) for n, c in deps.items() if n.lower() != "python"]
+    python = deps.get("python", deps.get("Python"))
+    if isinstance(python, str):
+        table["requires-python"] = python
+    return table, "[tool.poetry]"
+
+
+def _poetry_requirement(name: str, constraint: object) -> str:
+    """`flask = "^3.0"` -> "flask ^3.0" (shown, not resolved: the wheel build does that)."""
+    version = constraint.get("version") if isinstance(constraint, dict) else constraint
+    return f"{name} {version}" if isinstance(version, str) and version != "*" else name
 
 
 def build_file(root: Path, pyproject: dict[str, Any] | None) -> str | None:
@@ -330,7 +319,7 @@ def build_file(root: Path, pyproject: dict[str, Any] | None) -> str | None:
 
 def is_packaged(root: Path) -> bool:
     """Whether the bundle builds the project's own wheel (see build_file) or packages it as flat."""
-    return build_file(root, _read_pyproject(root)) is not None
+    return build_file(root, read_pyproject(root)) is not None
 
 
 def _dependencies(

@@ -15,7 +15,7 @@ from ..errors import SpecError, TemplateError
 from ..layout import Layout
 from ..result import Result
 from ..spec import SPEC_FILE, ServiceSpec, load_spec, parse_spec
-from .adopt import PYPROJECT, Project, choose_entry, normalise_name, requirement_name, scan
+from .adopt import PYPROJECT, Project, module_names, normalise_name, requirement_name, scan
 from .rename import VERBATIM_DIRS, Renamer, read_tree, rename_tree
 from .render import (
     DEFAULT_VERSION,
@@ -28,6 +28,7 @@ from .render import (
     write_new_file,
     write_tree,
 )
+from .shapes import choose_entry
 
 
 def _host_names(spec: ServiceSpec) -> str:
@@ -183,8 +184,14 @@ def _defines_module(files: Iterable[PurePosixPath], top: str) -> bool:
 def _derive_name(project: Project, root: Path) -> tuple[str, str]:
     """(name, where it came from): pyproject's project name, else the directory's name."""
     if project.project_name:
-        return normalise_name(project.project_name), f"{PYPROJECT} [project] name {project.project_name!r}"
+        where = f"{PYPROJECT} {project.metadata_from} name {project.project_name!r}"
+        return normalise_name(project.project_name), where
     return normalise_name(root.resolve().name), f"directory name {root.resolve().name!r}"
+
+
+def health_path(routes: set[str]) -> str:
+    """/healthz, else /health when the app's routes (as far as seen) have that and not /healthz."""
+    return "/health" if "/healthz" not in routes and "/health" in routes else "/healthz"
 
 
 def _adopted_spec(project: Project, root: Path, name: str | None, entry: str) -> ServiceSpec:
@@ -192,7 +199,7 @@ def _adopted_spec(project: Project, root: Path, name: str | None, entry: str) ->
     if name is None:
         name, derived_from = _derive_name(project, root)
     version = project.version or DEFAULT_VERSION
-    data = {
+    data: dict[str, dict[str, object]] = {
         "service": {
             "name": name,
             "version": version,
@@ -200,6 +207,8 @@ def _adopted_spec(project: Project, root: Path, name: str | None, entry: str) ->
             "description": project.description or title_of(name),
         }
     }
+    if health_path(project.found.routes) != "/healthz":
+        data["http"] = {"health_path": health_path(project.found.routes)}
     try:
         return parse_spec(data, source="init")
     except SpecError as exc:
@@ -229,13 +238,33 @@ def init(directory: Path, name: str | None = None, entry: str | None = None) -> 
             f"{target} already exists: init never overwrites it (edit it, or remove it to start again)"
         )
     project = scan(root)
-    chosen = entry if entry is not None else choose_entry(project.candidates, root).entry
-    spec = _adopted_spec(project, root, name, chosen)
+    picked = choose_entry(project.found, root) if entry is None else None
+    spec = _adopted_spec(project, root, name, picked.entry if picked else str(entry))
+    _check_adopted(project, spec, root, entry)
     write_new_file(target, service_toml(spec))
-    return _init_result(project, spec, target, entry_given=entry is not None)
+    kind = picked.kind if picked else next((c.kind for c in project.candidates if c.entry == entry), "app")
+    return _init_result(project, spec, target, entry_given=entry is not None, kind=kind)
 
 
-def _init_result(project: Project, spec: ServiceSpec, target: Path, *, entry_given: bool) -> Result:
+def _check_adopted(project: Project, spec: ServiceSpec, root: Path, entry: str | None) -> None:
+    """What would make the first deploy fail for certain: a module that is not there, a name taken."""
+    modules = module_names(project)
+    if entry is not None and spec.wsgi_module not in modules:
+        raise TemplateError(
+            f"--entry {entry}: no module {spec.wsgi_module!r} in {root} "
+            f"(found: {', '.join(sorted(modules)) or 'none'}); check the spelling"
+        )
+    clash = [d for d in project.dependencies if requirement_name(d) == requirement_name(spec.name)]
+    if clash:
+        raise TemplateError(
+            f"service name {spec.name!r} is also the name of a dependency ({clash[0]}): "
+            "the app's wheel would take its place; pass --name"
+        )
+
+
+def _init_result(
+    project: Project, spec: ServiceSpec, target: Path, *, entry_given: bool, kind: str
+) -> Result:
     result = Result(
         data={
             "name": spec.name,
@@ -251,6 +280,9 @@ def _init_result(project: Project, spec: ServiceSpec, target: Path, *, entry_giv
             "dependencies": project.dependencies,
             "dependencies_from": project.dependencies_from,
             "candidates": [c.entry for c in project.candidates],
+            "requires_python": project.requires_python,
+            "django_settings": project.found.django_settings,
+            "health_path": spec.health_path,
             "notes": project.notes,
         }
     )
@@ -262,24 +294,48 @@ def _init_result(project: Project, spec: ServiceSpec, target: Path, *, entry_giv
         else "none found"
     )
     result.say(f"  dependencies: {deps}")
+    stated = f"{PYPROJECT} {project.metadata_from}"
+    source = stated if project.version else "none in the project: service.toml's"
+    result.say(f"  version: {spec.version} ({source})")
+    if project.requires_python:
+        result.say(f"  requires Python {project.requires_python}: the bundle's default targets follow it")
+    if spec.health_path != "/healthz":
+        result.say(f"  health_path: {spec.health_path} (the app has that route and no /healthz)")
+    if project.found.django_settings:
+        result.say(
+            f"  Django settings: {project.found.django_settings} (set by the project's wsgi.py); "
+            "see docs/adopt.md for ALLOWED_HOSTS, SECRET_KEY and static files"
+        )
     for line in _layout_notes(project):
         result.say(f"  {line}")
     result.say(f"  on a host: {_host_names(spec)}")
     for note in project.notes:
         result.warn(note)
-    _init_warnings(result, project, spec, entry_given)
+    _init_warnings(result, project, spec, kind)
     result.say("next: review service.toml, then `integrator render` and `integrator bundle`")
     return result
 
 
-def _init_warnings(result: Result, project: Project, spec: ServiceSpec, entry_given: bool) -> None:
+def _init_warnings(result: Result, project: Project, spec: ServiceSpec, kind: str) -> None:
+    framework = {"django": "django", "app": "flask", "factory": "flask", "re-export": "flask"}.get(kind)
     if project.dependencies_from is None:
         result.warn(
             f"no dependencies found (no [project] dependencies, no requirements.txt) in {project.root}"
         )
-    elif project.dependencies and "flask" not in {requirement_name(d) for d in project.dependencies}:
-        result.warn(f"flask is not among the dependencies in {project.dependencies_from}")
-    if entry_given and spec.wsgi_module.split(".")[0] not in project.modules:
-        result.warn(f"module {spec.wsgi_module!r} of --entry was not found in {project.root}")
+    elif (
+        framework
+        and project.dependencies
+        and framework not in {requirement_name(d) for d in project.dependencies}
+    ):
+        result.warn(f"{framework} is not among the dependencies in {project.dependencies_from}")
+    if project.found.routes and spec.health_path not in project.found.routes:
+        seen = ", ".join(sorted(project.found.routes)[:5])
+        result.warn(
+            f"no route {spec.health_path} seen (routes seen: {seen}): the deploy's health check asks for it; "
+            "add it, or set [http] health_path to a path that answers 200"
+        )
     if project.layout == "pyproject" and project.version is None:
-        result.warn(f"no static version in {PYPROJECT}: service.toml says {spec.version}; keep them in step")
+        result.warn(
+            f"no static version in {PYPROJECT}: service.toml says {spec.version}; "
+            "`integrator bundle` refuses a wheel whose version differs"
+        )

@@ -153,7 +153,9 @@ def _add_bundle(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dir", nargs="?", type=Path, default=Path("."), help="service directory (default: .)")
     p.add_argument(
-        "--python", default="3.9,3.11,3.12", help="target Pythons, comma separated (default: 3.9,3.11,3.12)"
+        "--python",
+        help="target Pythons, comma separated (default: those of 3.9,3.11,3.12 the project's "
+        "requires-python admits)",
     )
     p.add_argument(
         "--platform",
@@ -175,7 +177,7 @@ def _cmd_bundle(ns: argparse.Namespace) -> Result:
 
     return bundle(
         ns.dir,
-        pythons=_csv(ns.python),
+        pythons=_csv(ns.python) if ns.python is not None else None,
         platforms=_csv(ns.platform),
         output=ns.output,
         sign_key=ns.sign,

@@ -15,9 +15,18 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from ..errors import BundleError, EnvironmentProblem
-from ..spec import ServiceSpec
-from ..template.adopt import FLAT_DATA_DIRS, INDEX_OPTIONS, is_packaged, requirement_option
+from ..errors import BundleError, EnvironmentProblem, SpecError
+from ..spec import SPEC_FILE, ServiceSpec
+from ..template.adopt import (
+    FLAT_DATA_DIRS,
+    INDEX_OPTIONS,
+    PYPROJECT,
+    is_packaged,
+    project_metadata,
+    read_pyproject,
+    requirement_option,
+)
+from .locks import wheel_metadata
 from .venv import pip_error
 from .wheels import run_pip
 
@@ -141,7 +150,38 @@ def build_app_wheel(project: Path, spec: ServiceSpec, work: Path, epoch: int, ex
     wheels = sorted(out.glob("*.whl"))
     if len(wheels) != 1:
         raise BundleError(f"building the wheel of {project} gave {len(wheels)} wheels, expected one")
+    check_version(wheels[0], spec, project)
     return wheels[0]
+
+
+def check_version(wheel: Path, spec: ServiceSpec, project: Path) -> None:
+    """The version has one source: the project's own metadata, when it has any.
+
+    service.toml repeats it (the bundle's name, `status` and the manifest use it); a
+    project whose wheel says otherwise would answer with one version and be deployed as another.
+    """
+    built = str(wheel_metadata(wheel)["Version"] or "")
+    version_cls = importlib.import_module("pip._vendor.packaging.version")
+    try:
+        same = version_cls.Version(built) == version_cls.Version(spec.version)
+    except version_cls.InvalidVersion:
+        same = built == spec.version
+    if same:
+        return
+    table, where = project_metadata(read_pyproject(project), project)
+    source = f"{PYPROJECT} {where} version" if "version" in table else "the version its build computes"
+    raise SpecError(
+        f"version differs: {SPEC_FILE} [service] version is {spec.version!r}, the project's is {built!r} "
+        f"({source}); set {SPEC_FILE}'s version to {built}: the project's metadata is the one source"
+    )
+
+
+def app_requires_python(wheel: Path) -> str | None:
+    """The app wheel's Requires-Python (PEP 621 requires-python, Poetry's python, or None)."""
+    value = wheel_metadata(wheel)["Requires-Python"]
+    if value is None:
+        return None
+    return str(value).strip() or None
 
 
 def prepare_requirements(project: Path, work: Path, progress: Progress) -> Path | None:

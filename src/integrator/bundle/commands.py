@@ -18,10 +18,10 @@ from typing import Callable
 from .. import __version__
 from ..result import Result
 from ..spec import ServiceSpec, load_spec
-from .appwheel import build_app_wheel, prepare_requirements
+from .appwheel import app_requires_python, build_app_wheel, prepare_requirements
 from .manifest import LOCKS, Manifest, Target, sha256_file, verify_zip
 from .source import SourceInfo, source_info
-from .targets import parse_targets
+from .targets import DEFAULT_PYTHONS, parse_targets, project_targets
 from .verify import verify_bundle
 from .wheels import Wheelhouse, collect_wheels
 from .zipapp import MAIN_PY, Source, file_entries, host_code, package_dir, payload, write_pyz
@@ -71,22 +71,28 @@ def make_manifest(
 
 def bundle(
     dir: Path,
-    pythons: Sequence[str],
+    pythons: Sequence[str] | None,
     platforms: Sequence[str],
     output: Path,
     sign_key: Path | None = None,
     progress: Progress = _to_stderr,
 ) -> Result:
-    """Build OUTPUT/NAME-VERSION.pyz: host code, app wheel, wheelhouse, a lock per target, manifest."""
+    """Build OUTPUT/NAME-VERSION.pyz: host code, app wheel, wheelhouse, a lock per target, manifest.
+
+    `pythons` None: the default targets the project's Requires-Python admits.
+    """
     started = time.monotonic()
     spec = load_spec(dir)
-    targets = parse_targets(pythons, platforms)
+    targets = parse_targets(DEFAULT_PYTHONS if pythons is None else pythons, platforms)
     source = source_info(dir, output)
     out = output / bundle_name(spec)
     with tempfile.TemporaryDirectory(prefix="integrator-bundle-") as tmp:
         work = Path(tmp)
         progress(f"building the wheel of {spec.name} {spec.version} ...")
         app = build_app_wheel(dir, spec, work, source.epoch, exclude=output.resolve())
+        targets, notes = project_targets(targets, app_requires_python(app), given=pythons is not None)
+        for note in notes:
+            progress(note)
         requirements = prepare_requirements(dir, work, progress)
         house = collect_wheels(app, requirements, targets, work, dir, progress)
         members = {"__main__.py": MAIN_PY, **host_code(package_dir()), **payload(spec_json(spec), house)}

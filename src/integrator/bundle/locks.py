@@ -8,6 +8,7 @@ the host installs with `--no-deps`, trusting the lock to hold every dependency.
 
 from __future__ import annotations
 
+import email.message
 import email.parser
 import importlib
 import zipfile
@@ -59,13 +60,17 @@ def _vendored(module: str) -> Any:
     return importlib.import_module(f"pip._vendor.packaging.{module}")
 
 
-def _requires_dist(wheel: Path) -> list[str]:
+def wheel_metadata(wheel: Path) -> email.message.Message:
+    """The wheel's .dist-info/METADATA: Version, Requires-Python, Requires-Dist."""
     with zipfile.ZipFile(wheel) as zf:
         names = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/METADATA")]
         if len(names) != 1:
             raise BundleError(f"{wheel.name}: no unique .dist-info/METADATA")
-        metadata = email.parser.Parser().parsestr(zf.read(names[0]).decode("utf-8", errors="replace"))
-    return metadata.get_all("Requires-Dist") or []
+        return email.parser.Parser().parsestr(zf.read(names[0]).decode("utf-8", errors="replace"))
+
+
+def _requires_dist(wheel: Path) -> list[str]:
+    return wheel_metadata(wheel).get_all("Requires-Dist") or []
 
 
 def check_closure(target: TargetSpec, pins: Sequence[Pin], wheel_dir: Path) -> None:

@@ -6,13 +6,15 @@ at (RHEL 8: 2.28, RHEL 9: 2.34, Debian 12: 2.36), and pure-Python wheels.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import UsageError
+from ..errors import SpecError, UsageError
 
 MACHINES = ("x86_64", "aarch64")
+DEFAULT_PYTHONS = ("3.9", "3.11", "3.12")  # RHEL 9's python3, Debian 12's, and a newer one
 # Newest glibc a wheel may need: RHEL 8 has 2.28, RHEL 9 2.34, Debian 12 2.36.
 MAX_GLIBC = (2, 28)
 _OLDEST_MANYLINUX = {"x86_64": 5, "aarch64": 17}
@@ -86,3 +88,40 @@ def wheel_glibc(filename: str) -> tuple[int, int] | None:
         elif tag.split("_")[0] in LEGACY_MANYLINUX:
             versions.append(LEGACY_MANYLINUX[tag.split("_")[0]])
     return min(versions) if versions else None
+
+
+def admits(requires_python: str, python: str) -> bool:
+    """Whether some CPython `python`.x satisfies `requires_python` (`>=3.10` admits 3.10, not 3.9)."""
+    specifiers = importlib.import_module("pip._vendor.packaging.specifiers")  # pip's own packaging
+    try:
+        allowed = specifiers.SpecifierSet(requires_python)
+    except specifiers.InvalidSpecifier:
+        raise SpecError(
+            f"Requires-Python {requires_python!r} of the app's wheel is not a version specifier"
+        ) from None
+    return any(allowed.contains(f"{python}.{patch}", prereleases=True) for patch in (0, 99))
+
+
+def project_targets(
+    targets: Sequence[TargetSpec], requires_python: str | None, *, given: bool
+) -> tuple[list[TargetSpec], list[str]]:
+    """The targets the project's Requires-Python admits, and a note for each default one it does not.
+
+    A default target the project cannot run on is dropped with a note; one asked for with
+    --python is an error, since the bundle would not be what was asked for.
+    """
+    if not requires_python:
+        return list(targets), []
+    kept = [t for t in targets if admits(requires_python, t.python)]
+    dropped = sorted({t.python for t in targets if t not in kept}, key=lambda p: int(p.split(".")[1]))
+    if given and dropped:
+        raise UsageError(
+            f"--python {','.join(dropped)}: the project requires Python {requires_python} "
+            "(Requires-Python of its wheel); leave that version out"
+        )
+    if not kept:
+        raise UsageError(
+            f"the project requires Python {requires_python}: none of the targets "
+            f"{', '.join(sorted({t.python for t in targets}))} fits; pass --python"
+        )
+    return kept, [f"no CPython {p} target: the project requires Python {requires_python}" for p in dropped]

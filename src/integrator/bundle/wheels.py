@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import BundleError
-from .locks import TargetLock, check_closure, pin_of
-from .targets import MAX_GLIBC, TargetSpec
+from .locks import TargetLock, check_closure, pin_of, wheel_metadata
+from .targets import MAX_GLIBC, TargetSpec, admits
 from .venv import pip_error
 
 Progress = Callable[[str], None]
@@ -67,13 +67,21 @@ def run_pip(
 # --- dependency wheels per target ---------------------------------------------------------
 
 
-def download_command(target: TargetSpec, app_wheel: Path, requirements: Path | None, dest: Path) -> list[str]:
+def download_command(
+    target: TargetSpec,
+    app_wheel: Path | None,
+    requirements: Path | None,
+    dest: Path,
+    *,
+    extra: Sequence[str] = ALWAYS,
+) -> list[str]:
+    """pip download for `target`: the app wheel, `extra` (gunicorn) and the requirements file."""
     args = ["download", "--only-binary=:all:", "--python-version", target.python, "--implementation", "cp"]
     args += ["--abi", target.abi]
     for platform in target.platforms():
         args += ["--platform", platform]
     args += ["--dest", str(dest), "--progress-bar", "off", "--no-input", "--disable-pip-version-check"]
-    args += [str(app_wheel), *ALWAYS]
+    args += [*([str(app_wheel)] if app_wheel else []), *extra]
     if requirements is not None:
         args += ["-r", str(requirements)]
     return [sys.executable, "-c", _PIP_FOR_TARGET, json.dumps(target.marker_env(), sort_keys=True), *args]
@@ -86,7 +94,9 @@ def download_target(
     dest.mkdir(parents=True)
     proc = run_pip(download_command(target, app_wheel, requirements, dest), cwd=cwd)
     if proc.returncode != 0:
-        raise BundleError(download_error(proc.stdout + proc.stderr, target))
+        output = proc.stdout + proc.stderr
+        needs = python_needs(output, target, dest.parent / f"{target.tag}-probe", cwd)
+        raise BundleError(download_error(output, target, needs))
     if not (dest / app_wheel.name).exists():  # pip copies local files it resolved; be sure
         shutil.copyfile(app_wheel, dest / app_wheel.name)
     others = [p.name for p in dest.iterdir() if not p.name.endswith(".whl")]
@@ -95,8 +105,15 @@ def download_target(
     return sorted(dest.glob("*.whl"))
 
 
-def download_error(output: str, target: TargetSpec) -> str:
-    """pip's many lines -> one that names the package and the target."""
+def download_error(output: str, target: TargetSpec, needs: Needs | None = None) -> str:
+    """pip's many lines -> one that names the package and the target (and its Requires-Python)."""
+    if needs is not None:
+        name, version, requires = needs
+        return (
+            f"{name} {version} needs Requires-Python {requires}: target {target.tag} is CPython "
+            f"{target.python}; drop the {target.python} target (--python) or pin a version of {name} "
+            "that supports it"
+        )
     match = re.search(r"No matching distribution found for (\S+)", output) or re.search(
         r"satisfies the requirement (\S+)", output
     )
@@ -107,6 +124,35 @@ def download_error(output: str, target: TargetSpec) -> str:
             "pin a version that has one, or drop that target"
         )
     return f"{target.tag}: pip download failed: {pip_error(output)}"
+
+
+Needs = tuple[str, str, str]  # (package, version, its Requires-Python)
+
+
+def python_needs(output: str, target: TargetSpec, probe: Path, cwd: Path) -> Needs | None:
+    """The package, version and Requires-Python behind a refusal caused by Requires-Python, or None.
+
+    pip says it two ways. From files it was given: "Packages require a different Python. 3.9.0
+    not in: '>=3.10' (required by NAME 2.0 ...)", which names it. From an index: "Ignored the
+    following versions that require a different python version: ..." (every package's, unnamed)
+    and "No matching distribution found for NAME": then the newest wheel of NAME for the target,
+    Requires-Python ignored, says what it needs.
+    """
+    required = re.search(r"not in:\s*'([^']*)' \(required by (\S+) (\S+)", output)
+    if required:
+        needs, name, version = required.groups()
+        return name, version, needs
+    missing = re.search(r"No matching distribution found for (\S+)", output)
+    if not missing or "require a different python version" not in output:
+        return None
+    extra = ["--no-deps", "--ignore-requires-python", missing.group(1)]
+    run_pip(download_command(target, None, None, probe, extra=extra), cwd=cwd)
+    for wheel in sorted(probe.glob("*.whl")):
+        meta = wheel_metadata(wheel)
+        needs = str(meta["Requires-Python"] or "")
+        if needs and not admits(needs, target.python):
+            return str(meta["Name"]), str(meta["Version"]), needs
+    return None
 
 
 # --- the whole wheelhouse -------------------------------------------------------------------

@@ -170,10 +170,8 @@ def test_default_targets_of_a_project_requiring_310_have_no_cp39(
     assert "--python 3.9: the project requires Python >=3.10" in capsys.readouterr().err
 
 
-@pytest.mark.network
-def test_a_dependency_needing_a_newer_python_is_named_with_its_requires_python(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def serve_needs310probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local index beside pip's configured ones with `needs310probe`, whose every version needs 3.10."""
     files = tmp_path / "files"
     (files / "simple" / "needs310probe").mkdir(parents=True)
     links = []
@@ -190,6 +188,13 @@ def test_a_dependency_needing_a_newer_python_is_named_with_its_requires_python(
     ).stdout.split()  # the environment variable replaces pip's configured value: keep that too
     extra = " ".join([*configured, f"file://{files}/simple"])
     monkeypatch.setenv("PIP_EXTRA_INDEX_URL", extra)
+
+
+@pytest.mark.network
+def test_a_dependency_needing_a_newer_python_is_named_with_its_requires_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_needs310probe(tmp_path, monkeypatch)
     project = write_project(
         tmp_path / "notes", "0.1.0", ">=3.9", ["flask>=3.0", "needs310probe"], spec_version="0.1.0"
     )
@@ -197,3 +202,17 @@ def test_a_dependency_needing_a_newer_python_is_named_with_its_requires_python(
         bundle(project, ["3.9"], ["x86_64"], tmp_path / "dist", progress=lambda _: None)
     assert str(exc.value).startswith("needs310probe 2.1.0 needs Requires-Python >=3.10"), str(exc.value)
     assert "target cp39-x86_64 is CPython 3.9" in str(exc.value) and "glibc" not in str(exc.value)
+
+
+@pytest.mark.network
+def test_default_targets_follow_a_dependencys_requires_python_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_needs310probe(tmp_path, monkeypatch)
+    project = write_project(
+        tmp_path / "notes", "0.1.0", ">=3.9", ["flask>=3.0", "needs310probe"], spec_version="0.1.0"
+    )
+    notes: list[str] = []
+    result = bundle(project, None, ["x86_64"], tmp_path / "dist", progress=notes.append)
+    assert result.data["targets"] == ["cp311-x86_64", "cp312-x86_64"]
+    assert "no cp39-x86_64 target: needs310probe 2.1.0 needs Requires-Python >=3.10" in notes, notes

@@ -94,7 +94,7 @@ def bundle(
         for note in notes:
             progress(note)
         requirements = prepare_requirements(dir, work, progress)
-        house = collect_wheels(app, requirements, targets, work, dir, progress)
+        house = collect_wheels(app, requirements, targets, work, dir, progress, optional=pythons is None)
         members = {"__main__.py": MAIN_PY, **host_code(package_dir()), **payload(spec_json(spec), house)}
         manifest = make_manifest(spec, source, house, members)
         manifest_bytes = manifest.to_json()

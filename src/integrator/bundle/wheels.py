@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -29,6 +29,7 @@ from .targets import MAX_GLIBC, TargetSpec, admits
 from .venv import pip_error
 
 Progress = Callable[[str], None]
+Needs = tuple[str, str, str]  # (package, version, its Requires-Python)
 
 _TIMEOUT = 1800
 _PARALLEL = 4
@@ -87,6 +88,14 @@ def download_command(
     return [sys.executable, "-c", _PIP_FOR_TARGET, json.dumps(target.marker_env(), sort_keys=True), *args]
 
 
+class PythonMismatch(BundleError):
+    """A target that a dependency's Requires-Python excludes: droppable when it was a default one."""
+
+    def __init__(self, message: str, needs: Needs) -> None:
+        super().__init__(message)
+        self.needs = needs
+
+
 def download_target(
     target: TargetSpec, app_wheel: Path, requirements: Path | None, dest: Path, cwd: Path
 ) -> list[Path]:
@@ -96,7 +105,9 @@ def download_target(
     if proc.returncode != 0:
         output = proc.stdout + proc.stderr
         needs = python_needs(output, target, dest.parent / f"{target.tag}-probe", cwd)
-        raise BundleError(download_error(output, target, needs))
+        if needs is not None:
+            raise PythonMismatch(download_error(output, target, needs), needs)
+        raise BundleError(download_error(output, target))
     if not (dest / app_wheel.name).exists():  # pip copies local files it resolved; be sure
         shutil.copyfile(app_wheel, dest / app_wheel.name)
     others = [p.name for p in dest.iterdir() if not p.name.endswith(".whl")]
@@ -124,9 +135,6 @@ def download_error(output: str, target: TargetSpec, needs: Needs | None = None) 
             "pin a version that has one, or drop that target"
         )
     return f"{target.tag}: pip download failed: {pip_error(output)}"
-
-
-Needs = tuple[str, str, str]  # (package, version, its Requires-Python)
 
 
 def python_needs(output: str, target: TargetSpec, probe: Path, cwd: Path) -> Needs | None:
@@ -158,6 +166,20 @@ def python_needs(output: str, target: TargetSpec, probe: Path, cwd: Path) -> Nee
 # --- the whole wheelhouse -------------------------------------------------------------------
 
 
+def _result(
+    future: Future[list[Path]], target: TargetSpec, optional: bool, progress: Progress
+) -> list[Path] | None:
+    """The target's wheels; None for an optional target a dependency excludes (the first error wins)."""
+    try:
+        return future.result()
+    except PythonMismatch as exc:
+        if not optional:
+            raise
+        name, version, requires = exc.needs
+        progress(f"no {target.tag} target: {name} {version} needs Requires-Python {requires}")
+        return None
+
+
 @dataclass(frozen=True)
 class Wheelhouse:
     directory: Path  # one shared directory: a wheel several targets use is stored once
@@ -175,10 +197,14 @@ def collect_wheels(
     work: Path,
     project: Path,
     progress: Progress,
+    *,
+    optional: bool = False,
 ) -> Wheelhouse:
     """Per target: download, pin, prove complete; then one shared wheelhouse with every wheel.
 
     `project` is pip's working directory, so relative paths in requirements.txt still work.
+    `optional` (default targets, not asked for): a target a dependency's Requires-Python excludes
+    is left out with a note, as long as one target remains.
     """
     house = work / "wheelhouse"
     house.mkdir()
@@ -191,8 +217,11 @@ def collect_wheels(
             progress(f"downloading wheels for {target.tag} ...")
             dest = work / "download" / target.tag
             downloads.append(pool.submit(download_target, target, app, requirements, dest, project))
-        results = [future.result() for future in downloads]  # the first target's error wins
-    for target, wheels in zip(targets, results):
+        results = [_result(future, target, optional, progress) for target, future in zip(targets, downloads)]
+    kept = [(target, wheels) for target, wheels in zip(targets, results) if wheels is not None]
+    if not kept:  # every target excluded by a dependency: the first one's reason
+        downloads[0].result()
+    for target, wheels in kept:
         pins = tuple(sorted(pin_of(wheel) for wheel in wheels))
         downloaded = wheels[0].parent
         check_closure(target, pins, downloaded)

@@ -4,6 +4,7 @@ Load it from tests/conftest.py with `pytest_plugins = ["tests.sandbox_fixture"]`
 
 - `sandbox_host`: a fresh running host for one test, destroyed afterwards.
 - `make_sandbox`: a factory, `make_sandbox()` or `make_sandbox("name")`; all destroyed at teardown.
+- `make_module_sandbox`: the same factory, its hosts destroyed after the module's last test.
 - Tests marked `sandbox` (and every test using these fixtures, marked automatically) are skipped
   with the reason when this machine cannot run hosts (not root, tools missing), but fail
   instead when CI=true or INTEGRATOR_REQUIRE_SANDBOX=1: there a skip would hide a broken setup.
@@ -30,7 +31,7 @@ import pytest
 from integrator.errors import EnvironmentProblem
 from integrator.sandbox import Sandbox, create, destroy, ensure_base, ensure_prerequisites
 
-SANDBOX_FIXTURES = ("sandbox_host", "make_sandbox", "sandbox_base")
+SANDBOX_FIXTURES = ("sandbox_host", "make_sandbox", "make_module_sandbox", "sandbox_base")
 _prefix = f"t{secrets.token_hex(2)}"  # per test session, so parallel sessions do not collide
 _numbers = itertools.count(1)
 _live: set[str] = set()  # hosts created by this process and not destroyed yet
@@ -116,9 +117,8 @@ def sandbox_base() -> Path:
     return ensure_base()
 
 
-@pytest.fixture
-def make_sandbox(sandbox_base: Path) -> Iterator[MakeSandbox]:
-    """Factory for running hosts; every host it made is destroyed at teardown."""
+def _factory() -> Iterator[MakeSandbox]:
+    """Make hosts on demand; destroy every one made when the generator is closed."""
     made: list[str] = []
 
     def make(name: Optional[str] = None) -> Sandbox:
@@ -132,6 +132,20 @@ def make_sandbox(sandbox_base: Path) -> Iterator[MakeSandbox]:
         yield make
     finally:
         _destroy_all(list(reversed(made)))
+
+
+@pytest.fixture
+def make_sandbox(sandbox_base: Path) -> Iterator[MakeSandbox]:
+    """Factory for running hosts; every host it made is destroyed at teardown."""
+    yield from _factory()
+
+
+@pytest.fixture(scope="module")
+def make_module_sandbox(sandbox_base: Path) -> Iterator[MakeSandbox]:
+    """The same factory, whose hosts live until the module's last test: for one expensive host
+    that a module's tests share (each test then leaves it as it found it, or says it builds on
+    the one before)."""
+    yield from _factory()
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import sys
 import textwrap
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from integrator.cli import main
 from integrator.errors import UsageError
 from integrator.host.transport import SSH_CONFIG_ENV, SshTarget, ssh_message, target_from_args
 from integrator.sandbox import Sandbox
+from tests.sandbox_fixture import MakeSandbox
 from tests.test_deploy_e2e import _build, _new_service, _set_version, get, sh, version
 
 SERVICE = "viassh"
@@ -138,20 +139,12 @@ def home_ssh() -> object:
 
 @pytest.fixture(scope="module")
 def ssh_host(
-    sandbox_base: Path, tmp_path_factory: pytest.TempPathFactory, home_ssh: object
-) -> Iterator[SshHost]:
-    """One host for the module (the lifecycle steps build on each other); `sandbox_base` marks
-    every test using it `sandbox`: skipped, or failed on CI, where hosts cannot run."""
-    from integrator import sandbox
-    from tests.sandbox_fixture import next_name
-
-    name = next_name()
-    box = sandbox.create(name)
-    try:
-        work = tmp_path_factory.mktemp("ssh")
-        yield SshHost(box, allow_root_login(box, work), work)
-    finally:
-        sandbox.destroy(name)
+    make_module_sandbox: MakeSandbox, tmp_path_factory: pytest.TempPathFactory, home_ssh: object
+) -> SshHost:
+    """One host for the module (the lifecycle steps build on each other)."""
+    box = make_module_sandbox()
+    work = tmp_path_factory.mktemp("ssh")
+    return SshHost(box, allow_root_login(box, work), work)
 
 
 @pytest.fixture

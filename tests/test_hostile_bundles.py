@@ -21,7 +21,7 @@ import dataclasses
 import json
 import struct
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,6 +31,7 @@ from integrator.bundle import members
 from integrator.bundle.manifest import Manifest
 from integrator.cli import main
 from integrator.errors import IntegratorError
+from tests.sandbox_fixture import MakeSandbox
 from tests.test_bundle_verify import (
     NOT_A_PIN,
     TAMPERS,
@@ -278,26 +279,19 @@ def changes(before: dict[str, list[object]], after: dict[str, list[object]]) -> 
 
 
 @pytest.fixture(scope="module")
-def serving_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def serving_host(tmp_path_factory: pytest.TempPathFactory, make_module_sandbox: MakeSandbox) -> object:
     """One host for the table, serving a real `shop` release the hostile bundles try to replace."""
-    from integrator import sandbox
     from integrator.host import commands
     from integrator.host.transport import SandboxTarget
-    from tests.sandbox_fixture import next_name, skip_or_fail_without_sandbox
     from tests.test_deploy_e2e import _build, _new_service, wait_serving
 
-    skip_or_fail_without_sandbox()
     root = tmp_path_factory.mktemp("real")
     shop = _build(_new_service("shop", root / "shop"), root / "dist")
-    name = next_name()
-    box = sandbox.create(name)
-    try:
-        result = commands.deploy(shop, SandboxTarget(name))
-        assert result.exit_code == 0, result.lines
-        wait_serving(box.address, 30, host="shop")
-        yield box
-    finally:
-        sandbox.destroy(name)
+    box = make_module_sandbox()
+    result = commands.deploy(shop, SandboxTarget(box.name))
+    assert result.exit_code == 0, result.lines
+    wait_serving(box.address, 30, host="shop")
+    return box
 
 
 @pytest.mark.sandbox

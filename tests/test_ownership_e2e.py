@@ -8,7 +8,6 @@ Names that belong to someone else (a user made with `useradd`, an admin's `/opt/
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,8 @@ import pytest
 from integrator.errors import IntegratorError
 from integrator.host import commands
 from integrator.host.transport import SandboxTarget
+from integrator.sandbox import Sandbox
+from tests.sandbox_fixture import MakeSandbox
 from tests.test_deploy_e2e import _build, _new_service, get
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
@@ -45,17 +46,8 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
 
 
 @pytest.fixture(scope="module")
-def host() -> Iterator[object]:
-    from integrator import sandbox
-    from tests.sandbox_fixture import next_name, skip_or_fail_without_sandbox
-
-    skip_or_fail_without_sandbox()
-    name = next_name()
-    box = sandbox.create(name)
-    try:
-        yield box
-    finally:
-        sandbox.destroy(name)
+def host(make_module_sandbox: MakeSandbox) -> Sandbox:
+    return make_module_sandbox()
 
 
 def sh(box: object, script: str) -> subprocess.CompletedProcess[bytes]:

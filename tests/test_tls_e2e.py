@@ -12,7 +12,6 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,8 @@ import pytest
 
 from integrator.host import commands
 from integrator.host.transport import SandboxTarget
+from integrator.sandbox import Sandbox
+from tests.sandbox_fixture import MakeSandbox
 from tests.test_deploy_e2e import _build, _new_service, ok, sh
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.network, pytest.mark.slow]
@@ -55,17 +56,8 @@ def tls_bundles(tmp_path_factory: pytest.TempPathFactory) -> TlsBundles:
 
 
 @pytest.fixture(scope="module")
-def box() -> Iterator[object]:
-    from integrator import sandbox
-    from tests.sandbox_fixture import next_name, skip_or_fail_without_sandbox
-
-    skip_or_fail_without_sandbox()
-    name = next_name()
-    host = sandbox.create(name)
-    try:
-        yield host
-    finally:
-        sandbox.destroy(name)
+def box(make_module_sandbox: MakeSandbox) -> Sandbox:
+    return make_module_sandbox()
 
 
 def _nginx_state(box: object) -> str:

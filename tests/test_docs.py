@@ -107,3 +107,22 @@ def test_every_source_path_named_in_the_docs_exists(doc: str, path: str) -> None
         assert (template / "src" / "__name__" / path.removeprefix("src/NAME/")).exists()
         return
     assert any((base / path).exists() for base in bases), f"{doc} names {path}, which does not exist"
+
+
+TEST_REF = re.compile(r"(tests/[a-z_0-9]+\.py)::([a-z_0-9]+)")
+
+
+def _test_refs() -> list[tuple[str, str, str]]:
+    refs = []
+    for doc in DOCS:
+        for token in TICKED.findall(doc.read_text()):
+            match = TEST_REF.fullmatch(token)
+            if match:
+                refs.append((doc.name, match.group(1), match.group(2)))
+    return sorted(set(refs))
+
+
+@pytest.mark.parametrize(("doc", "path", "name"), _test_refs())
+def test_every_test_named_in_the_docs_exists(doc: str, path: str, name: str) -> None:
+    source = (ROOT / path).read_text()
+    assert re.search(rf"^def {name}\(", source, re.M), f"{doc} names {path}::{name}, which does not exist"

@@ -27,7 +27,12 @@ PY39, PY311, PY312 = (targets.TargetSpec(p, "x86_64") for p in ("3.9", "3.11", "
 
 
 def make_wheel(
-    directory: Path, name: str, version: str, requires_python: str | None, deps: tuple[str, ...] = ()
+    directory: Path,
+    name: str,
+    version: str,
+    requires_python: str | None,
+    deps: tuple[str, ...] = (),
+    modules: dict[str, str] | None = None,
 ) -> Path:
     """A pure-Python wheel with the metadata given: enough for pip and for the bundle's readers."""
     info = f"{name}-{version}.dist-info"
@@ -35,7 +40,7 @@ def make_wheel(
     meta += f"Requires-Python: {requires_python}\n" if requires_python else ""
     meta += "".join(f"Requires-Dist: {d}\n" for d in deps)
     files = {
-        f"{name}/__init__.py": "",
+        **(modules if modules is not None else {f"{name}/__init__.py": ""}),
         f"{info}/METADATA": meta,
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
     }
@@ -123,6 +128,47 @@ def test_a_wheel_whose_version_differs_from_service_toml_is_refused_naming_both(
 def test_requires_python_is_read_from_the_app_wheel(tmp_path: Path) -> None:
     assert appwheel.app_requires_python(make_wheel(tmp_path, "a", "1", ">=3.10,<4.0")) == ">=3.10,<4.0"
     assert appwheel.app_requires_python(make_wheel(tmp_path, "b", "1", None)) is None
+
+
+# --- the entry --------------------------------------------------------------------------------
+
+
+def _entry_spec(entry: str) -> object:
+    return parse_spec({"service": {"name": "notes", "version": "1", "entry": entry}})
+
+
+def test_an_entry_the_app_wheel_does_not_define_is_refused_naming_it(tmp_path: Path) -> None:
+    wheel = make_wheel(
+        tmp_path,
+        "notes",
+        "1",
+        None,
+        modules={
+            "notes/__init__.py": "from flask import Flask\n\ndef create_app():\n    return Flask(__name__)\n",
+            "notes/wsgi.py": "try:\n    from notes import create_app\nexcept ImportError:\n    raise\n"
+            "app = create_app()\n",
+            "lazy.py": "def __getattr__(name):\n    return name\n",
+            "star.py": "from notes.wsgi import *\n",
+        },
+    )
+    for entry in (
+        "notes:create_app()",
+        "notes.wsgi:app",
+        "notes.wsgi:create_app()",
+        "lazy:anything",
+        "star:app",
+    ):
+        appwheel.check_entry(wheel, _entry_spec(entry))  # type: ignore[arg-type]
+    with pytest.raises(SpecError) as exc:
+        appwheel.check_entry(wheel, _entry_spec("notes:make_app()"))  # type: ignore[arg-type]
+    assert exc.value.message == (
+        "[service] entry 'notes:make_app()': module notes of the app wheel binds no make_app "
+        "(it has create_app); check service.toml"
+    )
+    with pytest.raises(
+        SpecError, match=r"^\[service\] entry 'note:create_app\(\)': the app wheel has no module "
+    ):
+        appwheel.check_entry(wheel, _entry_spec("note:create_app()"))  # type: ignore[arg-type]
 
 
 # --- real builds ------------------------------------------------------------------------------------
@@ -216,3 +262,15 @@ def test_default_targets_follow_a_dependencys_requires_python_with_a_note(
     result = bundle(project, None, ["x86_64"], tmp_path / "dist", progress=notes.append)
     assert result.data["targets"] == ["cp311-x86_64", "cp312-x86_64"]
     assert "no cp39-x86_64 target: needs310probe 2.1.0 needs Requires-Python >=3.10" in notes, notes
+
+
+@pytest.mark.network
+def test_bundle_with_a_typo_in_entry_exits_2_before_any_download(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = write_project(tmp_path / "notes", "0.1.0", ">=3.9", ["flask>=3.0"], spec_version="0.1.0")
+    spec = (project / "service.toml").read_text().replace("notes:create_app()", "notes:make_app()")
+    (project / "service.toml").write_text(spec)
+    assert main(["bundle", str(project), "-o", str(tmp_path / "dist")]) == 2
+    err = capsys.readouterr().err
+    assert "[service] entry 'notes:make_app()'" in err and "downloading wheels" not in err

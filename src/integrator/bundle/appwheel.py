@@ -7,11 +7,13 @@ requirements.txt, without index options, is what the download step resolves.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
 import shutil
 import sys
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -151,7 +153,68 @@ def build_app_wheel(project: Path, spec: ServiceSpec, work: Path, epoch: int, ex
     if len(wheels) != 1:
         raise BundleError(f"building the wheel of {project} gave {len(wheels)} wheels, expected one")
     check_version(wheels[0], spec, project)
+    check_entry(wheels[0], spec)
     return wheels[0]
+
+
+def check_entry(wheel: Path, spec: ServiceSpec) -> None:
+    """The entry's module is in the app wheel and binds its name: a typo stops here, not on the host.
+
+    Read with `ast`, never imported: a name bound anywhere in the module counts, and a module
+    with a star import or a module-level `__getattr__` is given the benefit of the doubt.
+    """
+    module, _, attr = spec.entry.partition(":")
+    attr = attr.removesuffix("()")
+    path = module.replace(".", "/")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        member = next((m for m in (f"{path}.py", f"{path}/__init__.py") if m in names), None)
+        if member is None:
+            tops = {n.split("/")[0].removesuffix(".py") for n in names}
+            shown = ", ".join(sorted(t for t in tops if not t.endswith((".dist-info", ".data"))))
+            raise SpecError(
+                f"[service] entry {spec.entry!r}: the app wheel has no module {module} "
+                f"(it has: {shown or 'none'}); check service.toml"
+            )
+        source = zf.read(member).decode("utf-8", errors="replace")
+    try:
+        tree = ast.parse(source, filename=member)
+    except SyntaxError as exc:
+        raise SpecError(
+            f"[service] entry {spec.entry!r}: {member} of the app wheel does not parse (line {exc.lineno})"
+        ) from None
+    bound = _bound_names(tree)
+    if attr in bound or "*" in bound or "__getattr__" in bound:
+        return
+    top = sorted(_top_level_names(tree))
+    raise SpecError(
+        f"[service] entry {spec.entry!r}: module {module} of the app wheel binds no {attr} "
+        f"(it has {', '.join(top) or 'no functions or assignments'}); check service.toml"
+    )
+
+
+def _top_level_names(tree: ast.Module) -> set[str]:
+    """What the module defines or assigns at top level (not what it imports), for the message."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Every name the module binds anywhere (over-generous on purpose: only a typo is refused)."""
+    bound: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return bound
 
 
 def check_version(wheel: Path, spec: ServiceSpec, project: Path) -> None:

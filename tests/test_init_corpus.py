@@ -159,3 +159,11 @@ def test_procfile_syntaxes(command: str, entry: str) -> None:
 def test_procfile_lines_without_a_wsgi_entry_say_why(command: str, why: str) -> None:
     entry, reason = procfile_entry(command)
     assert entry is None and why in reason
+
+
+def test_a_health_path_no_route_was_seen_for_is_warned(tmp_path: Path) -> None:
+    """The first deploy would fail with 404 on the host: say so at init."""
+    root = Path(shutil.copytree(APPS / "poetry", tmp_path / "poetry"))
+    assert any("no route /healthz seen in the project" in w for w in init(root).warnings)
+    reexport = Path(shutil.copytree(APPS / "wsgi_reexport", tmp_path / "wsgi_reexport"))
+    assert not any("no route" in w for w in init(reexport).warnings)  # add_url_rule("/healthz", ...)

@@ -328,11 +328,12 @@ def _init_warnings(result: Result, project: Project, spec: ServiceSpec, kind: st
         and framework not in {requirement_name(d) for d in project.dependencies}
     ):
         result.warn(f"{framework} is not among the dependencies in {project.dependencies_from}")
-    if project.found.routes and spec.health_path not in project.found.routes:
-        seen = ", ".join(sorted(project.found.routes)[:5])
+    if spec.health_path not in project.found.routes:
+        seen = ", ".join(sorted(project.found.routes)[:5]) or "none"
         result.warn(
-            f"no route {spec.health_path} seen (routes seen: {seen}): the deploy's health check asks for it; "
-            "add it, or set [http] health_path to a path that answers 200"
+            f"no route {spec.health_path} seen in the project (routes seen: {seen}; only literal paths of "
+            "@app.route/@app.get and add_url_rule are read): the deploy's health check asks for it; "
+            "make sure it answers 200, or set [http] health_path to a path that does"
         )
     if project.layout == "pyproject" and project.version is None:
         result.warn(

@@ -68,7 +68,7 @@ class Found:
     candidates: list[Candidate] = field(default_factory=list)
     needs_arguments: list[str] = field(default_factory=list)  # "svc/__init__.py: svc:create_app() needs ..."
     django_settings: str | None = None
-    routes: set[str] = field(default_factory=set)  # literal paths of @x.route/@x.get decorators
+    routes: set[str] = field(default_factory=set)  # literal paths: @x.route/@x.get, x.add_url_rule
 
 
 def read_module(name: str, file: PurePosixPath, tree: ast.Module) -> Module:
@@ -214,7 +214,7 @@ def candidates_in(mod: Module, resolver: Resolver, found: Found) -> None:
 
 
 def module_facts(mod: Module, found: Found) -> None:
-    """DJANGO_SETTINGS_MODULE set by the module, and the literal paths of its route decorators."""
+    """DJANGO_SETTINGS_MODULE set by the module, and the literal paths of its Flask-style routes."""
     for node in ast.walk(mod.tree):
         if isinstance(node, ast.Call) and len(node.args) >= 2:
             key, value = node.args[0], node.args[1]
@@ -226,6 +226,15 @@ def module_facts(mod: Module, found: Found) -> None:
                 and found.django_settings is None
             ):
                 found.django_settings = value.value
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "add_url_rule"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.routes.add(node.args[0].value)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for deco in node.decorator_list:
                 if (

@@ -22,6 +22,7 @@ from integrator.bundle.commands import bundle
 from integrator.cli import main
 from integrator.errors import BundleError, SpecError, UsageError
 from integrator.spec import parse_spec
+from integrator.template.commands import init
 
 PY39, PY311, PY312 = (targets.TargetSpec(p, "x86_64") for p in ("3.9", "3.11", "3.12"))
 
@@ -274,3 +275,28 @@ def test_bundle_with_a_typo_in_entry_exits_2_before_any_download(
     assert main(["bundle", str(project), "-o", str(tmp_path / "dist")]) == 2
     err = capsys.readouterr().err
     assert "[service] entry 'notes:make_app()'" in err and "downloading wheels" not in err
+
+
+# --- what a flat project's wheel holds -----------------------------------------------------------
+
+
+def test_a_flat_projects_wheel_packages_the_modules_init_reports(tmp_path: Path) -> None:
+    """Not __main__.py, util_test.py or testing/: what init lists is what the bundle packages."""
+    files = {
+        "shop/__init__.py": "from flask import Flask\napp = Flask(__name__)\n",
+        "helpers.py": "",
+        "__main__.py": "print('run')\n",
+        "util_test.py": "",
+        "test_shop.py": "",
+        "testing/__init__.py": "",
+        "venv/__init__.py": "",
+        "requirements.txt": "flask\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    reported = init(tmp_path, name="shop_site").data["modules"]
+    assert reported == ["helpers", "shop"]
+    text = appwheel.flat_pyproject(tmp_path, _spec("0.1.0"))  # type: ignore[arg-type]
+    assert 'py-modules = ["helpers"]' in text
+    assert 'include = ["shop", "shop.*"]' in text

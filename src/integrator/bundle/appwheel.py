@@ -27,6 +27,7 @@ from ..template.adopt import (
     project_metadata,
     read_pyproject,
     requirement_option,
+    top_level_modules,
 )
 from .locks import wheel_metadata
 from .venv import pip_error
@@ -36,8 +37,6 @@ Progress = Callable[[str], None]
 
 _SKIP_ANYWHERE = {"__pycache__", ".git", ".hg", ".svn", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox"}
 _SKIP_TOP = {".venv", "venv", "env", "build", "dist", ".eggs", "node_modules", ".nox"}
-_NOT_APP_MODULES = {"setup", "conftest", "noxfile", "fabfile"}
-_NOT_APP_PACKAGES = {"tests", "test", "docs"}
 
 
 def _copy_ignore(root: Path, exclude: Path | None) -> Callable[[str, list[str]], set[str]]:
@@ -59,19 +58,9 @@ def flat_pyproject(project: Path, spec: ServiceSpec) -> str:
     installed as they are, so `entry = "app:app"` imports the same names it did before.
     The dependencies stay in requirements.txt, which the download step reads.
     """
-    modules = sorted(
-        p.stem
-        for p in project.glob("*.py")
-        if p.stem.isidentifier() and p.stem not in _NOT_APP_MODULES and not p.stem.startswith("test")
-    )
-    packages = sorted(
-        p.name
-        for p in project.iterdir()
-        if p.is_dir()
-        and (p / "__init__.py").is_file()
-        and p.name.isidentifier()
-        and p.name not in _NOT_APP_PACKAGES
-    )
+    names = top_level_modules(project)  # what `init` reported: one piece of code decides
+    modules = [name for name in names if (project / f"{name}.py").is_file()]
+    packages = [name for name in names if name not in modules]
     data = [name for name in FLAT_DATA_DIRS if (project / name).is_dir() and name not in packages]
     if not modules and not packages:
         raise BundleError(f"{project}: no pyproject.toml, setup.py or top-level Python module to package")

@@ -66,6 +66,16 @@ def test_factory_with_arguments_is_refused_saying_why_and_what_to_do(tmp_path: P
     with pytest.raises(TemplateError, match=wanted):
         init(root)
     assert not (root / "service.toml").exists()
+    (root / "app.py").write_text(
+        "import os\nfrom shop import create_app\napp = create_app(os.environ['CONFIG'])\n"
+    )
+    assert init(root).data["entry"] == "app:app"  # what the refusal asks for, in any module name
+
+
+def test_an_alias_of_something_that_is_not_wsgi_is_not_an_app(tmp_path: Path) -> None:
+    (tmp_path / "tasks.py").write_text("from celery import Celery\ncelery = Celery()\napplication = celery\n")
+    (tmp_path / "web.py").write_text("import flask\napp = flask.Flask(__name__)\n")
+    assert init(tmp_path, name="svc").data["candidates"] == ["web:app"]
 
 
 def test_poetry_metadata_gives_name_version_and_dependencies(tmp_path: Path) -> None:

@@ -172,7 +172,7 @@ class Resolver:
         call = called_name(mod.values[name]) if name in mod.values else None
         if call in NOT_WSGI_CALLS:
             return "not-wsgi"
-        return "wsgi" if call in WSGI_CALLS else "unknown"
+        return "wsgi" if call in WSGI_CALLS or call in FACTORY_NAMES else "unknown"
 
 
 def candidates_in(mod: Module, resolver: Resolver, found: Found) -> None:
@@ -199,9 +199,8 @@ def candidates_in(mod: Module, resolver: Resolver, found: Found) -> None:
         verdict = resolver.verdict(origin)
         kind = "django" if call == "get_wsgi_application" else "app"
         named = name in APP_NAMES
-        if (named and (name == "application" or verdict == "wsgi" or mod.name.split(".")[-1] == "wsgi")) or (
-            call in WSGI_CALLS
-        ):
+        likely = name == "application" or verdict == "wsgi" or mod.name.split(".")[-1] == "wsgi"
+        if (named and likely and verdict != "not-wsgi") or call in WSGI_CALLS:
             apps.append(Candidate(f"{mod.name}:{name}", kind, mod.file, origin))
     for name in mod.imports:
         if name not in APP_NAMES or name in mod.values:

@@ -41,8 +41,10 @@ def _quiet(message: str) -> None:
     """Progress goes nowhere in tests (the CLI prints it to stderr)."""
 
 
-def _build(service: Path, out: Path, pythons: list[str], **kwargs: object) -> Result:
-    return bundle(service, pythons=pythons, platforms=["x86_64"], output=out, progress=_quiet, **kwargs)  # type: ignore[arg-type]
+def _build(service: Path, out: Path, pythons: list[str], sign_key: Path | None = None) -> Result:
+    return bundle(
+        service, pythons=pythons, platforms=["x86_64"], output=out, sign_key=sign_key, progress=_quiet
+    )
 
 
 # --- services to bundle -------------------------------------------------------------------------
@@ -187,7 +189,8 @@ def serve_and_get(venv: Path, app: str, url_path: str, workdir: Path) -> tuple[i
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"gunicorn exited {proc.returncode}: {proc.stdout.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                assert proc.stdout is not None  # stdout=PIPE
+                pytest.fail(f"gunicorn exited {proc.returncode}: {proc.stdout.read().decode()[-2000:]}")
             try:
                 conn = UnixHTTPConnection(str(sock))
                 conn.request("GET", url_path)

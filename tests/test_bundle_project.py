@@ -21,7 +21,7 @@ from integrator.bundle import appwheel, targets, wheels
 from integrator.bundle.commands import bundle
 from integrator.cli import main
 from integrator.errors import BundleError, SpecError, UsageError
-from integrator.spec import parse_spec
+from integrator.spec import ServiceSpec, parse_spec
 from integrator.template.commands import init
 
 PY39, PY311, PY312 = (targets.TargetSpec(p, "x86_64") for p in ("3.9", "3.11", "3.12"))
@@ -105,17 +105,17 @@ def test_a_dependency_requires_python_refusal_names_the_package_and_its_requirem
 # --- one version ----------------------------------------------------------------------------------
 
 
-def _spec(version: str) -> object:
+def _spec(version: str) -> ServiceSpec:
     return parse_spec({"service": {"name": "notes", "version": version, "entry": "notes:create_app()"}})
 
 
 def test_a_wheel_whose_version_differs_from_service_toml_is_refused_naming_both(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "notes"\nversion = "0.1.0"\n')
     wheel = make_wheel(tmp_path, "notes", "0.1.0", ">=3.9")
-    appwheel.check_version(wheel, _spec("0.1.0"), tmp_path)  # type: ignore[arg-type]
-    appwheel.check_version(wheel, _spec("0.1"), tmp_path)  # type: ignore[arg-type]  # one version, two spellings
+    appwheel.check_version(wheel, _spec("0.1.0"), tmp_path)
+    appwheel.check_version(wheel, _spec("0.1"), tmp_path)  # one version, two spellings
     with pytest.raises(SpecError) as exc:
-        appwheel.check_version(wheel, _spec("0.2.0"), tmp_path)  # type: ignore[arg-type]
+        appwheel.check_version(wheel, _spec("0.2.0"), tmp_path)
     assert exc.value.message == (
         "version differs: service.toml [service] version is '0.2.0', the project's is '0.1.0' "
         "(pyproject.toml [project] version); set service.toml's version to 0.1.0: the project's metadata "
@@ -123,7 +123,7 @@ def test_a_wheel_whose_version_differs_from_service_toml_is_refused_naming_both(
     )
     (tmp_path / "pyproject.toml").write_text('[tool.poetry]\nname = "notes"\nversion = "0.1.0"\n')
     with pytest.raises(SpecError, match=r"\(pyproject.toml \[tool.poetry\] version\)"):
-        appwheel.check_version(wheel, _spec("0.2.0"), tmp_path)  # type: ignore[arg-type]
+        appwheel.check_version(wheel, _spec("0.2.0"), tmp_path)
 
 
 def test_requires_python_is_read_from_the_app_wheel(tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ def test_requires_python_is_read_from_the_app_wheel(tmp_path: Path) -> None:
 # --- the entry --------------------------------------------------------------------------------
 
 
-def _entry_spec(entry: str) -> object:
+def _entry_spec(entry: str) -> ServiceSpec:
     return parse_spec({"service": {"name": "notes", "version": "1", "entry": entry}})
 
 
@@ -159,9 +159,9 @@ def test_an_entry_the_app_wheel_does_not_define_is_refused_naming_it(tmp_path: P
         "lazy:anything",
         "star:app",
     ):
-        appwheel.check_entry(wheel, _entry_spec(entry))  # type: ignore[arg-type]
+        appwheel.check_entry(wheel, _entry_spec(entry))
     with pytest.raises(SpecError) as exc:
-        appwheel.check_entry(wheel, _entry_spec("notes:make_app()"))  # type: ignore[arg-type]
+        appwheel.check_entry(wheel, _entry_spec("notes:make_app()"))
     assert exc.value.message == (
         "[service] entry 'notes:make_app()': module notes of the app wheel binds no make_app "
         "(it has create_app); check service.toml"
@@ -169,7 +169,7 @@ def test_an_entry_the_app_wheel_does_not_define_is_refused_naming_it(tmp_path: P
     with pytest.raises(
         SpecError, match=r"^\[service\] entry 'note:create_app\(\)': the app wheel has no module "
     ):
-        appwheel.check_entry(wheel, _entry_spec("note:create_app()"))  # type: ignore[arg-type]
+        appwheel.check_entry(wheel, _entry_spec("note:create_app()"))
 
 
 # --- real builds ------------------------------------------------------------------------------------
@@ -297,6 +297,6 @@ def test_a_flat_projects_wheel_packages_the_modules_init_reports(tmp_path: Path)
         (tmp_path / rel).write_text(text)
     reported = init(tmp_path, name="shop_site").data["modules"]
     assert reported == ["helpers", "shop"]
-    text = appwheel.flat_pyproject(tmp_path, _spec("0.1.0"))  # type: ignore[arg-type]
+    text = appwheel.flat_pyproject(tmp_path, _spec("0.1.0"))
     assert 'py-modules = ["helpers"]' in text
     assert 'include = ["shop", "shop.*"]' in text

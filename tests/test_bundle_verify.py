@@ -148,10 +148,9 @@ def relocked(entries: list[Entry]) -> list[Entry]:
     """The attacker also rewrites the lock to pin the wheels now in the wheelhouse."""
     prefix = mf.WHEELHOUSE + "/"
     pins = sorted(
-        f"{wheel_pin(i.filename[len(prefix) :])[0]}=={wheel_pin(i.filename[len(prefix) :])[1]} "
-        f"--hash=sha256:{sha256(d)}"
+        f"{pin[0]}=={pin[1]} --hash=sha256:{sha256(d)}"
         for i, d in entries
-        if i.filename.startswith(prefix) and wheel_pin(i.filename[len(prefix) :])
+        if i.filename.startswith(prefix) and (pin := wheel_pin(i.filename[len(prefix) :])) is not None
     )
     lock = ("\n".join(pins) + "\n").encode()
     return [(i, lock if i.filename == LOCK else d) for i, d in entries]
@@ -482,14 +481,15 @@ def test_pyz_name_verbs_default_to_the_bundles_service(bundle: Path, monkeypatch
     from integrator.result import Result
 
     calls: list[tuple[str, object]] = []
-    monkeypatch.setattr(commands, "status", lambda name, target: calls.append(("status", name)) or Result())
+
+    def called(verb: str, what: object) -> Result:
+        calls.append((verb, what))
+        return Result()
+
+    monkeypatch.setattr(commands, "status", lambda name, target: called("status", name))
+    monkeypatch.setattr(commands, "rollback", lambda name, target, to: called("rollback", name))
     monkeypatch.setattr(
-        commands, "rollback", lambda name, target, to: calls.append(("rollback", name)) or Result()
-    )
-    monkeypatch.setattr(
-        commands,
-        "deploy",
-        lambda b, t, plan_only, secrets, allowed_signers: calls.append(("deploy", plan_only)) or Result(),
+        commands, "deploy", lambda b, t, plan_only, secrets, allowed_signers: called("deploy", plan_only)
     )
     assert pyzmain.main(["status"], bundle=bundle) == 0
     assert pyzmain.main(["status", "--all"], bundle=bundle) == 0
@@ -857,9 +857,10 @@ def test_bytes_hidden_inside_the_zip_are_refused(bundle: Path, tmp_path: Path) -
     with zipfile.ZipFile(buf, "w") as zf:
         for number, (info, data) in enumerate(entries):
             if number == 3:
-                zf.fp.seek(zf.start_dir)  # type: ignore[union-attr]
-                zf.fp.write(b"hidden")  # type: ignore[union-attr]
-                zf.start_dir = zf.fp.tell()  # type: ignore[union-attr]
+                assert zf.fp is not None  # open for writing
+                zf.fp.seek(zf.start_dir)
+                zf.fp.write(b"hidden")
+                zf.start_dir = zf.fp.tell()
             zf.writestr(info, data)
     between = tmp_path / "between.pyz"
     between.write_bytes(buf.getvalue())

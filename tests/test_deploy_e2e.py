@@ -1,8 +1,9 @@
 """The deploy lifecycle end to end on sandbox hosts (issue 5 acceptance).
 
 One host is shared by the steps of a module (they build on each other: fresh deploy, redeploy,
-kill -9, broken release, rollback, reboot, side-by-side services, uninstall); a second, fresh
-host checks that a failed first deploy leaves nothing behind. Bundles are built once per
+kill -9, broken release, rollback, reboot, side-by-side services, uninstall, then refusals that
+must leave it unchanged: a failed first deploy of a new service, clashing nginx sites); the killed
+deploys each get a fresh host. Bundles are built once per
 session. Traffic goes only to the sandbox addresses (over their veth) and to 127.0.0.0/8.
 """
 
@@ -14,7 +15,6 @@ import socket
 import ssl
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,8 @@ from integrator.errors import IntegratorError
 from integrator.host import commands
 from integrator.host.transport import SandboxTarget
 from integrator.result import Result
+from integrator.sandbox import Sandbox
+from tests.sandbox_fixture import MakeSandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -108,22 +110,9 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
 
 
 @pytest.fixture(scope="module")
-def host(make_module_sandbox: object) -> Iterator[object]:
-    yield make_module_sandbox
-
-
-@pytest.fixture(scope="module")
-def make_module_sandbox() -> Iterator[object]:
-    from integrator import sandbox
-    from tests.sandbox_fixture import next_name, skip_or_fail_without_sandbox
-
-    skip_or_fail_without_sandbox()
-    name = next_name()
-    box = sandbox.create(name)
-    try:
-        yield box
-    finally:
-        sandbox.destroy(name)
+def host(make_module_sandbox: MakeSandbox) -> Sandbox:
+    """The module's one host, which its lifecycle steps share."""
+    return make_module_sandbox()
 
 
 def get(
@@ -170,8 +159,8 @@ def version(address: str, host: str | None = None) -> str:
     return str(json.loads(body)["version"])
 
 
-def sh(box: object, *argv: str) -> subprocess.CompletedProcess[bytes]:
-    return box.exec(list(argv), check=False)  # type: ignore[attr-defined,no-any-return]
+def sh(box: Sandbox, *argv: str) -> subprocess.CompletedProcess[bytes]:
+    return box.exec(list(argv), check=False)
 
 
 def ok(result: Result) -> Result:
@@ -182,12 +171,12 @@ def ok(result: Result) -> Result:
 # --- the lifecycle on one host ------------------------------------------------------------------
 
 
-def test_fresh_deploy_serves_https_and_redirects(host: object, bundles: Bundles) -> None:
-    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+def test_fresh_deploy_serves_https_and_redirects(host: Sandbox, bundles: Bundles) -> None:
+    target = SandboxTarget(host.name)
     start = time.monotonic()
     result = ok(commands.deploy(bundles.demo1, target))
     print(f"fresh deploy: {time.monotonic() - start:.1f} s", *result.lines, sep="\n")
-    address = host.address  # type: ignore[attr-defined]
+    address = host.address
     status, body, _ = get(address, "/", "demo")
     assert status == 200 and json.loads(body)["service"] == "demo"
     assert get(address, "/healthz", "demo")[0] == 200
@@ -196,64 +185,64 @@ def test_fresh_deploy_serves_https_and_redirects(host: object, bundles: Bundles)
     assert status == 301 and headers["Location"].startswith("https://")
 
 
-def test_same_bundle_again_is_nothing_to_do(host: object, bundles: Bundles) -> None:
-    result = ok(commands.deploy(bundles.demo1, SandboxTarget(host.name)))  # type: ignore[attr-defined]
+def test_same_bundle_again_is_nothing_to_do(host: Sandbox, bundles: Bundles) -> None:
+    result = ok(commands.deploy(bundles.demo1, SandboxTarget(host.name)))
     assert "nothing to do" in result.lines[0] and result.data["changed"] is False
 
 
-def test_plan_shows_diffs_and_changes_nothing(host: object, bundles: Bundles) -> None:
-    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+def test_plan_shows_diffs_and_changes_nothing(host: Sandbox, bundles: Bundles) -> None:
+    target = SandboxTarget(host.name)
     result = ok(commands.deploy(bundles.demo2, target, plan_only=True))
     assert any("/etc/systemd/system/demo.service" in line for line in result.lines)
     assert any(line.lstrip().startswith("+") for line in result.lines)  # a diff
-    assert version(host.address, "demo") == "0.1.0"  # type: ignore[attr-defined]
+    assert version(host.address, "demo") == "0.1.0"
 
 
-def test_kill9_of_main_process_serves_again_within_5s(host: object) -> None:
+def test_kill9_of_main_process_serves_again_within_5s(host: Sandbox) -> None:
     pid = sh(host, "systemctl", "show", "-p", "MainPID", "--value", "demo.service").stdout.decode().strip()
     assert pid not in ("", "0")
     sh(host, "kill", "-9", pid)
-    took = wait_serving(host.address, 5, host="demo")  # type: ignore[attr-defined]
+    took = wait_serving(host.address, 5, host="demo")
     print(f"serving again {took:.2f} s after kill -9")
 
 
-def test_broken_release_fails_and_old_release_serves(host: object, bundles: Bundles) -> None:
-    result = commands.deploy(bundles.broken, SandboxTarget(host.name))  # type: ignore[attr-defined]
+def test_broken_release_fails_and_old_release_serves(host: Sandbox, bundles: Bundles) -> None:
+    result = commands.deploy(bundles.broken, SandboxTarget(host.name))
     text = "\n".join(result.lines)
     print(text)
     assert result.exit_code != 0
     assert "health check" in text and "still serving" in text
     assert "broken on purpose" in text  # the failed start's journal lines
-    assert version(host.address, "demo") == "0.1.0"  # type: ignore[attr-defined]
+    assert version(host.address, "demo") == "0.1.0"
 
 
-def test_unhealthy_release_fails_and_old_release_serves(host: object, bundles: Bundles) -> None:
+def test_unhealthy_release_fails_and_old_release_serves(host: Sandbox, bundles: Bundles) -> None:
     """It starts and imports fine, but /healthz answers 500 through nginx: not activated."""
-    result = commands.deploy(bundles.unhealthy, SandboxTarget(host.name))  # type: ignore[attr-defined]
+    result = commands.deploy(bundles.unhealthy, SandboxTarget(host.name))
     text = "\n".join(result.lines)
     assert result.exit_code != 0
     assert "health check" in text and "HTTP 500" in text and "still serving" in text
-    assert version(host.address, "demo") == "0.1.0"  # type: ignore[attr-defined]
-    assert get(host.address, "/healthz", "demo")[0] == 200  # type: ignore[attr-defined]
+    assert version(host.address, "demo") == "0.1.0"
+    assert get(host.address, "/healthz", "demo")[0] == 200
 
 
-def test_deploy_v2_then_rollback_returns_previous(host: object, bundles: Bundles) -> None:
-    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+def test_deploy_v2_then_rollback_returns_previous(host: Sandbox, bundles: Bundles) -> None:
+    target = SandboxTarget(host.name)
     ok(commands.deploy(bundles.demo2, target))
-    assert version(host.address, "demo") == "0.2.0"  # type: ignore[attr-defined]
+    assert version(host.address, "demo") == "0.2.0"
     ok(commands.rollback("demo", target))
-    assert version(host.address, "demo") == "0.1.0"  # type: ignore[attr-defined]
+    assert version(host.address, "demo") == "0.1.0"
     listing = ok(commands.list_services("demo", target))
     outcomes = [r["outcome"] for r in listing.data["releases"]]
     assert outcomes == ["ok", "failed", "failed", "rolled_back"], listing.lines  # import error, 500
     assert ok(commands.status("demo", target)).data["services"][0]["healthy"] is True
 
 
-def test_two_services_and_a_clone_side_by_side(host: object, bundles: Bundles) -> None:
-    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+def test_two_services_and_a_clone_side_by_side(host: Sandbox, bundles: Bundles) -> None:
+    target = SandboxTarget(host.name)
     ok(commands.deploy(bundles.shop, target))
     ok(commands.deploy(bundles.clone, target))
-    address = host.address  # type: ignore[attr-defined]
+    address = host.address
     for name in ("demo", "shop", "shopx"):
         status, body, _ = get(address, "/", host=name)
         assert status == 200 and json.loads(body)["service"] == name, body
@@ -261,28 +250,28 @@ def test_two_services_and_a_clone_side_by_side(host: object, bundles: Bundles) -
     assert names == ["demo", "shop", "shopx"]
 
 
-def test_logs_doctor_and_the_cli(host: object, capsys: pytest.CaptureFixture[str]) -> None:
+def test_logs_doctor_and_the_cli(host: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
     from integrator.cli import main
 
-    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+    target = SandboxTarget(host.name)
     assert ok(commands.logs("demo", target, lines=20)).lines
     ok(commands.doctor(None, target))
     capsys.readouterr()
-    assert main(["status", "--host", host.name, "--json"]) == 0  # type: ignore[attr-defined]
+    assert main(["status", "--host", host.name, "--json"]) == 0
     services = json.loads(capsys.readouterr().out)["services"]
     assert {s["service"]: s["healthy"] for s in services} == {"demo": True, "shop": True, "shopx": True}
 
 
-def test_reboot_serves_again_without_any_command(host: object) -> None:
+def test_reboot_serves_again_without_any_command(host: Sandbox) -> None:
     start = time.monotonic()
-    host.reboot()  # type: ignore[attr-defined]
-    took = wait_serving(host.address, 60, host="shop")  # type: ignore[attr-defined]
+    host.reboot()
+    took = wait_serving(host.address, 60, host="shop")
     print(f"serving again {time.monotonic() - start:.1f} s after reboot ({took:.1f} s after boot)")
-    assert version(host.address, "demo") == "0.1.0"  # type: ignore[attr-defined]
+    assert version(host.address, "demo") == "0.1.0"
 
 
-def test_changed_host_python_is_detected_and_the_venv_rebuilt(host: object, bundles: Bundles) -> None:
-    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+def test_changed_host_python_is_detected_and_the_venv_rebuilt(host: Sandbox, bundles: Bundles) -> None:
+    target = SandboxTarget(host.name)
     # Pretend the host's python3 moved on since shop's venv was built.
     sh(host, "sed", "-i", "s/^version = .*/version = 3.10.0/", "/opt/shop/current/venv/pyvenv.cfg")
     report = commands.doctor("shop", target)
@@ -290,11 +279,11 @@ def test_changed_host_python_is_detected_and_the_venv_rebuilt(host: object, bund
     result = ok(commands.deploy(bundles.shop, target))
     assert "rebuilding the venv" in result.lines[0]
     ok(commands.doctor("shop", target))
-    assert version(host.address, "shop") == "0.1.0"  # type: ignore[attr-defined]
+    assert version(host.address, "shop") == "0.1.0"
 
 
-def test_uninstall_leaves_nginx_valid_and_no_trace(host: object) -> None:
-    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+def test_uninstall_leaves_nginx_valid_and_no_trace(host: Sandbox) -> None:
+    target = SandboxTarget(host.name)
     ok(commands.uninstall("shopx", target, purge=True))
     assert sh(host, "nginx", "-t").returncode == 0
     units = ("/etc/systemd/system/shopx.service", "/etc/systemd/system/shopx.socket")
@@ -302,13 +291,13 @@ def test_uninstall_leaves_nginx_valid_and_no_trace(host: object) -> None:
     for path in ("/opt/shopx", "/etc/nginx/conf.d/shopx.conf", *units, *state):
         assert sh(host, "test", "-e", path).returncode != 0, path
     assert sh(host, "id", "shopx").returncode != 0
-    assert version(host.address, "shop") == "0.1.0"  # type: ignore[attr-defined]
+    assert version(host.address, "shop") == "0.1.0"
     with pytest.raises(IntegratorError, match="not"):
         commands.status("shopx", target)
 
 
-def test_secrets_are_required_and_stored_root_only(host: object, bundles: Bundles, tmp_path: Path) -> None:
-    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+def test_secrets_are_required_and_stored_root_only(host: Sandbox, bundles: Bundles, tmp_path: Path) -> None:
+    target = SandboxTarget(host.name)
     with pytest.raises(IntegratorError, match="--secret api_key=FILE") as err:
         commands.deploy(bundles.vault, target)
     assert err.value.exit_code == 2
@@ -328,7 +317,7 @@ def test_secrets_are_required_and_stored_root_only(host: object, bundles: Bundle
     assert modes.stdout.decode().split("\n")[:2] == ["700 root", "600 root"]
     unit = sh(host, "cat", "/etc/systemd/system/vault.service").stdout.decode()
     assert "LoadCredential=api_key:" in unit and "s3cret" not in unit
-    assert get(host.address, "/healthz", host="vault")[0] == 200  # type: ignore[attr-defined]
+    assert get(host.address, "/healthz", host="vault")[0] == 200
     assert sh(host, "sh", "-c", "ls /var/tmp/integrator | grep deploy-").returncode != 0  # copies removed
     staging = sh(host, "ls", "-A", "/var/cache/integrator-host/staging")  # where the copies went
     assert (staging.returncode, staging.stdout) == (0, b"")
@@ -337,10 +326,10 @@ def test_secrets_are_required_and_stored_root_only(host: object, bundles: Bundle
 # --- a failed first deploy ----------------------------------------------------------------------
 
 
-def test_failed_first_deploy_removes_everything(make_module_sandbox: object, bundles: Bundles) -> None:
-    box = make_module_sandbox
+def test_failed_first_deploy_removes_everything(host: Sandbox, bundles: Bundles) -> None:
+    box = host
     before = sh(box, "sh", "-c", "ls /etc/nginx/conf.d /etc/systemd/system; getent passwd | wc -l").stdout
-    result = commands.deploy(bundles.fresh_broken, SandboxTarget(box.name))  # type: ignore[attr-defined]
+    result = commands.deploy(bundles.fresh_broken, SandboxTarget(box.name))
     assert result.exit_code != 0 and "everything it wrote was removed" in "\n".join(result.lines)
     after = sh(box, "sh", "-c", "ls /etc/nginx/conf.d /etc/systemd/system; getent passwd | wc -l").stdout
     assert after == before
@@ -349,11 +338,9 @@ def test_failed_first_deploy_removes_everything(make_module_sandbox: object, bun
     assert sh(box, "nginx", "-t").returncode == 0
 
 
-def test_default_server_clash_is_refused_before_any_change(
-    make_module_sandbox: object, tmp_path: Path
-) -> None:
+def test_default_server_clash_is_refused_before_any_change(host: Sandbox, tmp_path: Path) -> None:
     """Debian's stock site is the default server for port 80: say so, touch nothing."""
-    box = make_module_sandbox
+    box = host
     src = _new_service("front", tmp_path / "front")
     toml = src / "service.toml"
     toml.write_text(toml.read_text().replace("default_server = false", "default_server = true"))
@@ -368,7 +355,7 @@ def test_default_server_clash_is_refused_before_any_change(
     with pytest.raises(
         IntegratorError, match=r"sites-enabled/default already is nginx's default server for port 80"
     ):
-        commands.deploy(bundle, SandboxTarget(box.name))  # type: ignore[attr-defined]
+        commands.deploy(bundle, SandboxTarget(box.name))
     assert sh(box, *listing).stdout == before
 
 
@@ -377,14 +364,14 @@ def test_default_server_clash_is_refused_before_any_change(
 
 @pytest.mark.parametrize("step", ["unpack", "venv", "health"])
 def test_deploy_killed_part_way_leaves_a_release_serving(
-    make_sandbox: object, bundles: Bundles, step: str
+    make_sandbox: MakeSandbox, bundles: Bundles, step: str
 ) -> None:
     """SIGKILL of the deploy at a named step (the lock file names the step it is at; no sleeping
     and guessing): old or new release serves, nginx is valid, and the next deploy (the lock died
     with the process) repairs what it left, then completes."""
     from tests.test_deploy_interrupt_e2e import consistent, interrupted
 
-    box = make_sandbox()  # type: ignore[operator]
+    box = make_sandbox()
     target = SandboxTarget(box.name)
     ok(commands.deploy(bundles.demo1, target))
     box.copy_in(bundles.demo2, "/root/demo2.pyz")
@@ -399,11 +386,9 @@ def test_deploy_killed_part_way_leaves_a_release_serving(
     consistent(box)
 
 
-def test_a_server_name_already_served_is_refused_before_any_change(
-    make_module_sandbox: object, tmp_path: Path
-) -> None:
+def test_a_server_name_already_served_is_refused_before_any_change(host: Sandbox, tmp_path: Path) -> None:
     """nginx only warns about a duplicate server name, then routes it to the first site."""
-    box = make_module_sandbox
+    box = host
     built = {}
     for name in ("alpha", "beta"):
         src = _new_service(name, tmp_path / name)
@@ -411,7 +396,7 @@ def test_a_server_name_already_served_is_refused_before_any_change(
         toml.write_text(toml.read_text().replace("server_names = []", 'server_names = ["app.example"]'))
         assert 'server_names = ["app.example"]' in toml.read_text()
         built[name] = _build(src, tmp_path / "dist" / name)
-    ok(commands.deploy(built["alpha"], SandboxTarget(box.name)))  # type: ignore[attr-defined]
+    ok(commands.deploy(built["alpha"], SandboxTarget(box.name)))
     listing = [
         "sh",
         "-c",
@@ -419,6 +404,6 @@ def test_a_server_name_already_served_is_refused_before_any_change(
     ]
     before = sh(box, *listing).stdout
     with pytest.raises(IntegratorError, match=r"conf.d/alpha.conf already serves app.example on port 443"):
-        commands.deploy(built["beta"], SandboxTarget(box.name))  # type: ignore[attr-defined]
+        commands.deploy(built["beta"], SandboxTarget(box.name))
     assert sh(box, *listing).stdout == before
-    assert get(box.address, "/", "app.example")[0] == 200  # type: ignore[attr-defined]
+    assert get(box.address, "/", "app.example")[0] == 200

@@ -25,6 +25,7 @@ import pytest
 from integrator.host import commands
 from integrator.host.transport import SandboxTarget
 from integrator.result import Result
+from integrator.sandbox import Sandbox
 from tests.test_deploy_e2e import _build, _new_service, _set_version, get, ok, sh, version
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
@@ -77,7 +78,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
 
 
 @pytest.fixture(scope="module")
-def box(demo: Demo) -> Iterator[Any]:
+def box(demo: Demo) -> Iterator[Sandbox]:
     from integrator import sandbox
     from tests.sandbox_fixture import next_name, skip_or_fail_without_sandbox
 
@@ -109,7 +110,7 @@ class Run:
         return "\n".join(self.payload.get("lines", [])) or json.dumps(self.payload)
 
 
-def interrupted(host: Any, argv: list[str], plan: list[str]) -> Run:
+def interrupted(host: Sandbox, argv: list[str], plan: list[str]) -> Run:
     """Run `python3 BUNDLE VERB --json` on the host; the watcher follows `plan` (STEP:SIGNAL ...)."""
     watcher = subprocess.Popen(
         host.exec_argv(["python3", "-c", WATCHER, LOCK, *plan]), stdout=subprocess.PIPE, text=True
@@ -135,7 +136,7 @@ def interrupted(host: Any, argv: list[str], plan: list[str]) -> Run:
     return Run(verb.returncode, payload, said)
 
 
-def consistent(host: Any) -> str:
+def consistent(host: Sandbox) -> str:
     """The unit file, the unit systemd runs, `current` and the newest ok record name one release."""
     current = sh(host, "readlink", "/opt/demo/current").stdout.decode().strip().rsplit("/", 1)[-1]
     unit = sh(host, "cat", "/etc/systemd/system/demo.service").stdout.decode()
@@ -150,11 +151,11 @@ def consistent(host: Any) -> str:
     return current
 
 
-def status(host: Any) -> Result:
+def status(host: Sandbox) -> Result:
     return commands.status("demo", SandboxTarget(host.name))
 
 
-def healthy(host: Any, expected_version: str) -> str:
+def healthy(host: Sandbox, expected_version: str) -> str:
     """Consistent, serving `expected_version` over HTTPS, and `status` says so (exit 0)."""
     current = consistent(host)
     assert version(host.address, "demo") == expected_version
@@ -164,20 +165,20 @@ def healthy(host: Any, expected_version: str) -> str:
     return current
 
 
-def newest_record(host: Any) -> dict[str, Any]:
+def newest_record(host: Sandbox) -> dict[str, Any]:
     records = json.loads(sh(host, "cat", "/var/lib/integrator/demo/releases.json").stdout)["releases"]
-    return records[-1]  # type: ignore[no-any-return]
+    return records[-1]
 
 
 # --- the cases, in order ----------------------------------------------------------------------------
 
 
-def test_first_release(box: Any, demo: Demo) -> None:
+def test_first_release(box: Sandbox, demo: Demo) -> None:
     ok(commands.deploy(demo.old, SandboxTarget(box.name)))
     healthy(box, "0.1.0")
 
 
-def test_rollback_after_a_deploy_killed_at_its_health_check(box: Any) -> None:
+def test_rollback_after_a_deploy_killed_at_its_health_check(box: Sandbox) -> None:
     """The issue's reproduction: the unit runs the new release, `current` names the old one and
     the record still says deploying. `rollback` used to say "no earlier good release", and
     `rollback --to <current>` "already current"."""
@@ -199,7 +200,7 @@ def test_rollback_after_a_deploy_killed_at_its_health_check(box: Any) -> None:
     assert healthy(box, "0.1.0") == before
 
 
-def test_the_next_deploy_completes(box: Any, demo: Demo) -> None:
+def test_the_next_deploy_completes(box: Sandbox, demo: Demo) -> None:
     ok(commands.deploy(demo.new, SandboxTarget(box.name)))
     healthy(box, "0.2.0")
 
@@ -210,7 +211,7 @@ ACTIVATION = ("write", "nginx-test", "start", "nginx-reload", "health")
 
 @pytest.mark.parametrize("sig", SIGNALS)
 @pytest.mark.parametrize("step", ACTIVATION)
-def test_a_signal_during_a_rollback_restores_at_once(box: Any, step: str, sig: str) -> None:
+def test_a_signal_during_a_rollback_restores_at_once(box: Sandbox, step: str, sig: str) -> None:
     before = consistent(box)
     run = interrupted(box, [NEW, "rollback"], [f"{step}:{sig}"])
     assert run.returncode == 128 + signal.Signals[sig], run.text
@@ -228,7 +229,7 @@ def test_a_signal_during_a_rollback_restores_at_once(box: Any, step: str, sig: s
         ("health", "SIGINT"),
     ],
 )
-def test_a_signal_during_a_deploy_restores_at_once(box: Any, step: str, sig: str) -> None:
+def test_a_signal_during_a_deploy_restores_at_once(box: Sandbox, step: str, sig: str) -> None:
     before = consistent(box)
     run = interrupted(box, [OLD, "deploy"], [f"{step}:{sig}"])
     assert run.returncode == 128 + signal.Signals[sig], run.text
@@ -238,7 +239,7 @@ def test_a_signal_during_a_deploy_restores_at_once(box: Any, step: str, sig: str
     assert healthy(box, "0.2.0") == before
 
 
-def test_status_shows_a_running_deploy_then_sighup_restores(box: Any) -> None:
+def test_status_shows_a_running_deploy_then_sighup_restores(box: Sandbox) -> None:
     before = consistent(box)
     deploy = subprocess.Popen(box.exec_argv(["python3", OLD, "deploy", "--json"]), stdout=subprocess.PIPE)
     try:
@@ -262,7 +263,7 @@ def test_status_shows_a_running_deploy_then_sighup_restores(box: Any) -> None:
     assert healthy(box, "0.2.0") == before
 
 
-def test_a_second_signal_does_not_cut_the_restore_short(box: Any) -> None:
+def test_a_second_signal_does_not_cut_the_restore_short(box: Sandbox) -> None:
     before = consistent(box)
     run = interrupted(box, [OLD, "deploy"], ["health:SIGTERM", "restore:SIGTERM"])
     assert "sent SIGTERM" in run.watcher and run.watcher.count("sent") == 2, run.watcher
@@ -270,7 +271,7 @@ def test_a_second_signal_does_not_cut_the_restore_short(box: Any) -> None:
     assert healthy(box, "0.2.0") == before
 
 
-def test_a_killed_rollback_is_repaired_by_the_next_deploy(box: Any, demo: Demo) -> None:
+def test_a_killed_rollback_is_repaired_by_the_next_deploy(box: Sandbox, demo: Demo) -> None:
     before = consistent(box)
     run = interrupted(box, [NEW, "rollback"], ["start:SIGKILL"])
     assert run.returncode != 0 and run.payload == {}
@@ -282,7 +283,7 @@ def test_a_killed_rollback_is_repaired_by_the_next_deploy(box: Any, demo: Demo) 
     assert healthy(box, "0.2.0") == before
 
 
-def test_a_full_disk_fails_cleanly_and_the_next_deploy_completes(box: Any, demo: Demo) -> None:
+def test_a_full_disk_fails_cleanly_and_the_next_deploy_completes(box: Sandbox, demo: Demo) -> None:
     """ENOSPC while copying the bundle into the release (after unpacking it): one line naming
     the cause, the previous release serving, the record `failed`, not `deploying`."""
     before = consistent(box)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from integrator.host.nginxconf import clashes, parse_servers
-from integrator.spec import parse_spec
+from integrator.spec import ServiceSpec, parse_spec
 
 DUMP = """\
 nginx: the configuration file /etc/nginx/nginx.conf syntax is ok
@@ -42,7 +42,7 @@ server {
 """
 
 
-def spec(**http: object):  # type: ignore[no-untyped-def]
+def spec(**http: object) -> ServiceSpec:
     return parse_spec({"service": {"name": "billing", "version": "1", "entry": "b:app"}, "http": http})
 
 

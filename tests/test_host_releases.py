@@ -54,9 +54,10 @@ def test_cleanup_never_deletes_last_good_even_if_not_current() -> None:
 
 def test_previous_good_skips_failed_and_newer() -> None:
     records = [rec("a1"), rec("a2", FAILED), rec("a3", ROLLED_BACK), rec("a4"), rec("a5")]
-    assert releases.previous_good(records, "a4").id == "a3"  # type: ignore[union-attr]
+    previous, last = releases.previous_good(records, "a4"), releases.last_good(records)
+    assert previous is not None and previous.id == "a3"
     assert releases.previous_good(records, "a1") is None
-    assert releases.last_good(records).id == "a5"  # type: ignore[union-attr]
+    assert last is not None and last.id == "a5"
 
 
 def test_records_round_trip(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from integrator.host.remote import Upload, stage_plan, stager_argv, stdin_parts, tool_name
+from integrator.host.remote import Arg, Upload, stage_plan, stager_argv, stdin_parts, tool_name
 from integrator.host.stager import TOOL_MISSING
 from integrator.host.transport import RemoteTarget, host_tool
 
@@ -71,7 +71,7 @@ def stage_run(
     tool: bytes,
     send_tool: bool,
     uploads: dict[str, bytes] | None = None,
-    argv: list[object] | None = None,
+    argv: Sequence[Arg] | None = None,
     sent: dict[str, bytes] | None = None,
 ) -> tuple[int, dict[str, object]]:
     """Run the stager as a host would; `sent` replaces what actually goes over stdin."""
@@ -193,13 +193,15 @@ def test_a_world_writable_ancestor_is_refused(base: Path) -> None:
 def test_uploads_are_private_verified_and_always_removed(base: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root, tool = base / "integrator-host", pyz(REPORT_MAIN)
     uploads = {"shop.pyz": b"the bundle", "secret-1": b"hunter2"}
-    argv = ["deploy", ["", "shop.pyz"], "--secret", ["db=", "secret-1"]]
+    argv: list[Arg] = ["deploy", ("", "shop.pyz"), "--secret", ("db=", "secret-1")]
     code, answer = stage_run(root, tool, True, uploads, argv)
     assert code == 0, answer
     files = answer["files"]
     assert isinstance(files, dict) and sorted(v["data"] for v in files.values()) == ["hunter2", "the bundle"]
-    assert {v["mode"] for v in files.values()} == {0o600} and set(answer["dirs"].values()) == {0o700}
-    assert answer["argv"][3].startswith("db=" + str(root / "staging" / "run-"))
+    dirs, ran = answer["dirs"], answer["argv"]
+    assert isinstance(dirs, dict) and isinstance(ran, list)
+    assert {v["mode"] for v in files.values()} == {0o600} and set(dirs.values()) == {0o700}
+    assert ran[3].startswith("db=" + str(root / "staging" / "run-"))
     assert list((root / "staging").iterdir()) == []
     monkeypatch.setenv("REPORT_EXIT", "1")  # the tool fails: the staging still goes
     assert stage_run(root, tool, True, uploads, argv)[0] == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
@@ -29,8 +30,8 @@ CA_SPEC = replace(SPEC, tls=TlsSpec(mode="local-ca"))
 LAYOUT = Layout.for_spec(SPEC)
 
 
-def _facts(system: System, path: object) -> tls.CertFacts:
-    found = tls.cert_facts(system, path)  # type: ignore[arg-type]
+def _facts(system: System, path: PurePosixPath) -> tls.CertFacts:
+    found = tls.cert_facts(system, path)
     assert found is not None
     return found
 
@@ -176,9 +177,11 @@ def test_an_operator_placed_ca_is_used_as_it_is(system: System) -> None:
         (lambda d: (d / "ca.pem").write_bytes(b"not a certificate\n"), r"ca.pem is not a CA certificate"),
     ],
 )  # fmt: skip
-def test_a_ca_that_someone_else_could_change_is_refused(system: System, spoil: object, message: str) -> None:
+def test_a_ca_that_someone_else_could_change_is_refused(
+    system: System, spoil: Callable[[Path], object], message: str
+) -> None:
     _operator_ca(system)
-    spoil(system.path(LAYOUT.local_ca_dir))  # type: ignore[operator]
+    spoil(system.path(LAYOUT.local_ca_dir))
     listing = sorted(str(p) for p in system.root.rglob("*"))
     with pytest.raises(CheckFailed, match=message):
         _deploy_tls(system, CA_SPEC)

@@ -31,6 +31,7 @@ from integrator.bundle import members
 from integrator.bundle.manifest import Manifest
 from integrator.cli import main
 from integrator.errors import IntegratorError
+from integrator.sandbox import Sandbox
 from tests.sandbox_fixture import MakeSandbox
 from tests.test_bundle_verify import (
     NOT_A_PIN,
@@ -66,8 +67,9 @@ def added_member(name: str, data: bytes = b"x") -> Hostile:
     return entries_case(lambda e: with_rewritten_manifest([*e, (new_info(name), data)]))
 
 
-def spec_case(change: Callable[[dict[str, object]], None]) -> Hostile:
-    """spec.json changed, and the manifest's copy of the spec and its hashes with it."""
+def spec_case(change: Callable[[dict[str, object]], object]) -> Hostile:
+    """spec.json changed in place by `change` (what it returns is ignored), and the manifest's copy
+    of the spec and its hashes with it."""
 
     def rewrite(entries: list[Entry]) -> list[Entry]:
         members = dict((i.filename, d) for i, d in entries)
@@ -268,9 +270,9 @@ VOLATILE = (
 )
 
 
-def listing(box: object) -> dict[str, list[object]]:
-    proc = box.exec(["python3", "-c", LISTING, *VOLATILE])  # type: ignore[attr-defined]
-    return json.loads(proc.stdout)  # type: ignore[no-any-return]
+def listing(box: Sandbox) -> dict[str, list[object]]:
+    proc = box.exec(["python3", "-c", LISTING, *VOLATILE])
+    return json.loads(proc.stdout)
 
 
 def changes(before: dict[str, list[object]], after: dict[str, list[object]]) -> list[str]:
@@ -279,7 +281,7 @@ def changes(before: dict[str, list[object]], after: dict[str, list[object]]) -> 
 
 
 @pytest.fixture(scope="module")
-def serving_host(tmp_path_factory: pytest.TempPathFactory, make_module_sandbox: MakeSandbox) -> object:
+def serving_host(tmp_path_factory: pytest.TempPathFactory, make_module_sandbox: MakeSandbox) -> Sandbox:
     """One host for the table, serving a real `shop` release the hostile bundles try to replace."""
     from integrator.host import commands
     from integrator.host.transport import SandboxTarget
@@ -298,7 +300,7 @@ def serving_host(tmp_path_factory: pytest.TempPathFactory, make_module_sandbox: 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_deploying_each_hostile_bundle_is_refused_and_changes_nothing(
-    serving_host: object, hostile: dict[str, Path], case: str
+    serving_host: Sandbox, hostile: dict[str, Path], case: str
 ) -> None:
     from integrator.host import commands
     from integrator.host.transport import SandboxTarget
@@ -307,9 +309,9 @@ def test_deploying_each_hostile_bundle_is_refused_and_changes_nothing(
     box, bad, expected = serving_host, hostile[case], HOSTILE[case][1]
     before = listing(box)
     with pytest.raises(IntegratorError) as err:
-        commands.deploy(bad, SandboxTarget(box.name))  # type: ignore[attr-defined]
+        commands.deploy(bad, SandboxTarget(box.name))
     message = err.value.message
     assert expected in message and "\n" not in message and err.value.exit_code == 1, message
     assert changes(before, listing(box)) == []
-    assert box.exec(["test", "-e", "/root/PWNED"], check=False).returncode != 0  # type: ignore[attr-defined]
-    wait_serving(box.address, 5, host="shop")  # type: ignore[attr-defined]
+    assert box.exec(["test", "-e", "/root/PWNED"], check=False).returncode != 0
+    wait_serving(box.address, 5, host="shop")

@@ -265,6 +265,13 @@ def _https(
         conn.close()
 
 
+def _echoed_headers(echoed: dict[str, object]) -> dict[str, object]:
+    """The request headers the echo app saw, by lower-case name."""
+    headers = echoed["headers"]
+    assert isinstance(headers, dict), echoed
+    return {k.lower(): v for k, v in headers.items()}
+
+
 def test_a_handshake_without_a_known_name_is_refused(edge: Edge) -> None:
     for sni in (None, "attacker.example"):
         with pytest.raises(ssl.SSLError):
@@ -291,7 +298,7 @@ def test_the_app_sees_nginx_headers_never_the_clients(edge: Edge) -> None:
     for name in ("demo", "reports"):
         status, echoed = _https(edge.https_port, f"{name}.example", {"Host": f"{name}.example", **lies})
         assert status == 200
-        got = {k.lower(): v for k, v in echoed["headers"].items()}  # type: ignore[union-attr]
+        got = _echoed_headers(echoed)
         authority = f"{name}.example:{edge.https_port}"  # a non-443 port survives
         assert got["host"] == got["x-forwarded-host"] == authority
         assert got["x-forwarded-for"] == got["x-real-ip"] == "127.0.0.1"
@@ -322,5 +329,5 @@ def test_plain_http_redirects_only_the_services_own_names(edge: Edge) -> None:
 def test_a_wildcard_name_reaches_its_app_as_the_name_asked_for(edge: Edge) -> None:
     status, echoed = _https(edge.https_port, "eu.reports.example", {"Host": "EU.Reports.example"})
     assert status == 200
-    got = {k.lower(): v for k, v in echoed["headers"].items()}  # type: ignore[union-attr]
+    got = _echoed_headers(echoed)
     assert got["host"] == f"eu.reports.example:{edge.https_port}"

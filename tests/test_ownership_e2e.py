@@ -50,21 +50,21 @@ def host(make_module_sandbox: MakeSandbox) -> Sandbox:
     return make_module_sandbox()
 
 
-def sh(box: object, script: str) -> subprocess.CompletedProcess[bytes]:
-    return box.exec(["sh", "-c", script], check=False)  # type: ignore[attr-defined,no-any-return]
+def sh(box: Sandbox, script: str) -> subprocess.CompletedProcess[bytes]:
+    return box.exec(["sh", "-c", script], check=False)
 
 
-def listing(box: object) -> str:
+def listing(box: Sandbox) -> str:
     return sh(box, LISTING).stdout.decode()
 
 
-def refused(bundle: Path, box: object, match: str, plan: bool = False) -> None:
+def refused(bundle: Path, box: Sandbox, match: str, plan: bool = False) -> None:
     with pytest.raises(IntegratorError, match=match) as err:
-        commands.deploy(bundle, SandboxTarget(box.name), plan_only=plan)  # type: ignore[attr-defined]
+        commands.deploy(bundle, SandboxTarget(box.name), plan_only=plan)
     assert err.value.exit_code == 2 and "\n" not in err.value.message
 
 
-def test_a_service_named_like_an_existing_user_is_refused(host: object, bundles: Bundles) -> None:
+def test_a_service_named_like_an_existing_user_is_refused(host: Sandbox, bundles: Bundles) -> None:
     assert sh(host, "useradd --comment 'Shop clerk' shopx").returncode == 0
     try:
         before = listing(host)
@@ -73,14 +73,14 @@ def test_a_service_named_like_an_existing_user_is_refused(host: object, bundles:
         refused(bundles.shopx, host, why)
         assert listing(host) == before
         with pytest.raises(IntegratorError, match="shopx is not installed on this host"):
-            commands.uninstall("shopx", SandboxTarget(host.name), purge=True)  # type: ignore[attr-defined]
+            commands.uninstall("shopx", SandboxTarget(host.name), purge=True)
         assert sh(host, "getent passwd shopx").stdout.decode().split(":")[4] == "Shop clerk"
         assert listing(host) == before
     finally:
         sh(host, "userdel shopx")
 
 
-def test_a_failing_first_deploy_never_deletes_an_existing_opt_dir(host: object, bundles: Bundles) -> None:
+def test_a_failing_first_deploy_never_deletes_an_existing_opt_dir(host: Sandbox, bundles: Bundles) -> None:
     assert sh(host, "mkdir -p /opt/lonely && echo precious > /opt/lonely/data.txt").returncode == 0
     try:
         before = listing(host)
@@ -91,14 +91,14 @@ def test_a_failing_first_deploy_never_deletes_an_existing_opt_dir(host: object, 
         sh(host, "rm -rf /opt/lonely")
 
 
-def test_existing_app_data_is_never_taken_over_or_purged(host: object, bundles: Bundles) -> None:
+def test_existing_app_data_is_never_taken_over_or_purged(host: Sandbox, bundles: Bundles) -> None:
     data = "mkdir -p /var/lib/shopx; echo precious > /var/lib/shopx/data.db; chown -R nobody /var/lib/shopx"
     assert sh(host, data).returncode == 0
     try:
         before = listing(host)
         refused(bundles.shopx, host, r"^/var/lib/shopx exists and was not created by integrator")
         with pytest.raises(IntegratorError, match="shopx is not installed on this host"):
-            commands.uninstall("shopx", SandboxTarget(host.name), purge=True)  # type: ignore[attr-defined]
+            commands.uninstall("shopx", SandboxTarget(host.name), purge=True)
         kept = sh(host, "stat -c %U /var/lib/shopx; cat /var/lib/shopx/data.db").stdout
         assert kept == b"nobody\nprecious\n"  # not chowned to a service user, not purged
         assert listing(host) == before
@@ -106,12 +106,12 @@ def test_existing_app_data_is_never_taken_over_or_purged(host: object, bundles: 
         sh(host, "rm -rf /var/lib/shopx")
 
 
-def test_deploy_then_purge_leaves_no_trace(host: object, bundles: Bundles) -> None:
-    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+def test_deploy_then_purge_leaves_no_trace(host: Sandbox, bundles: Bundles) -> None:
+    target = SandboxTarget(host.name)
     before = listing(host)
     result = commands.deploy(bundles.shopx, target)
     assert result.exit_code == 0, result.lines
-    assert get(host.address, "/healthz", host="shopx")[0] == 200  # type: ignore[attr-defined]
+    assert get(host.address, "/healthz", host="shopx")[0] == 200
     owned = sh(host, "stat -c '%U %a' /var/lib/integrator/shopx /var/lib/integrator/shopx/owned.json")
     assert owned.stdout.decode().split("\n")[:2] == ["root 700", "root 600"]
     assert sh(host, "getent passwd shopx").stdout.decode().split(":")[4] == "integrator service shopx"
@@ -120,10 +120,10 @@ def test_deploy_then_purge_leaves_no_trace(host: object, bundles: Bundles) -> No
     assert listing(host) == before
 
 
-def test_a_service_deployed_before_the_record_existed_keeps_working(host: object, bundles: Bundles) -> None:
+def test_a_service_deployed_before_the_record_existed_keeps_working(host: Sandbox, bundles: Bundles) -> None:
     """An install by an older integrator has release records but no owned.json: it is adopted
     (its user carries integrator's comment), redeploys, and uninstalls without a trace."""
-    target = SandboxTarget(host.name)  # type: ignore[attr-defined]
+    target = SandboxTarget(host.name)
     before = listing(host)
     assert commands.deploy(bundles.shopx, target).exit_code == 0
     assert sh(host, "rm /var/lib/integrator/shopx/owned.json").returncode == 0

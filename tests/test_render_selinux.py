@@ -6,11 +6,13 @@ import re
 
 from integrator.layout import Layout
 from integrator.render.selinux import file_contexts, restorecon_argv, script, semanage_argv
-from integrator.spec import parse_spec
+from integrator.spec import ServiceSpec, parse_spec
 
 
-def spec_with(**tls: str):  # type: ignore[no-untyped-def]
-    data = {"service": {"name": "shop", "version": "1", "entry": "shop:create_app()"}}
+def spec_with(**tls: str) -> ServiceSpec:
+    data: dict[str, dict[str, str]] = {
+        "service": {"name": "shop", "version": "1", "entry": "shop:create_app()"}
+    }
     if tls:
         data["tls"] = tls
     return parse_spec(data)

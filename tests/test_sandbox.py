@@ -22,6 +22,7 @@ from integrator.sandbox.net import link_exists
 from integrator.sandbox.paths import host_paths, validate_name
 from integrator.sandbox.procs import inside_argv, supervisor_pid
 from integrator.sandbox.rootfs import PACKAGES, cache_key, customize, parse_keyfile
+from tests.sandbox_fixture import MakeSandbox
 
 # --- unit tests: no root, no hosts ------------------------------------------------------
 
@@ -223,7 +224,7 @@ def test_host_runs_serves_copies_and_survives_reboot(sandbox_host: Sandbox, tmp_
 
 
 @pytest.mark.sandbox
-def test_two_hosts_at_once_each_at_its_own_address(make_sandbox) -> None:
+def test_two_hosts_at_once_each_at_its_own_address(make_sandbox: MakeSandbox) -> None:
     a, b = make_sandbox(), make_sandbox()
     assert a.address != b.address
     for h in (a, b):
@@ -239,7 +240,7 @@ def test_two_hosts_at_once_each_at_its_own_address(make_sandbox) -> None:
 
 
 @pytest.mark.sandbox
-def test_destroy_leaves_nothing_even_without_supervisor(make_sandbox) -> None:
+def test_destroy_leaves_nothing_even_without_supervisor(make_sandbox: MakeSandbox) -> None:
     h = make_sandbox()
     assert leftovers(h.name)  # sanity: the checks do see a live host
     pid = supervisor_pid(h.paths)

@@ -9,10 +9,12 @@ import pytest
 from integrator.errors import SpecError
 from integrator.spec import ServiceSpec, dump_spec_toml, load_spec, parse_spec
 
-MINIMAL = {"service": {"name": "shop", "version": "1.2.0", "entry": "shop:create_app()"}}
+MINIMAL: dict[str, dict[str, object]] = {
+    "service": {"name": "shop", "version": "1.2.0", "entry": "shop:create_app()"}
+}
 
 
-def with_(table: str, **values: object) -> dict:
+def with_(table: str, **values: object) -> dict[str, dict[str, object]]:
     data = {k: dict(v) for k, v in MINIMAL.items()}
     data.setdefault(table, {}).update(values)
     return data

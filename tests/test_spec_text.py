@@ -369,7 +369,9 @@ def test_a_release_id_is_refused_or_renders_exactly_where_it_should(value: str) 
 
 # --- the reported cases, one by one -------------------------------------------------------------
 
-MINIMAL = {"service": {"name": "shop", "version": "1.2.0", "entry": "shop:create_app()"}}
+MINIMAL: dict[str, dict[str, object]] = {
+    "service": {"name": "shop", "version": "1.2.0", "entry": "shop:create_app()"}
+}
 INJECTION = "Shop\r[Service]\rExecStartPre=+/bin/sh -c id"
 
 

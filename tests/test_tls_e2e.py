@@ -60,15 +60,15 @@ def box(make_module_sandbox: MakeSandbox) -> Sandbox:
     return make_module_sandbox()
 
 
-def _nginx_state(box: object) -> str:
+def _nginx_state(box: Sandbox) -> str:
     return (
         sh(box, "systemctl", "show", "-p", "ActiveState", "--value", "nginx.service").stdout.decode().strip()
     )
 
 
-def _sslyze(box: object, name: str, ca_file: Path | None) -> tuple[int, dict[str, str]]:
+def _sslyze(box: Sandbox, name: str, ca_file: Path | None) -> tuple[int, dict[str, str]]:
     """Mozilla intermediate check of https://NAME on the sandbox: exit code and issues by key."""
-    address = box.address  # type: ignore[attr-defined]
+    address = box.address
     assert address.startswith("10."), address  # the sandbox, never anything else
     argv = [sys.executable, "-m", "sslyze", "--mozilla_config=intermediate", f"{name}:443{{{address}}}"]
     if ca_file is not None:
@@ -84,9 +84,9 @@ def _sslyze(box: object, name: str, ca_file: Path | None) -> tuple[int, dict[str
 # --- before the first deploy ---------------------------------------------------------------------
 
 
-def test_doctor_from_a_bundle_is_a_pre_deploy_check(box: object, tls_bundles: TlsBundles) -> None:
+def test_doctor_from_a_bundle_is_a_pre_deploy_check(box: Sandbox, tls_bundles: TlsBundles) -> None:
     """Exit 0 on a fresh host that fits; non-zero, naming the cause, where the deploy refuses."""
-    box.copy_in(tls_bundles.secure, "/root/secure.pyz")  # type: ignore[attr-defined]
+    box.copy_in(tls_bundles.secure, "/root/secure.pyz")
     fit = sh(box, "python3", "/root/secure.pyz", "doctor")
     assert fit.returncode == 0, fit.stdout.decode() + fit.stderr.decode()
     assert "no problems found" in fit.stdout.decode()
@@ -96,16 +96,16 @@ def test_doctor_from_a_bundle_is_a_pre_deploy_check(box: object, tls_bundles: Tl
         unfit = sh(box, "python3", "/root/secure.pyz", "doctor")
         assert unfit.returncode == 1
         assert "cannot create venvs" in unfit.stdout.decode() and "python3.11-venv" in unfit.stdout.decode()
-        refused = commands.deploy(tls_bundles.secure, SandboxTarget(box.name))  # type: ignore[attr-defined]
+        refused = commands.deploy(tls_bundles.secure, SandboxTarget(box.name))
         assert refused.exit_code == 1 and "ensurepip" in "\n".join(refused.lines)
     finally:
         assert sh(box, "mv", "/root/ensurepip.aside", ensurepip).returncode == 0
 
 
 def test_a_port_held_by_another_program_is_named_and_nginx_left_as_found(
-    box: object, tls_bundles: TlsBundles
+    box: Sandbox, tls_bundles: TlsBundles
 ) -> None:
-    target = SandboxTarget(box.name)  # type: ignore[attr-defined]
+    target = SandboxTarget(box.name)
     held = sh(box, "systemd-run", "--unit=hold443", "python3", "-c", HOLD_443)
     assert held.returncode == 0, held.stderr
     try:
@@ -144,9 +144,9 @@ def test_a_port_held_by_another_program_is_named_and_nginx_left_as_found(
 
 
 def test_local_ca_site_is_fully_compliant_with_mozilla_intermediate(
-    box: object, tls_bundles: TlsBundles, tmp_path: Path
+    box: Sandbox, tls_bundles: TlsBundles, tmp_path: Path
 ) -> None:
-    ok(commands.deploy(tls_bundles.secure, SandboxTarget(box.name)))  # type: ignore[attr-defined]
+    ok(commands.deploy(tls_bundles.secure, SandboxTarget(box.name)))
     modes = sh(
         box, "stat", "-c", "%a %U", "/etc/integrator/local-ca/ca.key", "/etc/integrator/local-ca/ca.pem"
     )
@@ -157,18 +157,18 @@ def test_local_ca_site_is_fully_compliant_with_mozilla_intermediate(
     assert issues == {} and code == 0
 
 
-def test_self_signed_site_passes_every_check_but_trust(box: object, tls_bundles: TlsBundles) -> None:
+def test_self_signed_site_passes_every_check_but_trust(box: Sandbox, tls_bundles: TlsBundles) -> None:
     """Lifetime, versions, ciphers, curves and vulnerabilities pass; only the path validation
     cannot (no CA vouches for a self-signed certificate)."""
-    ok(commands.deploy(tls_bundles.plain, SandboxTarget(box.name)))  # type: ignore[attr-defined]
+    ok(commands.deploy(tls_bundles.plain, SandboxTarget(box.name)))
     _, issues = _sslyze(box, "plain", None)
     assert set(issues) == {"certificate_path_validation"}, issues
 
 
-def test_doctor_warns_of_expiry_and_the_next_deploy_renews(box: object, tls_bundles: TlsBundles) -> None:
+def test_doctor_warns_of_expiry_and_the_next_deploy_renews(box: Sandbox, tls_bundles: TlsBundles) -> None:
     """plain's certificate made to expire in 10 days: doctor warns (exit 0); the same bundle
     deployed again renews it (365 days), and doctor is quiet again."""
-    target = SandboxTarget(box.name)  # type: ignore[attr-defined]
+    target = SandboxTarget(box.name)
     tls_dir = "/etc/integrator/plain/tls"
     short = sh(box, "openssl", "req", "-x509", "-new", "-key", f"{tls_dir}/key.pem", "-days", "10",
                "-subj", "/CN=plain", "-out", f"{tls_dir}/cert.pem")  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -17,7 +17,7 @@ from integrator.spec import load_spec
 def test_clone_renders_files_that_do_not_clash(distro: str, tmp_path: Path) -> None:
     assert main(["new", "shop", str(tmp_path / "shop")]) == 0
     assert main(["clone", str(tmp_path / "shop"), "shop2", str(tmp_path / "shop2")]) == 0
-    rendered = {}
+    rendered: dict[str, dict[PurePosixPath, str]] = {}
     for name in ("shop", "shop2"):
         spec = load_spec(tmp_path / name)
         assert spec.name == name

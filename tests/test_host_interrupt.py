@@ -7,7 +7,6 @@ import errno
 import os
 import shutil
 import signal
-from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
@@ -20,9 +19,10 @@ from integrator.host.fs import FileWriter
 from integrator.host.interrupt import Interrupted, hold_signals, interruptible
 from integrator.host.releases import DEPLOYING, FAILED, INTERRUPTED, OK, DeployLock, LockNote, ReleaseRecord
 from integrator.host.repair import find_interruption, settle, unit_release
-from integrator.host.system import Proc, System
+from integrator.host.system import System
 from integrator.layout import Layout
 from integrator.spec import parse_spec
+from tests.host_fakes import FakeHost
 
 SPEC = parse_spec({"service": {"name": "shop", "version": "1", "entry": "shop:create_app()"}})
 FACTS = HostFacts("debian", "Debian", "h", (1, 22, 1), "/usr/bin/python3", (3, 11, 2), "x86_64", 252, False)
@@ -30,25 +30,11 @@ RID = "20260101T000000Z-abcdef12"
 OLD_SITE = "# the previous release's site\n"
 
 
-class FakeSystemd(System):
+class FakeSystemd(FakeHost):
     """systemctl and nginx that succeed, with `on(prefix, action)` to act when one is run."""
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(root)
-        self.ran: list[str] = []
-        self.actions: dict[str, Callable[[], None]] = {}
-
-    def on(self, prefix: str, action: Callable[[], None]) -> None:
-        self.actions[prefix] = action
-
-    def run(self, argv: Sequence[str], **kwargs: Any) -> Proc:
-        line = " ".join(argv)
-        self.ran.append(line)
-        for prefix, action in list(self.actions.items()):
-            if line.startswith(prefix):
-                del self.actions[prefix]
-                action()
-        return Proc(tuple(argv), 0, "", "")
+    def _answer(self, argv: list[str]) -> tuple[str, str, int]:
+        return "", "", 0
 
 
 def host(tmp_path: Path) -> tuple[FakeSystemd, Layout, Path]:

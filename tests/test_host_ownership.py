@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -20,10 +19,11 @@ from integrator.host.activate import HostContext
 from integrator.host.deploy import remove_first_deploy
 from integrator.host.facts import HostFacts
 from integrator.host.lifecycle import uninstall_local
-from integrator.host.system import Account, Proc, System
+from integrator.host.system import Account, System
 from integrator.host.users import ensure_user
 from integrator.layout import STATE_ROOT, Layout, profile
 from integrator.spec import parse_spec
+from tests.host_fakes import FakeHost
 
 SPEC = parse_spec({"service": {"name": "shop", "version": "1", "entry": "shop:create_app()"}})
 FACTS = HostFacts("debian", "Debian", "h", (1, 22, 1), "/usr/bin/python3", (3, 11, 2), "x86_64", 252, False)
@@ -31,43 +31,17 @@ LAYOUT = Layout("shop", profile("debian"))
 OURS = "integrator service shop"
 
 
-class Host(System):
+class Host(FakeHost):
+    """The shared fake host, plus units that systemd loads from somewhere other than /etc."""
+
     def __init__(self, root: Path) -> None:
         super().__init__(root)
-        (root / "etc").mkdir(parents=True, exist_ok=True)
-        (root / "etc/os-release").write_text("ID=debian\n")
-        self.users: dict[str, Account] = {}
-        self.groups: dict[str, Account] = {}
         self.foreign_units: dict[str, str] = {}
-        self.ran: list[str] = []
 
-    def is_root(self) -> bool:
-        return True
-
-    def user(self, name: str) -> Account | None:
-        return self.users.get(name)
-
-    def group(self, name: str) -> Account | None:
-        return self.groups.get(name)
-
-    def add_user(self, name: str, uid: int, comment: str) -> None:
-        self.users[name] = Account(name, uid, uid, comment)
-        self.groups[name] = Account(name, uid, uid)
-
-    def run(self, argv: Sequence[str], **kwargs: Any) -> Proc:
-        self.ran.append(" ".join(argv))
-        out = ""
-        if argv[0] == "useradd":
-            self.add_user(argv[-1], 900 + len(self.ran), argv[argv.index("--comment") + 1])
-        elif argv[0] == "userdel":
-            user = self.users.pop(argv[1])
-            if self.groups.get(argv[1], user).id == user.gid:
-                del self.groups[argv[1]]
-        elif argv[0] == "groupdel":
-            del self.groups[argv[1]]
-        elif argv[:2] == ["systemctl", "show"] and argv[-1] in self.foreign_units:
-            out = f"LoadState=loaded\nFragmentPath={self.foreign_units[argv[-1]]}\n"
-        return Proc(tuple(argv), 0, out, "")
+    def _systemctl(self, args: list[str]) -> str:
+        if args[0] == "show" and args[-1] in self.foreign_units:
+            return f"LoadState=loaded\nFragmentPath={self.foreign_units[args[-1]]}\n"
+        return super()._systemctl(args)
 
 
 def _mk(system: System, path: PurePosixPath, content: str | None = None) -> Path:

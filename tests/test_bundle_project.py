@@ -178,7 +178,8 @@ def test_an_entry_the_app_wheel_does_not_define_is_refused_naming_it(tmp_path: P
 def write_project(root: Path, version: str, requires_python: str, deps: list[str], spec_version: str) -> Path:
     (root / "src" / "notes").mkdir(parents=True)
     (root / "src" / "notes" / "__init__.py").write_text(
-        "from flask import Flask\n\ndef create_app():\n    return Flask(__name__)\n"
+        "from flask import Flask\n\ndef create_app():\n    app = Flask(__name__)\n"
+        "    app.add_url_rule('/healthz', 'healthz', lambda: 'ok')\n    return app\n"
     )
     (root / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n\n'

@@ -49,11 +49,14 @@ def _new_service(name: str, dest: Path) -> Path:
     return dest
 
 
-def _build(src: Path, out: Path) -> Path:
-    """`integrator bundle` for the sandbox hosts' Python (wheel downloads are cached by pip)."""
+def _build(src: Path, out: Path, preflight: bool = True) -> Path:
+    """`integrator bundle` for the sandbox hosts' Python (wheel downloads are cached by pip).
+
+    `preflight=False` (`--no-preflight`) for the releases broken on purpose: the preflight would
+    refuse to build them, and these tests need them to reach the host's health gate."""
     from integrator.bundle.commands import bundle
 
-    result = bundle(src, pythons=[PY], platforms=[MACHINE], output=out, sign_key=None)
+    result = bundle(src, pythons=[PY], platforms=[MACHINE], output=out, sign_key=None, preflight=preflight)
     assert result.exit_code == 0, result.lines
     return next(out.glob("*.pyz"))
 
@@ -84,7 +87,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     init = demo / "src/demo/__init__.py"
     healthy_init = init.read_text()
     init.write_text(healthy_init + '\nraise RuntimeError("broken on purpose")\n')
-    broken = _build(demo, out / "3")
+    broken = _build(demo, out / "3", preflight=False)
     init.write_text(healthy_init)
     _set_version(demo, "0.3.0", "0.4.0")
     views = demo / "src/demo/views.py"
@@ -92,7 +95,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     views.write_text(
         views.read_text().replace('return jsonify(status="ok")', 'return jsonify(status="sick"), 500')
     )
-    unhealthy = _build(demo, out / "8")
+    unhealthy = _build(demo, out / "8", preflight=False)
     shop = _build(_new_service("shop", root / "shop"), out / "4")
     assert main(["clone", str(root / "shop"), "shopx", str(root / "shopx")]) == 0
     clone = _build(root / "shopx", out / "5")
@@ -102,7 +105,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     vault = _new_service("vault", root / "vault")
     toml = vault / "service.toml"
     toml.write_text(toml.read_text().replace("[secrets]\nfiles = []", '[secrets]\nfiles = ["api_key"]'))
-    fresh_broken, vault_bundle = _build(fresh, out / "6"), _build(vault, out / "7")
+    fresh_broken, vault_bundle = _build(fresh, out / "6", preflight=False), _build(vault, out / "7")
     return Bundles(demo1, demo2, broken, shop, clone, fresh_broken, vault_bundle, unhealthy)
 
 

@@ -168,6 +168,13 @@ def _add_bundle(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--sign", type=Path, metavar="KEY", help="sign with this ssh private key (ssh-keygen -Y sign)"
     )
+    p.add_argument(
+        "--no-preflight",
+        dest="preflight",
+        action="store_false",
+        help="do not install, import and ask the app for its health path before writing the bundle "
+        "(for apps that need their secrets or a database to answer; the host's health check stays the gate)",
+    )
     p.set_defaults(func=_cmd_bundle)
 
 
@@ -181,6 +188,7 @@ def _cmd_bundle(ns: argparse.Namespace) -> Result:
         platforms=_csv(ns.platform),
         output=ns.output,
         sign_key=ns.sign,
+        preflight=ns.preflight,
     )
 
 

@@ -20,6 +20,8 @@ from ..result import Result
 from ..spec import ServiceSpec, load_spec
 from .appwheel import app_requires_python, build_app_wheel, prepare_requirements
 from .manifest import LOCKS, Manifest, Target, sha256_file, verify_zip
+from .preflight import Verdict
+from .preflight import preflight as run_preflight
 from .source import SourceInfo, source_info
 from .targets import DEFAULT_PYTHONS, parse_targets, project_targets
 from .verify import verify_bundle
@@ -27,6 +29,10 @@ from .wheels import Wheelhouse, collect_wheels
 from .zipapp import MAIN_PY, Source, file_entries, host_code, package_dir, payload, write_pyz
 
 Progress = Callable[[str], None]
+SKIPPED = Verdict(
+    "skipped (--no-preflight): the host's health check is the only gate",
+    {"ran": False, "reason": "--no-preflight"},
+)
 
 
 def _to_stderr(message: str) -> None:
@@ -76,10 +82,12 @@ def bundle(
     output: Path,
     sign_key: Path | None = None,
     progress: Progress = _to_stderr,
+    preflight: bool = True,
 ) -> Result:
     """Build OUTPUT/NAME-VERSION.pyz: host code, app wheel, wheelhouse, a lock per target, manifest.
 
-    `pythons` None: the default targets the project's Requires-Python admits.
+    `pythons` None: the default targets the project's Requires-Python admits. `preflight`: install
+    one target, import the entry and ask for the health path before anything is written.
     """
     started = time.monotonic()
     spec = load_spec(dir)
@@ -95,6 +103,7 @@ def bundle(
             progress(note)
         requirements = prepare_requirements(dir, work, progress)
         house = collect_wheels(app, requirements, targets, work, dir, progress, optional=pythons is None)
+        verdict = run_preflight(spec, house, work, progress) if preflight else SKIPPED
         members = {"__main__.py": MAIN_PY, **host_code(package_dir()), **payload(spec_json(spec), house)}
         manifest = make_manifest(spec, source, house, members)
         manifest_bytes = manifest.to_json()
@@ -107,10 +116,10 @@ def bundle(
         progress(f"writing {out} ...")
         write_pyz(out, members, manifest_bytes, signature, source.epoch)
     verify_zip(out)  # what a host will do first: fail here rather than there
-    return _bundle_result(out, manifest, signature is not None, time.monotonic() - started)
+    return _bundle_result(out, manifest, signature is not None, verdict, time.monotonic() - started)
 
 
-def _bundle_result(out: Path, manifest: Manifest, signed: bool, seconds: float) -> Result:
+def _bundle_result(out: Path, manifest: Manifest, signed: bool, verdict: Verdict, seconds: float) -> Result:
     size = out.stat().st_size
     digest = sha256_file(out)
     wheels = sum(1 for name in manifest.files if name.endswith(".whl"))
@@ -125,6 +134,7 @@ def _bundle_result(out: Path, manifest: Manifest, signed: bool, seconds: float) 
         f"  source   {manifest.source_commit or 'not a git checkout'}{' (dirty)' if manifest.dirty else ''}"
     )
     result.say(f"  signed   {'yes' if signed else 'no'}")
+    result.say(f"  preflight {verdict.line}")
     result.say(f"  time     {seconds:.1f} s")
     result.data = {
         "path": str(out),
@@ -138,6 +148,7 @@ def _bundle_result(out: Path, manifest: Manifest, signed: bool, seconds: float) 
         "source_commit": manifest.source_commit,
         "dirty": manifest.dirty,
         "signed": signed,
+        "preflight": verdict.data,
         "seconds": round(seconds, 2),
     }
     return result

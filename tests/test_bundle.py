@@ -409,7 +409,11 @@ def test_offline_install_then_serve_the_template_service(
 def test_offline_install_then_serve_an_adopted_flat_project(short_dir: Path, tmp_path: Path) -> None:
     require_netns()
     service = make_adopted_service(tmp_path)
+    # The guestbook has no /healthz: set the path its preflight suggests ("/ answers 2xx"), as a user would.
+    toml = service / "service.toml"
+    toml.write_text(toml.read_text().replace('health_path = "/healthz"', 'health_path = "/"'))
     result = _build(service, tmp_path / "dist", ["3.11"])
+    assert result.data["preflight"]["answer"] == "GET / -> 200"
     pyz = Path(result.data["path"])
     names = zipfile.ZipFile(pyz).namelist()
     assert "payload/wheelhouse/flask-3.0.3-py3-none-any.whl" in names  # the pin in requirements.txt

@@ -32,7 +32,9 @@ echo "== mypy"
 echo "== pytest"
 rc=0
 if [ "$fast" = 1 ]; then
-	PIP_NO_INDEX=1 .venv/bin/python -m pytest -p no:cacheprovider -m "not sandbox and not network and not root" "$@" || rc=$?
+	# -n auto: one pytest worker per core (pytest-xdist); these tests share no host, port or file
+	PIP_NO_INDEX=1 .venv/bin/python -m pytest -p no:cacheprovider -n auto \
+		-m "not sandbox and not network and not root" "$@" || rc=$?
 else
 	# Tests that need a sandbox host must run, not skip, here: a skipped e2e test proves nothing.
 	export INTEGRATOR_REQUIRE_SANDBOX=1

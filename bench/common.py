@@ -19,8 +19,8 @@ import httpload  # bench/httpload.py, next to this file
 
 from integrator import sandbox
 from integrator.bundle.commands import bundle
-from integrator.host import commands
-from integrator.host.transport import SandboxTarget
+from integrator.targets import commands
+from integrator.targets.transport import SandboxTarget
 from integrator.template.commands import new
 
 PY, MACHINE = "3.11", "x86_64"  # the sandbox hosts' python3 (Debian 12)

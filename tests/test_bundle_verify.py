@@ -28,13 +28,14 @@ from pathlib import Path
 import pytest
 
 from integrator.bundle import manifest as mf
-from integrator.bundle import members, pyzmain, venv
+from integrator.bundle import members, venv
 from integrator.bundle.commands import spec_json, verify
 from integrator.bundle.lockfile import wheel_pin
-from integrator.bundle.manifest import Manifest, Target, extract_verified, verify_zip
+from integrator.bundle.manifest import InstallTarget, Manifest, extract_verified, verify_zip
 from integrator.bundle.sign import sign_manifest
 from integrator.bundle.zipapp import MAIN_PY, file_entries, host_code, package_dir, pyz_bytes, write_pyz
 from integrator.errors import BundleError, HostError, UsageError
+from integrator.host import pyzmain
 from integrator.spec import parse_spec
 
 SPEC = parse_spec({"service": {"name": "shop", "version": "1.2.0", "entry": "shop:create_app()"}})
@@ -97,7 +98,7 @@ def _manifest(members: dict[str, bytes | Path]) -> Manifest:
         builder="integrator test",
         app_wheel=APP_WHEEL,
         spec=SPEC.to_dict(),
-        targets=(Target("3.11", "x86_64", "manylinux_2_28_x86_64", "2.17", LOCK),),
+        targets=(InstallTarget("3.11", "x86_64", "manylinux_2_28_x86_64", "2.17", LOCK),),
         files=file_entries(members),
     )
 
@@ -477,7 +478,7 @@ def test_pyz_verify_of_a_tampered_copy_is_one_line_exit_1(bundle: Path, tmp_path
 
 
 def test_pyz_name_verbs_default_to_the_bundles_service(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from integrator.host import commands
+    from integrator.host import verbs
     from integrator.result import Result
 
     calls: list[tuple[str, object]] = []
@@ -486,10 +487,10 @@ def test_pyz_name_verbs_default_to_the_bundles_service(bundle: Path, monkeypatch
         calls.append((verb, what))
         return Result()
 
-    monkeypatch.setattr(commands, "status", lambda name, target: called("status", name))
-    monkeypatch.setattr(commands, "rollback", lambda name, target, to: called("rollback", name))
+    monkeypatch.setattr(verbs, "status", lambda system, name: called("status", name))
+    monkeypatch.setattr(verbs, "rollback", lambda system, name, to: called("rollback", name))
     monkeypatch.setattr(
-        commands, "deploy", lambda b, t, plan_only, secrets, allowed_signers: called("deploy", plan_only)
+        verbs, "deploy", lambda s, b, plan_only, secrets, allowed_signers: called("deploy", plan_only)
     )
     assert pyzmain.main(["status"], bundle=bundle) == 0
     assert pyzmain.main(["status", "--all"], bundle=bundle) == 0
@@ -501,12 +502,12 @@ def test_pyz_name_verbs_default_to_the_bundles_service(bundle: Path, monkeypatch
 def test_pyz_deploy_with_allowed_signers_refuses_an_unsigned_bundle(
     bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from integrator.host import commands
+    from integrator.host import verbs
 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("deploy must not start")
 
-    monkeypatch.setattr(commands, "deploy", never)
+    monkeypatch.setattr(verbs, "deploy", never)
     _, signers = _keypair(tmp_path, "release")
     assert pyzmain.main(["deploy", "--allowed-signers", str(signers)], bundle=bundle) == 1
     assert "not signed" in capsys.readouterr().err
@@ -514,8 +515,8 @@ def test_pyz_deploy_with_allowed_signers_refuses_an_unsigned_bundle(
 
 def test_deploy_checks_the_signature_before_the_bundle_goes_anywhere(tmp_path: Path) -> None:
     """`integrator deploy --allowed-signers` refuses here, so no host ever sees the bundle."""
-    from integrator.host import commands
-    from integrator.host.transport import SshTarget
+    from integrator.targets import commands
+    from integrator.targets.transport import SshTarget
 
     key, signers = _keypair(tmp_path, "release")
     _, other_signers = _keypair(tmp_path, "other")

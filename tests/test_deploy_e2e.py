@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from integrator.errors import IntegratorError
-from integrator.host import commands
-from integrator.host.transport import SandboxTarget
 from integrator.result import Result
 from integrator.sandbox import Sandbox
+from integrator.targets import commands
+from integrator.targets.transport import SandboxTarget
 from tests.sandbox_fixture import MakeSandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]

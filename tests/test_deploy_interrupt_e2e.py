@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from integrator.host import commands
-from integrator.host.transport import SandboxTarget
 from integrator.result import Result
 from integrator.sandbox import Sandbox
+from integrator.targets import commands
+from integrator.targets.transport import SandboxTarget
 from tests.test_deploy_e2e import _build, _new_service, _set_version, get, ok, sh, version
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]

@@ -29,8 +29,8 @@ import pytest
 
 from integrator.cli import main
 from integrator.errors import UsageError
-from integrator.host.transport import SSH_CONFIG_ENV, SshTarget, ssh_message, target_from_args
 from integrator.sandbox import Sandbox
+from integrator.targets.transport import SSH_CONFIG_ENV, SshTarget, ssh_message, target_from_args
 from tests.sandbox_fixture import MakeSandbox
 from tests.test_deploy_e2e import _build, _new_service, _set_version, get, sh, version
 
@@ -74,7 +74,7 @@ def test_follow_stops_the_whole_process_group(tmp_path: Path) -> None:
     """SIGTERM to `integrator logs -f` (here: the stream it runs) ends what its command started."""
     pidfile = tmp_path / "grandchild.pid"
     script = f"sleep 300 & echo $! > {pidfile}; echo started; wait"
-    code = f"from integrator.host.transport import stream; raise SystemExit(stream(['sh', '-c', {script!r}]))"
+    code = f"from integrator.host.stream import stream; raise SystemExit(stream(['sh', '-c', {script!r}]))"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     try:
         assert "started" in read_until(proc, "started", 10)
@@ -90,7 +90,7 @@ def test_follow_ends_when_its_reader_is_gone(tmp_path: Path) -> None:
     """`integrator logs -f | head -1` ends at once, not at the next journal line."""
     pidfile = tmp_path / "grandchild.pid"
     script = f"sleep 300 & echo $! > {pidfile}; echo one; echo two; wait"
-    code = f"from integrator.host.transport import stream; raise SystemExit(stream(['sh', '-c', {script!r}]))"
+    code = f"from integrator.host.stream import stream; raise SystemExit(stream(['sh', '-c', {script!r}]))"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     try:
         read_until(proc, "two", 10)
@@ -294,7 +294,7 @@ def plant_everything(box: Sandbox, work: Path) -> str:
     """As an unprivileged user, before integrator ever ran there: every directory and file name
     integrator uses or used, world-writable, holding a planted tool or a symlink to /etc/passwd.
     Returns the listing (owners, modes, targets) of what was planted."""
-    from integrator.host.transport import host_tool
+    from integrator.targets.transport import host_tool
 
     tool = f"integrator-host-{host_tool()[1][:16]}.pyz"  # the name of this integrator's tool, then and now
     old_tool = f"/var/tmp/integrator/{tool}"  # where integrator cached the tool before

@@ -46,8 +46,8 @@ def test_a_missing_bundle_is_bad_input(tmp_path: Path) -> None:
 
 
 def test_a_missing_bundle_is_bad_input_before_anything_is_copied(tmp_path: Path) -> None:
-    from integrator.host.commands import deploy
-    from integrator.host.transport import SshTarget
+    from integrator.targets.commands import deploy
+    from integrator.targets.transport import SshTarget
 
     # Refused before ssh is run: the destination does not even resolve.
     with pytest.raises(UsageError, match="no such bundle") as missing:
@@ -88,9 +88,9 @@ def swap_after_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[P
 def test_a_bundle_swapped_after_its_signature_check_is_not_what_is_deployed_here(
     swap_after_check: tuple[Path, Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from integrator.host import commands
     from integrator.host import deploy as host_deploy
-    from integrator.host.transport import LocalTarget
+    from integrator.targets import commands
+    from integrator.targets.transport import LocalTarget
 
     given, signers, signed = swap_after_check
     opened: list[str] = []
@@ -111,8 +111,8 @@ def test_a_bundle_swapped_after_its_own_deploy_checked_it_is_not_deployed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`sudo python3 BUNDLE.pyz deploy --allowed-signers FILE`: the same binding."""
-    from integrator.bundle import pyzmain
     from integrator.host import deploy as host_deploy
+    from integrator.host import pyzmain
 
     given, signers, signed = swap_after_check
     opened: list[str] = []
@@ -131,9 +131,9 @@ def test_a_bundle_swapped_after_its_own_deploy_checked_it_is_not_deployed(
 def test_a_bundle_swapped_after_its_signature_check_is_not_what_goes_to_a_host(
     swap_after_check: tuple[Path, Path, str],
 ) -> None:
-    from integrator.host import commands
-    from integrator.host.remote import Arg, Upload, stdin_parts
-    from integrator.host.transport import RemoteTarget
+    from integrator.targets import commands
+    from integrator.targets.remote import Arg, Upload, stdin_parts
+    from integrator.targets.transport import RemoteTarget
 
     given, signers, signed = swap_after_check
     sent: list[tuple[list[Arg], str]] = []
@@ -159,8 +159,8 @@ def test_the_host_refuses_a_bundle_that_is_not_the_one_checked(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from integrator.cli import main
-    from integrator.host import commands
-    from integrator.host.transport import LocalTarget
+    from integrator.targets import commands
+    from integrator.targets.transport import LocalTarget
     from tests.test_bundle_verify import _keypair, make_bundle
 
     bundle = make_bundle(tmp_path / "shop-1.2.0.pyz")

@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 
 import pytest
 
-from integrator.bundle.manifest import Manifest, Target
+from integrator.bundle.manifest import InstallTarget, Manifest
 from integrator.host import doctor, nginxconf, ownership, ports, tls
 from integrator.host.facts import HostFacts
 from integrator.host.system import Account
@@ -35,7 +35,9 @@ SPEC = ServiceSpec(name="shop", version="1.0", entry="shop:app", server_names=("
 
 def _manifest(spec: ServiceSpec, *pythons: str) -> Manifest:
     targets = tuple(
-        Target(py, "x86_64", "manylinux_2_17_x86_64", None, f"payload/locks/cp{py.replace('.', '')}.txt")
+        InstallTarget(
+            py, "x86_64", "manylinux_2_17_x86_64", None, f"payload/locks/cp{py.replace('.', '')}.txt"
+        )
         for py in pythons
     )
     return Manifest(spec.name, spec.version, None, False, "2026-01-01T00:00:00Z", "integrator 0.1.0",

@@ -23,13 +23,13 @@ import pytest
 
 from integrator import cli
 from integrator.bundle import manifest as mf
-from integrator.bundle import pyzmain
 from integrator.bundle.commands import verify
 from integrator.bundle.zipapp import write_pyz
 from integrator.errors import BundleError, SpecError, UsageError
-from integrator.host import commands, inspect, lifecycle, transport
+from integrator.host import lifecycle, pyzmain, status
 from integrator.host.secrets import parse_secret_args
 from integrator.host.system import Proc, System
+from integrator.targets import commands, transport
 
 from .test_bundle_verify import SPEC, _manifest, _members
 
@@ -80,6 +80,7 @@ def host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> NoPrograms:
         system: System = dataclasses.field(default_factory=lambda: system)
 
     monkeypatch.setattr(transport, "LocalTarget", HereBelowRoot)
+    monkeypatch.setattr(pyzmain, "System", lambda: system)  # the bundle's verbs act here too
     return system
 
 
@@ -126,10 +127,10 @@ def test_host_functions_refuse_a_hand_made_name(tmp_path: Path, bad: str) -> Non
     calls: list[Callable[[], object]] = [
         lambda: lifecycle.uninstall_local(system, bad, True),
         lambda: lifecycle.rollback_local(system, bad, None),
-        lambda: inspect.status_local(system, bad),
-        lambda: inspect.list_local(system, bad),
-        lambda: inspect.doctor_local(system, bad),
-        lambda: inspect.logs_local(system, bad, False, None, 10),
+        lambda: status.status_local(system, bad),
+        lambda: status.list_local(system, bad),
+        lambda: status.doctor_local(system, bad),
+        lambda: status.logs_local(system, bad, False, None, 10),
     ]
     for call in calls:
         with pytest.raises(SpecError, match="service name"):
@@ -151,7 +152,7 @@ def test_a_service_directory_with_a_bad_name_is_not_listed(tmp_path: Path) -> No
     system = _host(tmp_path)
     (tmp_path / "var/lib/integrator/Bad..name").mkdir()
     (tmp_path / "opt/Bad..name/releases").mkdir(parents=True)
-    assert [layout.name for layout in inspect.managed_services(system)] == ["shop"]
+    assert [layout.name for layout in status.managed_services(system)] == ["shop"]
 
 
 def test_rollback_to_a_bad_release_id_is_refused(host: NoPrograms) -> None:

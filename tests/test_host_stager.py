@@ -23,9 +23,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from integrator.host.remote import Arg, Upload, stage_plan, stager_argv, stdin_parts, tool_name
 from integrator.host.stager import TOOL_MISSING
-from integrator.host.transport import RemoteTarget, host_tool
+from integrator.targets.remote import Arg, Upload, stage_plan, stager_argv, stdin_parts, tool_name
+from integrator.targets.transport import RemoteTarget, host_tool
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(os.geteuid() != 0, reason="the stager's checks need root")]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from integrator.errors import HostError
-from integrator.host.inspect import managed_services, selected_services
+from integrator.host.status import managed_services, selected_services
 from integrator.host.system import System
 
 

@@ -283,8 +283,8 @@ def changes(before: dict[str, list[object]], after: dict[str, list[object]]) -> 
 @pytest.fixture(scope="module")
 def serving_host(tmp_path_factory: pytest.TempPathFactory, make_module_sandbox: MakeSandbox) -> Sandbox:
     """One host for the table, serving a real `shop` release the hostile bundles try to replace."""
-    from integrator.host import commands
-    from integrator.host.transport import SandboxTarget
+    from integrator.targets import commands
+    from integrator.targets.transport import SandboxTarget
     from tests.test_deploy_e2e import _build, _new_service, wait_serving
 
     root = tmp_path_factory.mktemp("real")
@@ -302,8 +302,8 @@ def serving_host(tmp_path_factory: pytest.TempPathFactory, make_module_sandbox: 
 def test_deploying_each_hostile_bundle_is_refused_and_changes_nothing(
     serving_host: Sandbox, hostile: dict[str, Path], case: str
 ) -> None:
-    from integrator.host import commands
-    from integrator.host.transport import SandboxTarget
+    from integrator.targets import commands
+    from integrator.targets.transport import SandboxTarget
     from tests.test_deploy_e2e import wait_serving
 
     box, bad, expected = serving_host, hostile[case], HOSTILE[case][1]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from integrator.host import commands
-from integrator.host.transport import SandboxTarget
 from integrator.sandbox import Sandbox
+from integrator.targets import commands
+from integrator.targets.transport import SandboxTarget
 from tests.test_deploy_e2e import _build, _new_service, get, ok, sh
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]

@@ -16,15 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from integrator.bundle.zipapp import HOST_TOOL
 from integrator.layout import Layout
 from integrator.render import render_all
 from integrator.spec import parse_spec
 
+from .test_layers import listed
+
 SRC = Path(__file__).resolve().parents[1] / "src"
-HOST_PACKAGES = ("render", "host", "bundle")
-HOST_MODULES = ("integrator.errors", "integrator.result", "integrator.spec", "integrator.layout")
-BUILD_ONLY = {"integrator.bundle.commands", "integrator.bundle.wheels", "integrator.bundle.zipapp"}
-BUILD_ONLY |= {"integrator.bundle.source", "integrator.bundle.sign", "integrator.render.commands"}
 SPEC = {
     "service": {"name": "shop", "version": "1.0", "entry": "shop:create_app()"},
     "http": {"server_names": ["shop.example.com"]},
@@ -48,13 +47,8 @@ def python39() -> str | None:
 
 
 def host_modules() -> list[str]:
-    names = list(HOST_MODULES)
-    for package in HOST_PACKAGES:
-        names.append(f"integrator.{package}")
-        for path in sorted((SRC / "integrator" / package).glob("*.py")):
-            if path.stem != "__init__":
-                names.append(f"integrator.{package}.{path.stem}")
-    return [n for n in names if n not in BUILD_ONLY]
+    """Everything a host runs: HOST_TOOL, the one host-side list plus the command line."""
+    return sorted(listed(HOST_TOOL))
 
 
 @pytest.fixture(scope="module")

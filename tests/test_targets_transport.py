@@ -12,9 +12,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from integrator.host.remote import Upload, stage_plan, stager_argv, stager_source
 from integrator.host.stager import ancestors
-from integrator.host.transport import (
+from integrator.layout import REMOTE_ROOT
+from integrator.targets.remote import Upload, stage_plan, stager_argv, stager_source
+from integrator.targets.transport import (
     LocalTarget,
     RemoteError,
     SandboxTarget,
@@ -23,7 +24,6 @@ from integrator.host.transport import (
     result_from_json,
     target_from_args,
 )
-from integrator.layout import REMOTE_ROOT
 
 
 def test_target_from_args() -> None:

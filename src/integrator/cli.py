@@ -18,7 +18,7 @@ from . import __version__
 from .result import Result, run_and_emit
 
 if TYPE_CHECKING:
-    from .host.transport import Target
+    from .targets.transport import HostTarget
 
 EPILOG = """\
 exit codes:
@@ -47,8 +47,8 @@ def _target(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ssh", metavar="USER@HOST", help="a host via ssh (BatchMode; -F $INTEGRATOR_SSH_CONFIG)")
 
 
-def _target_of(ns: argparse.Namespace) -> Target:
-    from .host.transport import target_from_args
+def _target_of(ns: argparse.Namespace) -> HostTarget:
+    from .targets.transport import target_from_args
 
     return target_from_args(host=ns.host, ssh=ns.ssh)
 
@@ -247,8 +247,8 @@ def _add_deploy(sub: argparse._SubParsersAction) -> None:
 def _cmd_deploy(ns: argparse.Namespace) -> Result:
     """Deploy: verify, unpack a release, build its venv offline, write units and site, start,
     health-check through nginx over HTTPS, then switch `current`; on failure roll back."""
-    from .host.commands import deploy
     from .host.secrets import parse_secret_args
+    from .targets.commands import deploy
 
     return deploy(
         ns.bundle,
@@ -272,42 +272,42 @@ def _add_simple_host_verb(
 
 def _cmd_status(ns: argparse.Namespace) -> Result:
     """Show the service's state: release serving, unit and socket state, last health check."""
-    from .host.commands import status
+    from .targets.commands import status
 
     return status(ns.name, _target_of(ns))
 
 
 def _cmd_list(ns: argparse.Namespace) -> Result:
     """List the services integrator manages on the host, or one service's releases."""
-    from .host.commands import list_services
+    from .targets.commands import list_services
 
     return list_services(ns.name, _target_of(ns))
 
 
 def _cmd_logs(ns: argparse.Namespace) -> Result:
     """Show the service's journal (journald is the truth): a thin wrapper around journalctl."""
-    from .host.commands import logs
+    from .targets.commands import logs
 
     return logs(ns.name, _target_of(ns), follow=ns.follow, since=ns.since, lines=ns.lines)
 
 
 def _cmd_rollback(ns: argparse.Namespace) -> Result:
     """Switch back to the previous good release (or --to ID), health-gated like a deploy."""
-    from .host.commands import rollback
+    from .targets.commands import rollback
 
     return rollback(ns.name, _target_of(ns), to=ns.to)
 
 
 def _cmd_uninstall(ns: argparse.Namespace) -> Result:
     """Remove units, site, socket, user and releases; nginx stays valid and is reloaded."""
-    from .host.commands import uninstall
+    from .targets.commands import uninstall
 
     return uninstall(ns.name, _target_of(ns), purge=ns.purge)
 
 
 def _cmd_doctor(ns: argparse.Namespace) -> Result:
     """Check the host (and the service): tools, nginx -t, units, venv vs host Python, SELinux."""
-    from .host.commands import doctor
+    from .targets.commands import doctor
 
     return doctor(ns.name, _target_of(ns))
 

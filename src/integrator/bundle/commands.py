@@ -19,7 +19,7 @@ from .. import __version__
 from ..result import Result
 from ..spec import ServiceSpec, load_spec
 from .appwheel import app_requires_python, build_app_wheel, prepare_requirements
-from .manifest import LOCKS, Manifest, Target, sha256_file, verify_zip
+from .manifest import LOCKS, InstallTarget, Manifest, sha256_file, verify_zip
 from .preflight import Verdict
 from .preflight import preflight as run_preflight
 from .source import SourceInfo, source_info
@@ -52,7 +52,7 @@ def make_manifest(
     spec: ServiceSpec, source: SourceInfo, house: Wheelhouse, members: Mapping[str, Source]
 ) -> Manifest:
     targets = tuple(
-        Target(
+        InstallTarget(
             python=lock.target.python,
             machine=lock.target.machine,
             platform=lock.target.newest_platform,

@@ -46,7 +46,7 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
-class Target:
+class InstallTarget:
     """One (Python, machine) pair the bundle can install on, and the lock that does it."""
 
     python: str  # "3.9"
@@ -70,7 +70,7 @@ class Manifest:
     builder: str  # "integrator 0.1.0"
     app_wheel: str  # file name below WHEELHOUSE
     spec: Mapping[str, Any]  # ServiceSpec.to_dict(); the same as payload/spec.json, checked
-    targets: tuple[Target, ...]
+    targets: tuple[InstallTarget, ...]
     files: Mapping[str, FileEntry]
     format: int = FORMAT
 
@@ -145,10 +145,10 @@ def _typed(value: Any, kind: type, source: str, what: str) -> Any:
     return value
 
 
-def _target(data: Any, source: str) -> Target:
+def _target(data: Any, source: str) -> InstallTarget:
     _expect_keys(data, _TARGET_KEYS, source, "a target")
     glibc = data["glibc"]
-    return Target(
+    return InstallTarget(
         python=_typed(data["python"], str, source, "target python"),
         machine=_typed(data["machine"], str, source, "target machine"),
         platform=_typed(data["platform"], str, source, "target platform"),

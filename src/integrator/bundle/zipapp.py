@@ -33,9 +33,11 @@ from .manifest import (
 from .source import ZIP_EPOCH
 from .wheels import Wheelhouse
 
-# What runs on the host, relative to the `integrator` package. Directories are taken whole
-# (every file but bytecode), so modules added to them later ship without editing this.
-# Each of these may import only the standard library and each other: a test enforces it.
+# What runs on the host, relative to the `integrator` package: the one list of host-side code.
+# A bundle carries exactly these. Directories are taken whole (every file but bytecode), so
+# modules added to them later ship without editing this. Each of these may import only the
+# standard library and each other (tests/test_layers.py): host/ may use the bundle's readers
+# listed here, which import nothing from host/ and nothing build-side.
 HOST_SIDE = (
     "__init__.py",
     "errors.py",
@@ -51,8 +53,11 @@ HOST_SIDE = (
     "bundle/venv.py",
     "bundle/sign.py",
     "bundle/verify.py",
-    "bundle/pyzmain.py",
 )
+# The host tool (`integrator --ssh/--host`, targets/transport.py `host_tool`) runs
+# `integrator VERB --local` on the host: the host-side code plus that command line. These two
+# load with host-side code only; their build-side imports sit inside verbs a host never runs.
+HOST_TOOL = (*HOST_SIDE, "cli.py", "targets")
 PACKAGE = "integrator"
 
 MAIN_PY = b'''\
@@ -62,7 +67,7 @@ import sys
 if sys.version_info < (3, 9):
     sys.exit("integrator bundles need Python >= 3.9, this is " + sys.version.split()[0])
 
-from integrator.bundle.pyzmain import main
+from integrator.host.pyzmain import main
 
 sys.exit(main())
 '''
@@ -88,10 +93,10 @@ def source_files(directory: Path) -> list[Path]:
     ]
 
 
-def host_code(package: Path) -> dict[str, Path]:
-    """Member name -> source file for HOST_SIDE; a missing listed file is a broken install."""
+def host_code(package: Path, entries: Sequence[str] = HOST_SIDE) -> dict[str, Path]:
+    """Member name -> source file for HOST_SIDE (or HOST_TOOL); a missing listed file is a broken install."""
     members: dict[str, Path] = {}
-    for entry in HOST_SIDE:
+    for entry in entries:
         path = package / entry
         if path.is_dir():
             for file in source_files(path):

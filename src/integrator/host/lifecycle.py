@@ -16,12 +16,12 @@ from . import bundleio, ownership, releases, units
 from .activate import HostContext, activate, previous_release
 from .facts import current_release, probe_host, venv_usable
 from .fs import FileWriter, remove_tree
-from .inspect import layout_for, require_installed
 from .interrupt import interruptible
 from .nginxconf import unused_catch_alls
 from .releases import OK, ROLLED_BACK, DeployLock
 from .repair import repair_interrupted
 from .selinux import apply_labels, remove_labels
+from .status import layout_for, require_installed
 from .system import System, require_root
 from .users import remove_user
 

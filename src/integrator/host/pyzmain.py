@@ -1,9 +1,9 @@
 """The bundle's own command line: `sudo python3 shop-1.2.0.pyz deploy|status|...` (HOST-SIDE).
 
-It parses and forwards, like `integrator.cli`, acting on this machine only: the bundle is the
-file being run. Name-taking verbs default to the bundle's own service. The deploy engine is
-imported inside each handler, so `verify` works in any bundle, even one built before
-`integrator.host` existed.
+It parses and forwards, like `integrator.cli`, acting on this machine only (host/verbs.py): the
+bundle is the file being run. Name-taking verbs default to the bundle's own service. It lives in
+host/ because it is host code: the bundle's zip runs it (zipapp.MAIN_PY), and bundle/ never
+imports host/. Handlers import what they use, so `verify` loads no deploy engine.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import sys
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from ..errors import BundleError, UsageError
+from ..errors import UsageError
 from ..result import Result, run_and_emit
+from .system import System
 
 Handler = Callable[[argparse.Namespace, Path], Result]
 
@@ -30,23 +31,17 @@ def bundle_path() -> Path:
 
 
 def _own_name(bundle: Path) -> str:
-    from .manifest import read_manifest_unverified
+    from ..bundle.manifest import read_manifest_unverified
 
     return read_manifest_unverified(bundle).name
 
 
-def _local() -> Any:
-    try:
-        from ..host.transport import LocalTarget
-    except ModuleNotFoundError as exc:
-        if (exc.name or "").startswith("integrator.host"):
-            raise BundleError("this bundle carries no deploy engine (integrator.host): rebuild it") from None
-        raise
-    return LocalTarget()
+def _here() -> System:
+    return System()
 
 
 def _name(ns: argparse.Namespace, bundle: Path) -> str:
-    """NAME as given (even ""; host.commands checks it like service.toml), else the bundle's."""
+    """NAME as given (even ""; verbs.checked_name checks it like service.toml), else the bundle's."""
     return str(ns.name) if ns.name is not None else _own_name(bundle)
 
 
@@ -58,22 +53,22 @@ def _name_or_all(ns: argparse.Namespace, bundle: Path) -> str | None:
 
 
 def _verify(ns: argparse.Namespace, bundle: Path) -> Result:
-    from .verify import verify_bundle
+    from ..bundle.verify import verify_bundle
 
     return verify_bundle(bundle, allowed_signers=ns.allowed_signers)
 
 
 def _deploy(ns: argparse.Namespace, bundle: Path, plan_only: bool = False) -> Result:
-    from ..host.commands import deploy
-    from ..host.secrets import parse_secret_args
+    from .secrets import parse_secret_args
+    from .verbs import deploy
 
     if ns.allowed_signers is not None:  # refuse before touching anything
-        from .verify import verify_bundle
+        from ..bundle.verify import verify_bundle
 
         verify_bundle(bundle, allowed_signers=ns.allowed_signers)
     return deploy(
+        _here(),
         bundle,
-        _local(),
         plan_only=plan_only or ns.plan,
         secrets=parse_secret_args(ns.secret),
         allowed_signers=ns.allowed_signers,  # checked again on the private copy that is deployed
@@ -85,39 +80,39 @@ def _plan(ns: argparse.Namespace, bundle: Path) -> Result:
 
 
 def _status(ns: argparse.Namespace, bundle: Path) -> Result:
-    from ..host.commands import status
+    from .verbs import status
 
-    return status(_name_or_all(ns, bundle), _local())
+    return status(_here(), _name_or_all(ns, bundle))
 
 
 def _list(ns: argparse.Namespace, bundle: Path) -> Result:
-    from ..host.commands import list_services
+    from .verbs import list_services
 
-    return list_services(_name_or_all(ns, bundle), _local())
+    return list_services(_here(), _name_or_all(ns, bundle))
 
 
 def _logs(ns: argparse.Namespace, bundle: Path) -> Result:
-    from ..host.commands import logs
+    from .verbs import logs
 
-    return logs(_name(ns, bundle), _local(), follow=ns.follow, since=ns.since, lines=ns.lines)
+    return logs(_here(), _name(ns, bundle), follow=ns.follow, since=ns.since, lines=ns.lines)
 
 
 def _rollback(ns: argparse.Namespace, bundle: Path) -> Result:
-    from ..host.commands import rollback
+    from .verbs import rollback
 
-    return rollback(_name(ns, bundle), _local(), to=ns.to)
+    return rollback(_here(), _name(ns, bundle), to=ns.to)
 
 
 def _uninstall(ns: argparse.Namespace, bundle: Path) -> Result:
-    from ..host.commands import uninstall
+    from .verbs import uninstall
 
-    return uninstall(_name(ns, bundle), _local(), purge=ns.purge)
+    return uninstall(_here(), _name(ns, bundle), purge=ns.purge)
 
 
 def _doctor(ns: argparse.Namespace, bundle: Path) -> Result:
-    from ..host.commands import doctor
+    from .verbs import doctor
 
-    return doctor(_name_or_all(ns, bundle), _local(), bundle=bundle)
+    return doctor(_here(), _name_or_all(ns, bundle), bundle=bundle)
 
 
 # --- parser ------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from .facts import HostFacts, current_release, host_distro, unit_state, venv_usa
 from .health import wait_healthy
 from .repair import interruption_report
 from .selinux import missing_labels, selinux_mode
+from .stream import stream
 from .system import SYSTEM_PATH, System
 from .tls import tls_files
-from .transport import stream
 
 
 def layout_for(system: System, name: str) -> Layout:

@@ -22,9 +22,9 @@ from pathlib import Path, PurePosixPath
 from typing import Union
 
 from ..errors import EnvironmentProblem, HostError
+from ..host import stager
+from ..host.stager import TOOL_MISSING
 from ..layout import REMOTE_ROOT
-from . import stager
-from .stager import TOOL_MISSING
 
 # A tool argument: a literal, or (prefix, upload name) for prefix + that upload's staged path.
 Arg = Union[str, tuple[str, str]]

@@ -1,47 +1,40 @@
 """Where host commands act: this machine, a sandbox host, or one host over ssh.
 
 All real work happens in one code path, the local one, running on the host itself. A remote
-target runs a small *host tool* there (this integrator package without template/ and sandbox/,
-zipped in memory) as `integrator --json VERB ... --local`, then turns the JSON back into a
-Result. The tool is used for every verb, deploy included, rather than the last bundle kept on
-the host: it exists before the first deploy and after a failed one, `doctor` and `uninstall`
-work on any host, and the code that acts is always the version the operator is running.
+target runs a small *host tool* there (`HOST_TOOL` in bundle/zipapp.py: the host-side code and
+the command line that drives it, zipped in memory) as `integrator --json VERB ... --local`,
+then turns the JSON back into a Result. The tool is used for every verb, deploy included,
+rather than the last bundle kept on the host: it exists before the first deploy and after a
+failed one, `doctor` and `uninstall` work on any host, and the code that acts is always the
+version the operator is running.
 
 Each verb is one connection: `remote.py` sends the stager, which checks a root-only directory,
 verifies the cached tool (or the copy sent along) and every upload by sha256, and runs the tool
-from a private copy (`stager.py`). Nothing is written to, or run from, /tmp or /var/tmp.
+from a private copy (`host/stager.py`). Nothing is written to, or run from, /tmp or /var/tmp.
 
-`logs --follow` is the one verb that streams: `stream()` runs the target's command line and
-copies its output until the operator stops it, and leaves nothing running on either side.
+`logs --follow` is the one verb that streams: `host/stream.py` runs the target's command line
+and copies its output until the operator stops it, and leaves nothing running on either side.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import select
 import shlex
-import signal
 import subprocess
-import sys
-import threading
-import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, Union
+from typing import Any, Union
 
 from ..errors import EnvironmentProblem, HostError, IntegratorError, UsageError
+from ..host.system import System
 from ..layout import REMOTE_ROOT
 from ..result import Result
 from .remote import Arg, Upload, exchange, is_tool_missing, stage_plan, stager_argv, stdin_parts
-from .system import System, proc_stats
 
-# Build-side parts the host never imports: kept out of the host tool.
-EXCLUDED_PACKAGES = ("template", "sandbox", "fleet")
 TOOL_MAIN = (
     "import sys\n"
     "if sys.version_info < (3, 9):\n"
@@ -208,10 +201,10 @@ def ssh_message(stderr: bytes) -> str:
     return last
 
 
-Target = Union[LocalTarget, RemoteTarget]
+HostTarget = Union[LocalTarget, RemoteTarget]
 
 
-def target_from_args(host: str | None = None, ssh: str | None = None) -> Target:
+def target_from_args(host: str | None = None, ssh: str | None = None) -> HostTarget:
     """--host NAME → sandbox, --ssh USER@HOST → ssh, otherwise (--local) this machine."""
     if host:
         return SandboxTarget(host)
@@ -230,108 +223,18 @@ def ssh_config_from_env() -> str | None:
     return path
 
 
-# --- streaming (logs --follow) ------------------------------------------------------------------
-
-
-class _Stop(Exception):
-    """SIGTERM or SIGHUP while following: end like Ctrl-C does."""
-
-
-def stream(argv: Sequence[str], env: Mapping[str, str] | None = None) -> int:
-    """Run a command that streams until stopped (`journalctl -f`), copying its output to ours.
-
-    Ctrl-C, SIGTERM and SIGHUP are the normal end (0); otherwise the command's own exit code.
-    It runs in a process group of its own, signalled and waited for as a whole, so nothing it
-    started outlives us (inside a sandbox, nsenter's child). Its output reaches us through a
-    pipe, so even if we are killed outright the pipe closes and `journalctl -f` ends.
-    """
-    try:
-        child = subprocess.Popen(
-            list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, start_new_session=True
-        )
-    except FileNotFoundError:
-        raise EnvironmentProblem(f"{argv[0]}: not found on this machine") from None
-    assert child.stdout is not None
-    previous = _handle_stop_signals()
-    try:
-        _copy(child.stdout, sys.stdout.buffer)
-        stopped = False
-    except (_Stop, KeyboardInterrupt, BrokenPipeError):
-        stopped = True
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        _end_group(child)
-    return 0 if stopped else child.returncode
-
-
-def _handle_stop_signals() -> dict[int, Any]:
-    def stop(signum: int, _frame: object) -> None:
-        raise _Stop(signum)
-
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-    return {signum: signal.signal(signum, stop) for signum in (signal.SIGTERM, signal.SIGHUP)}
-
-
-def _copy(src: IO[bytes], out: IO[bytes]) -> None:
-    """Copy until `src` ends; BrokenPipeError as soon as our reader is gone (`| head`), like
-    journalctl -f, not only at the next line, which may never come."""
-    poller = select.poll()
-    poller.register(src.fileno(), select.POLLIN)
-    with contextlib.suppress(OSError, ValueError):  # no real file descriptor (pytest's capsys)
-        poller.register(out.fileno(), 0)  # POLLERR / POLLHUP only
-    while True:
-        if any(fd != src.fileno() for fd, _event in poller.poll()):
-            raise BrokenPipeError("the reader of our output is gone")
-        chunk = os.read(src.fileno(), 65536)
-        if not chunk:
-            return
-        out.write(chunk)
-        out.flush()
-
-
-def _end_group(child: subprocess.Popen[bytes], grace: float = 5) -> None:
-    """SIGTERM the child's process group, wait until every member is gone, SIGKILL after `grace`."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(child.pid, signal.SIGTERM)
-    if child.stdout is not None:
-        child.stdout.close()
-    deadline = time.monotonic() + grace
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        child.wait(timeout=grace)
-    while _group_alive(child.pid):  # the leader is reaped: only the rest of its group is left
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-            return
-        time.sleep(0.02)
-
-
-def _group_alive(pgid: int) -> bool:
-    """A process other than a zombie is still in group `pgid` (os.killpg(pgid, 0) counts zombies)."""
-    return any(
-        len(fields) >= 3 and fields[2] == str(pgid) and fields[0] not in ("Z", "X")
-        for _pid, fields in proc_stats(Path("/proc"))
-    )
-
-
 # --- the host tool ------------------------------------------------------------------------------
 
 
 @lru_cache(maxsize=1)
 def host_tool() -> tuple[bytes, str]:
-    """This integrator package without its build-side parts, as a runnable zip written like a
-    bundle: reproducible, so its hash (and the copy cached on each host) changes only with the code."""
-    from ..bundle.zipapp import Source, pyz_bytes, source_files
+    """The host-side code and the command line that runs it (`HOST_TOOL`), as a runnable zip
+    written like a bundle: reproducible, so its hash (and the copy cached on each host) changes
+    only with the code."""
+    from ..bundle.zipapp import HOST_TOOL, Source, host_code, package_dir, pyz_bytes
 
-    pkg = Path(__file__).resolve().parent.parent
     members: dict[str, Source] = {"__main__.py": TOOL_MAIN.encode()}
-    for path in source_files(pkg):
-        rel = path.relative_to(pkg)
-        if not (len(rel.parts) > 1 and rel.parts[0] in EXCLUDED_PACKAGES):
-            members[f"integrator/{rel.as_posix()}"] = path
+    members.update(host_code(package_dir(), HOST_TOOL))
     data = pyz_bytes(members)
     return data, hashlib.sha256(data).hexdigest()
 

@@ -1,0 +1,115 @@
+"""The host verbs as they run on this machine: deploy, status, list, logs, rollback, uninstall, doctor.
+
+Host-side: the bundle's own command line (`pyzmain.py`) calls these, and so does the operator's
+`integrator VERB` (targets/commands.py) on `--local`, which is also how the host tool runs each
+verb on a remote host. Each returns its human lines in its data too, so `--json` carries them back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from ..errors import UsageError
+from ..result import Result
+from ..spec import check_service_name
+from .system import System
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def with_lines(result: Result) -> Result:
+    """Put the human lines into the data too, so `--json` on a remote host carries them back."""
+    result.data["lines"] = result.lines
+    return result
+
+
+def checked_name(name: str | None) -> str | None:
+    """A NAME from either command line (integrator's or a bundle's), checked here, before any
+    target is reached, by the rule service.toml uses; the host checks it again."""
+    return None if name is None else check_service_name(name)
+
+
+@contextlib.contextmanager
+def checked_copy(
+    bundle: Path, sha256: str | None = None, allowed_signers: Path | None = None
+) -> Iterator[tuple[Path, str]]:
+    """The bundle read once, into a private copy (`private_copy`), with `sha256` (`--sha256`) and,
+    with `allowed_signers`, the signature checked on that copy: only that copy is deployed.
+    Yields the copy and its sha256."""
+    from .bundleio import private_copy, require_sha256
+
+    if sha256 is not None and not _SHA256.fullmatch(sha256):
+        raise UsageError(f"--sha256 {sha256!r}: expected 64 hex digits (as `integrator bundle` prints)")
+    with private_copy(bundle) as (copy, digest):
+        if sha256 is not None:
+            require_sha256(bundle, digest, sha256)
+        if allowed_signers is not None:
+            from ..bundle import verify
+
+            verify.verify_bundle(copy, allowed_signers=allowed_signers)
+        yield copy, digest
+
+
+def deploy(
+    system: System,
+    bundle: Path,
+    plan_only: bool = False,
+    secrets: Mapping[str, Path] | None = None,
+    allowed_signers: Path | None = None,
+    sha256: str | None = None,
+) -> Result:
+    """Deploy a bundle on this machine: health-gated, rolled back on failure (see deploy.py)."""
+    from .deploy import deploy_local
+
+    with checked_copy(bundle, sha256, allowed_signers) as (copy, _digest):
+        return with_lines(deploy_local(system, copy, plan_only, dict(secrets or {})))
+
+
+def status(system: System, name: str | None) -> Result:
+    from .status import status_local
+
+    return with_lines(status_local(system, checked_name(name)))
+
+
+def list_services(system: System, name: str | None) -> Result:
+    from .status import list_local
+
+    return with_lines(list_local(system, checked_name(name)))
+
+
+def logs(
+    system: System, name: str, follow: bool = False, since: str | None = None, lines: int = 100
+) -> Result:
+    """journalctl for the service; --follow streams until stopped (Ctrl-C, SIGTERM)."""
+    from .status import logs_local
+
+    check_service_name(name)
+    return with_lines(logs_local(system, name, follow, since, lines))
+
+
+def rollback(system: System, name: str, to: str | None = None) -> Result:
+    from ..render.common import check_release_id
+    from .lifecycle import rollback_local
+
+    check_service_name(name)
+    if to is not None:
+        check_release_id(to)
+    return with_lines(rollback_local(system, name, to))
+
+
+def uninstall(system: System, name: str, purge: bool = False) -> Result:
+    from .lifecycle import uninstall_local
+
+    check_service_name(name)
+    return with_lines(uninstall_local(system, name, purge))
+
+
+def doctor(system: System, name: str | None, bundle: Path | None = None) -> Result:
+    """Check a host before a deploy and its services after; with `bundle` (as `python3 BUNDLE.pyz
+    doctor`) also whether that bundle fits the host."""
+    from .status import doctor_local
+
+    return with_lines(doctor_local(system, checked_name(name), bundle))

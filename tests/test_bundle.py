@@ -269,7 +269,7 @@ def test_bundle_reports_what_people_compare_after_a_transfer(shop: tuple[Path, P
 def test_bundle_holds_the_host_code_and_no_build_side_code(shop: tuple[Path, Path, Result]) -> None:
     names = zipfile.ZipFile(shop[1]).namelist()
     code = {n for n in names if n.startswith("integrator/")}
-    for entry in ("integrator/bundle/pyzmain.py", "integrator/spec.py", "integrator/bundle/manifest.py"):
+    for entry in ("integrator/host/pyzmain.py", "integrator/spec.py", "integrator/bundle/manifest.py"):
         assert entry in code
     for build_side in ("integrator/cli.py", "integrator/bundle/wheels.py", "integrator/bundle/zipapp.py"):
         assert build_side not in code

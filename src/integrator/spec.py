@@ -525,3 +525,12 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def check_name(spec: ServiceSpec) -> str:
+    """The host name a health check presents (host/health.py, bundle/preflight.py): the first
+    server name, made concrete for wildcards and `_`."""
+    name = spec.effective_server_names[0]
+    if name == "_":
+        return "localhost"
+    return "health" + name[1:] if name.startswith("*") else name

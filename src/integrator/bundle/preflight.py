@@ -23,8 +23,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import EXIT_USAGE, BundleError, HostError
-from ..host.health import check_name
-from ..spec import ServiceSpec
+from ..spec import ServiceSpec, check_name
 from .locks import TargetLock
 from .venv import build_venv, normalize_machine
 from .wheels import Wheelhouse

@@ -13,7 +13,7 @@ import ssl
 import time
 from dataclasses import dataclass
 
-from ..spec import ServiceSpec
+from ..spec import ServiceSpec, check_name
 
 # ssl.VERIFY_X509_PARTIAL_CHAIN exists from Python 3.10; the flag value is OpenSSL's.
 _PARTIAL_CHAIN = getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0x80000)
@@ -26,14 +26,6 @@ class Probe:
     ok: bool
     status: int
     detail: str
-
-
-def check_name(spec: ServiceSpec) -> str:
-    """The host name to present: the first server name, made concrete for wildcards and `_`."""
-    name = spec.effective_server_names[0]
-    if name == "_":
-        return "localhost"
-    return "health" + name[1:] if name.startswith("*") else name
 
 
 def tls_context(cert_file: str | None) -> ssl.SSLContext:

@@ -42,7 +42,8 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     lonely = _new_service("lonely", root / "lonely")
     init = lonely / "src/lonely/__init__.py"
     init.write_text(init.read_text() + '\nraise RuntimeError("never worked")\n')
-    return Bundles(shopx, _build(lonely, root / "dist" / "lonely"))
+    # broken on purpose: --no-preflight, or the build itself would refuse it before any host sees it
+    return Bundles(shopx, _build(lonely, root / "dist" / "lonely", preflight=False))
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ from integrator.host.nginxconf import unused_catch_alls
 from integrator.host.system import System
 from integrator.layout import Layout
 from integrator.render import render_all
-from integrator.render.nginx import CLEARED_HEADERS, catch_all, proxy_include, site
+from integrator.render.nginx import site
+from integrator.render.nginx_shared import CLEARED_HEADERS, catch_all, proxy_include
 from integrator.spec import ServiceSpec
 
 from .render_checks import (

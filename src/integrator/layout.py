@@ -52,7 +52,7 @@ def profile(name: str) -> DistroProfile:
 
 P = PurePosixPath
 # conf.d/00-integrator-catch-all-<http|https>-<port>.conf: sorts before every site (service names
-# start with a letter), so nginx takes it as the port's default server (render/nginx.catch_all).
+# start with a letter), so nginx takes it as the port's default server (render/nginx_shared.catch_all).
 CATCH_ALL_PREFIX = "00-integrator-catch-all-"
 # One directory per service below it (`Layout.state_dir`): how `list` finds what integrator manages.
 STATE_ROOT = P("/var/lib/integrator")

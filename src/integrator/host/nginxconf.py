@@ -119,7 +119,7 @@ def check_site_fits(system: System, spec: ServiceSpec, layout: Layout) -> None:
 
 
 def unused_catch_alls(system: System, layout: Layout) -> list[PurePosixPath]:
-    """Catch-all files (render/nginx.catch_all) for a port no integrator site listens on any
+    """Catch-all files (render/nginx_shared.catch_all) for a port no integrator site listens on any
     more: kept while one does, removed with the last (uninstall)."""
     conf_d = system.path(layout.nginx_site.parent)
     marker = str(layout.nginx_include_dir)

@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 
 from ..layout import Layout
 from ..spec import ServiceSpec
-from . import gunicorn, nginx, systemd
+from . import gunicorn, nginx, nginx_shared, systemd
 from .common import check_release_id
 
 DEFAULT_NGINX_VERSION = (1, 22, 1)  # Debian 12's; RHEL 9's streams are older or newer
@@ -43,12 +43,12 @@ def render_all(
         RenderedFile(layout.socket_unit_path, systemd.socket_unit(spec, layout)),
         RenderedFile(layout.gunicorn_conf(release_id), gunicorn.gunicorn_conf(spec, layout, release_id)),
         RenderedFile(layout.nginx_site, nginx.site(spec, layout, nginx_version)),
-        RenderedFile(layout.nginx_tls_include, nginx.tls_include()),
-        RenderedFile(layout.nginx_proxy_include, nginx.proxy_include()),
-        RenderedFile(layout.nginx_headers_include, nginx.security_headers_include()),
+        RenderedFile(layout.nginx_tls_include, nginx_shared.tls_include()),
+        RenderedFile(layout.nginx_proxy_include, nginx_shared.proxy_include()),
+        RenderedFile(layout.nginx_headers_include, nginx_shared.security_headers_include()),
     ]
     for port, tls in ((spec.http_port, False), (spec.https_port, True)):
-        text = nginx.catch_all(port, tls, nginx_version, layout.nginx_tls_include)
+        text = nginx_shared.catch_all(port, tls, nginx_version, layout.nginx_tls_include)
         if text is not None:
             files.append(RenderedFile(layout.nginx_catch_all(port, tls), text))
     return sorted(files, key=lambda f: str(f.path))

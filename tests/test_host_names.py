@@ -26,7 +26,7 @@ from integrator.bundle import manifest as mf
 from integrator.bundle.commands import verify
 from integrator.bundle.zipapp import write_pyz
 from integrator.errors import BundleError, SpecError, UsageError
-from integrator.host import lifecycle, pyzmain, status
+from integrator.host import journal, lifecycle, pyzmain, status
 from integrator.host.secrets import parse_secret_args
 from integrator.host.system import Proc, System
 from integrator.targets import commands, transport
@@ -130,7 +130,7 @@ def test_host_functions_refuse_a_hand_made_name(tmp_path: Path, bad: str) -> Non
         lambda: status.status_local(system, bad),
         lambda: status.list_local(system, bad),
         lambda: status.doctor_local(system, bad),
-        lambda: status.logs_local(system, bad, False, None, 10),
+        lambda: journal.logs_local(system, bad, "all", False, None, 10),
     ]
     for call in calls:
         with pytest.raises(SpecError, match="service name"):

@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Callable
 
 from . import __version__
+from .host.journal import SOURCE_HELP, SOURCES
 from .result import Result, run_and_emit
 
 if TYPE_CHECKING:
@@ -288,7 +289,7 @@ def _cmd_logs(ns: argparse.Namespace) -> Result:
     """Show the service's journal (journald is the truth): a thin wrapper around journalctl."""
     from .targets.commands import logs
 
-    return logs(ns.name, _target_of(ns), follow=ns.follow, since=ns.since, lines=ns.lines)
+    return logs(ns.name, _target_of(ns), ns.source, follow=ns.follow, since=ns.since, lines=ns.lines)
 
 
 def _cmd_rollback(ns: argparse.Namespace) -> Result:
@@ -321,6 +322,7 @@ def _add_host_verbs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("--since", help="journalctl --since, e.g. '1 hour ago' or '2026-01-01 10:00'")
     p.add_argument("-n", "--lines", type=int, default=100, help="how many lines (default: 100)")
+    p.add_argument("--source", choices=SOURCES, default="all", help=SOURCE_HELP)
     p = _add_simple_host_verb(sub, "rollback", "go back to the previous good release", _cmd_rollback, True)
     p.add_argument("--to", metavar="ID", help="a release id from `integrator list NAME`")
     p = _add_simple_host_verb(sub, "uninstall", "remove a service from a host", _cmd_uninstall, True)

@@ -172,6 +172,13 @@ class Layout:
         return f"{self.name}.socket"
 
     @property
+    def journal_tag(self) -> str:
+        """SYSLOG_IDENTIFIER of the app's lines (SyslogIdentifier=) and of nginx's lines for the
+        site (its syslog `tag=`). Service names already fit nginx's tags: at most 32 characters
+        of [a-z0-9_]."""
+        return self.name
+
+    @property
     def unit_dir(self) -> P:
         return P("/etc/systemd/system")
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 from ..errors import UsageError
 from ..result import Result, run_and_emit
+from .journal import SOURCE_HELP, SOURCES
 from .system import System
 
 Handler = Callable[[argparse.Namespace, Path], Result]
@@ -94,7 +95,7 @@ def _list(ns: argparse.Namespace, bundle: Path) -> Result:
 def _logs(ns: argparse.Namespace, bundle: Path) -> Result:
     from .verbs import logs
 
-    return logs(_here(), _name(ns, bundle), follow=ns.follow, since=ns.since, lines=ns.lines)
+    return logs(_here(), _name(ns, bundle), ns.source, follow=ns.follow, since=ns.since, lines=ns.lines)
 
 
 def _rollback(ns: argparse.Namespace, bundle: Path) -> Result:
@@ -161,6 +162,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     p.add_argument("--since", help="journalctl --since, e.g. '1 hour ago'")
     p.add_argument("-n", "--lines", type=int, default=100, help="how many lines (default: 100)")
+    p.add_argument("--source", choices=SOURCES, default="all", help=SOURCE_HELP)
     p = _named(sub, "rollback", _rollback, "go back to the previous good release")
     p.add_argument("--to", metavar="ID", help="a release id from `list`")
     p = _named(sub, "uninstall", _uninstall, "remove the service from this host")

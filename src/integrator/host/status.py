@@ -1,10 +1,9 @@
-"""Read-only commands on the host: status, list, logs, doctor. journald and the release record
+"""Read-only commands on the host: status, list, doctor (logs: journal.py). journald and the release record
 are the truth; nothing here changes the host.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -18,8 +17,7 @@ from .facts import HostFacts, current_release, host_distro, unit_state, venv_usa
 from .health import wait_healthy
 from .repair import interruption_report
 from .selinux import missing_labels, selinux_mode
-from .stream import stream
-from .system import SYSTEM_PATH, System
+from .system import System
 from .tls import tls_files
 
 
@@ -142,29 +140,6 @@ def _list_services(system: System) -> Result:
     if not result.lines:
         result.say("no services deployed by integrator on this host")
     return result
-
-
-# --- logs ----------------------------------------------------------------------------------------
-
-
-def journal_argv(layout: Layout, follow: bool, since: str | None, lines: int) -> list[str]:
-    argv = ["journalctl", "-u", layout.service_unit, "-u", layout.socket_unit, "-n", str(lines), "--no-pager"]
-    if since:
-        argv += ["--since", since]
-    return argv + (["-f"] if follow else [])
-
-
-def logs_local(system: System, name: str, follow: bool, since: str | None, lines: int) -> Result:
-    """journalctl for the service; with --follow it streams to our stdout until interrupted."""
-    argv = journal_argv(layout_for(system, name), follow, since, lines)
-    if follow:
-        rc = stream(argv, env={**os.environ, "PATH": SYSTEM_PATH})
-        return Result(exit_code=0 if rc == 0 else EXIT_FAILED)
-    proc = system.run(argv, check=False)
-    if not proc.ok:
-        raise HostError(f"journalctl failed: {proc.output()}")
-    out = proc.stdout.splitlines()
-    return Result(lines=out, data={"service": name, "journal": out})
 
 
 # --- doctor --------------------------------------------------------------------------------------

@@ -81,13 +81,18 @@ def list_services(system: System, name: str | None) -> Result:
 
 
 def logs(
-    system: System, name: str, follow: bool = False, since: str | None = None, lines: int = 100
+    system: System,
+    name: str,
+    source: str = "all",
+    follow: bool = False,
+    since: str | None = None,
+    lines: int = 100,
 ) -> Result:
-    """journalctl for the service; --follow streams until stopped (Ctrl-C, SIGTERM)."""
-    from .status import logs_local
+    """journalctl for the service (and its nginx site's lines); --follow streams until stopped."""
+    from .journal import logs_local
 
     check_service_name(name)
-    return with_lines(logs_local(system, name, follow, since, lines))
+    return with_lines(logs_local(system, name, source, follow, since, lines))
 
 
 def rollback(system: System, name: str, to: str | None = None) -> Result:

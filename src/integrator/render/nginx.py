@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .common import HSTS_MAX_AGE_S, UPSTREAM_IDLE_S, header, proxy_timeout
+from .nginx_logs import log_directives, log_format
 from .nginx_text import INDENT, Version, block, listens
 
 UPSTREAM_KEEPALIVE = 16  # idle connections each nginx worker keeps open to gunicorn
@@ -25,7 +26,8 @@ def site(spec: ServiceSpec, layout: Layout, nginx_version: Version) -> str:
     lines += ["", *_ipv6_note()]
     lines += ["", *_upstream(spec, layout, nginx_version)]
     lines += ["", *_names_map(spec)]
-    lines += ["", *_redirect_server(spec)]
+    lines += ["", *log_format(layout)]
+    lines += ["", *_redirect_server(spec, layout)]
     lines += ["", *_https_server(spec, layout, nginx_version)]
     return "\n".join(lines) + "\n"
 
@@ -113,11 +115,12 @@ def _name_check(spec: ServiceSpec, status: int) -> list[str]:
     return [f'if ({host_variable(spec)} = "") {{', f"{INDENT}return {status};", "}"]
 
 
-def _redirect_server(spec: ServiceSpec) -> list[str]:
+def _redirect_server(spec: ServiceSpec, layout: Layout) -> list[str]:
     body = [
         *listens(spec.http_port, spec.default_server, ""),
         _server_names(spec),
         "server_tokens off;",
+        *log_directives(layout),
         *_name_check(spec, 444),
         f"return 301 https://{host_variable(spec)}{_port_suffix(spec)}$request_uri;",
     ]
@@ -131,7 +134,8 @@ def _https_server(spec: ServiceSpec, layout: Layout, nginx_version: Version) -> 
     new_http2 = nginx_version >= HTTP2_DIRECTIVE_SINCE
     body = [*listens(spec.https_port, spec.default_server, " ssl" if new_http2 else " ssl http2")]
     body += ["http2 on;"] if new_http2 else []
-    body += [_server_names(spec), "server_tokens off;", "", *_tls(spec, layout), "", *_headers(spec, layout)]
+    body += [_server_names(spec), "server_tokens off;", *log_directives(layout)]
+    body += ["", *_tls(spec, layout), "", *_headers(spec, layout)]
     body += ["", "# A Host that is none of the service's names never reaches the app."]
     body += _name_check(spec, 421)
     body += [

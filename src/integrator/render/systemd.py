@@ -119,7 +119,7 @@ def _environment(spec: ServiceSpec, layout: Layout, release_id: str) -> list[str
         _env("PATH", f"{layout.venv(release_id)}/bin:/usr/bin:/bin"),
         _env("PYTHONUNBUFFERED", "1"),
         _env("PYTHONDONTWRITEBYTECODE", "1"),
-        f"SyslogIdentifier={spec.name}",
+        f"SyslogIdentifier={layout.journal_tag}",
     ]
     if spec.env:
         lines.append("# [env] from service.toml")

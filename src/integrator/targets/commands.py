@@ -71,21 +71,27 @@ def list_services(name: str | None, target: HostTarget) -> Result:
 
 
 def logs(
-    name: str, target: HostTarget, follow: bool = False, since: str | None = None, lines: int = 100
+    name: str,
+    target: HostTarget,
+    source: str = "all",
+    follow: bool = False,
+    since: str | None = None,
+    lines: int = 100,
 ) -> Result:
-    """journalctl for the service; --follow streams until stopped (Ctrl-C, SIGTERM), on any target."""
-    from ..host.status import journal_argv
+    """journalctl for the service and its site; --follow streams until stopped, on any target."""
+    from ..host.journal import check_source, journal_argv
     from ..host.stream import stream
     from ..layout import Layout, profile
 
     if isinstance(target, LocalTarget):
-        return verbs.logs(target.system, name, follow, since, lines)
+        return verbs.logs(target.system, name, source, follow, since, lines)
     check_service_name(name)
+    check_source(source)
     if not follow:
-        return target.invoke(["logs", name, "-n", str(lines), *_opt(since, "--since")])
+        return target.invoke(["logs", name, "--source", source, "-n", str(lines), *_opt(since, "--since")])
     target.run_checked(["journalctl", "--version"])  # unreachable: one clear error before streaming
     # journalctl needs only the unit names, which are the same on every distro.
-    argv = journal_argv(Layout(name, profile("debian")), True, since, lines)
+    argv = journal_argv(Layout(name, profile("debian")), source, True, since, lines)
     rc = stream(target.stream_argv(argv))
     if rc == 0:
         return Result()

@@ -1,0 +1,62 @@
+"""A site's nginx logs go to the journal, tagged like the app's lines, so `logs NAME` shows
+both in one time order (host/journal.py picks nginx's lines by nginx.service and the tag).
+
+nginx writes to syslog's /dev/log natively; journald answers there on Debian and RHEL alike.
+The access line is one JSON object (escape=json: client-chosen text cannot break it).
+"""
+
+from __future__ import annotations
+
+from ..layout import Layout
+
+# `nohostname`: journald takes the word after the date as the tag; a hostname there would be
+# read as one. `daemon`, not nginx's default local7: RHEL's rsyslog sends local7 to boot.log.
+SYSLOG = "syslog:server=unix:/dev/log,facility=daemon,tag={tag},nohostname"
+# nginx's own level: 502s (socket full, app down), upstream timeouts, bodies over the limit.
+ERROR_LEVEL = "error"
+# (key, nginx variable, quoted): numbers nginx always prints as numbers stay unquoted.
+ACCESS_FIELDS = (
+    ("time", "$time_iso8601", True),
+    ("remote_addr", "$remote_addr", True),
+    ("host", "$host", True),
+    ("method", "$request_method", True),
+    ("uri", "$request_uri", True),
+    ("protocol", "$server_protocol", True),
+    ("status", "$status", False),
+    ("body_bytes_sent", "$body_bytes_sent", False),
+    ("request_time", "$request_time", False),
+    ("upstream_status", "$upstream_status", True),
+    ("upstream_response_time", "$upstream_response_time", True),
+    ("tls", "$ssl_protocol", True),
+    ("referer", "$http_referer", True),
+    ("user_agent", "$http_user_agent", True),
+    ("request_id", "$request_id", True),
+)
+
+
+def log_format_name(layout: Layout) -> str:
+    """One format per site: log_format is http-wide and a name declared twice fails nginx -t."""
+    return f"{layout.name}_json"
+
+
+def log_format(layout: Layout) -> list[str]:
+    """The access line's format, declared at http level (the site file is included there)."""
+    fields = [f'"{key}":"{var}"' if quoted else f'"{key}":{var}' for key, var, quoted in ACCESS_FIELDS]
+    parts = [f"'{{{fields[0]},'", *(f"'{f},'" for f in fields[1:-1]), f"'{fields[-1]}}}'"]
+    return [
+        "# The access line: one JSON object per request (escape=json: whatever a client sends",
+        "# stays inside its string).",
+        f"log_format {log_format_name(layout)} escape=json",
+        *(f"    {part}" for part in parts[:-1]),
+        f"    {parts[-1]};",
+    ]
+
+
+def log_directives(layout: Layout) -> list[str]:
+    """Inside each of the site's server{}: its lines to the journal instead of nginx's files."""
+    target = SYSLOG.format(tag=layout.journal_tag)
+    return [
+        f"# To the journal, tagged {layout.journal_tag} like the app: `integrator logs {layout.name}`.",
+        f"access_log {target} {log_format_name(layout)};",
+        f"error_log {target} {ERROR_LEVEL};",
+    ]

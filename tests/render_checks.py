@@ -126,7 +126,8 @@ def exec_binaries(f: RenderedFile) -> list[PurePosixPath]:
 
 
 def unit_paths(root: Path, files: Iterable[RenderedFile]) -> list[str]:
-    return [str(root / f.path.relative_to("/")) for f in files if f.path.suffix in (".service", ".socket")]
+    units = (".service", ".socket", ".path")
+    return [str(root / f.path.relative_to("/")) for f in files if f.path.suffix in units]
 
 
 def exposure(output: str) -> float:

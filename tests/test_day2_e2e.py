@@ -1,5 +1,6 @@
 """Day-2 operations end to end on one sandbox host (issue 10 items 5 and 6): the site's nginx
-lines in the journal next to the app's.
+lines in the journal next to the app's; ACME challenges on port 80 and a provided certificate
+replaced on disk, served without a deploy.
 
 The steps share one host and one service and build on each other. Traffic goes only to the
 sandbox's address.
@@ -18,22 +19,43 @@ from integrator.sandbox import Sandbox
 from integrator.targets import commands
 from integrator.targets.transport import SandboxTarget
 from tests.sandbox_fixture import MakeSandbox
-from tests.test_deploy_e2e import _build, _new_service, get, ok
+from tests.test_deploy_e2e import _build, _new_service, get, ok, sh
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.network, pytest.mark.slow]
 
 NAME = "edge"
 
 
+TLS_DIR = f"/etc/ssl/{NAME}"  # the provided pair, as an ACME client would keep it
+WEBROOT = f"/etc/integrator/{NAME}/acme"
+
+
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("day2")
-    return _build(_new_service(NAME, root / NAME), root / "dist")
+    src = _new_service(NAME, root / NAME)
+    toml = src / "service.toml"
+    provided = f'[tls]\nmode = "provided"\ncert = "{TLS_DIR}/cert.pem"\nkey = "{TLS_DIR}/key.pem"'
+    toml.write_text(toml.read_text().replace('[tls]\nmode = "self-signed"', provided))
+    assert provided in toml.read_text()
+    return _build(src, root / "dist")
+
+
+def _new_pair(box: Sandbox, cert: str, key: str) -> str:
+    """A fresh self-signed pair for NAME at these paths; returns its SHA-256 fingerprint."""
+    made = sh(box, "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+              "-nodes", "-days", "30", "-subj", f"/CN={NAME}", "-addext", f"subjectAltName=DNS:{NAME}",
+              "-keyout", key, "-out", cert)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    out = sh(box, "openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", cert).stdout.decode()
+    return out.strip().split("=", 1)[1].replace(":", "").lower()
 
 
 @pytest.fixture(scope="module")
 def box(make_module_sandbox: MakeSandbox, bundle: Path) -> Sandbox:
     box = make_module_sandbox()
+    assert sh(box, "mkdir", "-p", f"{TLS_DIR}/archive").returncode == 0
+    _new_pair(box, f"{TLS_DIR}/cert.pem", f"{TLS_DIR}/key.pem")
     ok(commands.deploy(bundle, SandboxTarget(box.name)))
     return box
 
@@ -90,3 +112,89 @@ def test_a_local_user_cannot_forge_the_sites_lines(box: Sandbox) -> None:
     assert forged.returncode == 0, forged.stderr
     time.sleep(0.5)
     assert _access_lines(box, "nginx", "/?probe=forged", seconds=1) == []
+
+
+# --- ACME challenges and a provided certificate replaced on disk ---------------------------------
+
+
+def test_port_80_serves_acme_tokens_from_a_root_owned_webroot(box: Sandbox) -> None:
+    token, content = "abc_DEF-123", "abc_DEF-123.thumbprint"
+    challenge = f"{WEBROOT}/.well-known/acme-challenge"
+    assert sh(box, "mkdir", "-p", challenge).returncode == 0  # what certbot --webroot does
+    assert sh(box, "sh", "-c", f"printf %s {content} > {challenge}/{token}").returncode == 0
+    status, body, headers = get(box.address, f"/.well-known/acme-challenge/{token}", NAME, https=False)
+    assert (status, body, headers["Content-Type"]) == (200, content, "text/plain")
+    # Only token names, no symbolic links; everything else still redirects.
+    assert sh(box, "ln", "-s", f"/etc/integrator/{NAME}/tls", f"{challenge}/link").returncode == 0
+    assert sh(box, "ln", "-s", f"{TLS_DIR}/key.pem", f"{challenge}/keylink").returncode == 0
+    for path in ("missing", "a.b", "", "link/cert.pem", "keylink", "..%2f..%2f..%2ftls%2fkey.pem"):
+        status, body, _ = get(box.address, f"/.well-known/acme-challenge/{path}", NAME, https=False)
+        assert status in (301, 400, 403, 404) and "PRIVATE KEY" not in body, (path, status)
+    assert get(box.address, "/.well-known/other", NAME, https=False)[0] == 301
+    # root's alone: the app's user cannot put a token there.
+    assert sh(box, "stat", "-c", "%U %G %a", WEBROOT).stdout.decode().split() == ["root", "root", "755"]
+    as_app = sh(
+        box, "setpriv", f"--reuid={NAME}", f"--regid={NAME}", "--clear-groups", "touch", f"{WEBROOT}/x"
+    )
+    assert as_app.returncode != 0
+
+
+def _served_fingerprint(box: Sandbox) -> str:
+    import hashlib
+    import socket
+    import ssl
+
+    assert box.address.startswith("10.")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with (
+        socket.create_connection((box.address, 443), 5) as raw,
+        ctx.wrap_socket(raw, server_hostname=NAME) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return hashlib.sha256(der).hexdigest()
+
+
+def _wait_served(box: Sandbox, fingerprint: str, seconds: float = 30) -> float:
+    """Seconds until nginx serves the certificate (a bounded wait, not a timed assertion)."""
+    start = time.monotonic()
+    while _served_fingerprint(box) != fingerprint:
+        assert time.monotonic() - start < seconds, f"still the old certificate after {seconds} s"
+        time.sleep(0.1)
+    return time.monotonic() - start
+
+
+def test_a_replaced_provided_certificate_is_served_without_a_deploy(box: Sandbox) -> None:
+    target = SandboxTarget(box.name)
+    state = sh(
+        box, "systemctl", "show", "-p", "ActiveState,UnitFileState", f"{NAME}-tls.path"
+    ).stdout.decode()
+    assert state.split() == ["ActiveState=active", "UnitFileState=enabled"], state
+    records = len(ok(commands.list_services(NAME, target)).data["releases"])
+    # An operator's copy: new files renamed over the old ones, key first.
+    new = _new_pair(box, f"{TLS_DIR}/new-cert.pem", f"{TLS_DIR}/new-key.pem")
+    assert _served_fingerprint(box) != new
+    assert sh(box, "mv", f"{TLS_DIR}/new-key.pem", f"{TLS_DIR}/key.pem").returncode == 0
+    assert sh(box, "mv", f"{TLS_DIR}/new-cert.pem", f"{TLS_DIR}/cert.pem").returncode == 0
+    print(f"renamed over: served after {_wait_served(box, new):.2f} s")
+    # certbot's way: new files in archive/, the live names re-pointed as symbolic links.
+    new = _new_pair(box, f"{TLS_DIR}/archive/cert2.pem", f"{TLS_DIR}/archive/key2.pem")
+    for kind in ("key", "cert"):
+        link = sh(box, "ln", "-sfn", f"archive/{kind}2.pem", f"{TLS_DIR}/.{kind}.tmp")
+        assert (
+            link.returncode == 0
+            and sh(box, "mv", "-T", f"{TLS_DIR}/.{kind}.tmp", f"{TLS_DIR}/{kind}.pem").returncode == 0
+        )
+    print(f"symlink re-pointed: served after {_wait_served(box, new):.2f} s")
+    assert len(ok(commands.list_services(NAME, target)).data["releases"]) == records  # no deploy
+    reloads = sh(box, "journalctl", "-u", f"{NAME}-tls.service", "--no-pager", "-o", "cat").stdout.decode()
+    assert f"Finished {NAME}-tls.service" in reloads, reloads
+
+
+def test_uninstall_removes_the_watch(box: Sandbox) -> None:
+    ok(commands.uninstall(NAME, SandboxTarget(box.name)))
+    for unit in (f"{NAME}-tls.path", f"{NAME}-tls.service"):
+        assert sh(box, "test", "-e", f"/etc/systemd/system/{unit}").returncode != 0
+        state = sh(box, "systemctl", "show", "-p", "LoadState,ActiveState", unit).stdout.decode()
+        assert state.split() == ["LoadState=not-found", "ActiveState=inactive"], state

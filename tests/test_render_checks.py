@@ -31,6 +31,8 @@ from .render_checks import (
     unit_paths,
 )
 
+# Measured with systemd 252: 0.9 (root, for systemd's private socket; everything else taken away).
+TLS_RELOAD_CEILING = 1.0
 NGINX_HINT = "run scripts/install-nginx.sh as root"
 SYSTEMD_HINT = "apt-get install systemd"
 
@@ -82,6 +84,17 @@ def test_security_exposure(network: str, ceiling: float, analyze: str, tmp_path:
     score = exposure(result.stdout)
     print(f"systemd-analyze security --offline=true, network={network}: exposure {score}")
     assert score <= ceiling, result.stdout
+
+
+def test_tls_reload_unit_exposure(analyze: str, tmp_path: Path) -> None:
+    """NAME-tls.service must run as root (systemd's private socket) but has nothing else."""
+    case = next(c for c in CASES if c.spec.tls.mode == "provided")
+    root = systemd_root(tmp_path, case.render())
+    unit = str(root / case.layout.tls_watch_unit_paths[1].relative_to("/"))
+    result = run([analyze, "security", "--offline=true", f"--root={root}", unit])
+    score = exposure(result.stdout)
+    print(f"systemd-analyze security --offline=true, {case.layout.tls_reload_unit}: exposure {score}")
+    assert score <= TLS_RELOAD_CEILING, result.stdout
 
 
 # --- nginx --------------------------------------------------------------------------------------

@@ -143,6 +143,12 @@ class Layout:
         return P(self.profile.tls_dir) / self.name / "tls" / "key.pem"
 
     @property
+    def acme_webroot(self) -> P:
+        """ACME HTTP-01 tokens (`certbot --webroot -w` this): root:root 0755, served by nginx
+        on the site's plain-HTTP port below /.well-known/acme-challenge/."""
+        return self.etc_dir / "acme"
+
+    @property
     def local_ca_dir(self) -> P:
         """The host's own CA for `[tls] mode = "local-ca"`, shared by its services. `-` cannot be
         in a service name, so no service's directory can ever be this one."""
@@ -189,6 +195,20 @@ class Layout:
     @property
     def socket_unit_path(self) -> P:
         return self.unit_dir / self.socket_unit
+
+    @property
+    def tls_watch_unit(self) -> str:
+        """Watches a provided certificate and key; `-` is in no service name, so no clash."""
+        return f"{self.name}-tls.path"
+
+    @property
+    def tls_reload_unit(self) -> str:
+        """Started by the watch: reloads nginx."""
+        return f"{self.name}-tls.service"
+
+    @property
+    def tls_watch_unit_paths(self) -> tuple[P, P]:
+        return (self.unit_dir / self.tls_watch_unit, self.unit_dir / self.tls_reload_unit)
 
     @property
     def runtime_dir(self) -> P:

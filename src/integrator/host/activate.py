@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import IntegratorError
 from ..layout import Layout
+from ..render.tls_watch import watched
 from ..spec import ServiceSpec
 from . import bundleio, units
 from .facts import HostFacts
@@ -106,6 +107,7 @@ def activate(ctx: HostContext, writer: FileWriter, release_id: str, previous: Pr
         changes = writer.put_rendered(render_for(ctx, release_id))
         # A port this release left (its spec changed) keeps no catch-all: undone with the rest.
         changes += [writer.remove(p) for p in unused_catch_alls(ctx.system, ctx.layout)]
+        changes += drop_tls_watch(ctx, writer)
         start_and_check(ctx, changes)
         hold_signals()  # it serves and passed: switching must not be cut short
         ctx.progress("switch")
@@ -151,6 +153,8 @@ def start_and_check(ctx: HostContext, changes: list[Change]) -> None:
     ctx.progress("start")
     units.daemon_reload(ctx.system)
     started = units.start_service(ctx.system, ctx.layout, socket_changed(ctx.layout, changes))
+    if watched(ctx.spec):
+        units.tls_watch(ctx.system, ctx.layout, on=True)
     ctx.progress("nginx-reload")
     found_nginx = units.nginx_reload(ctx.system)  # set when this started a stopped nginx
     ctx.progress("health")
@@ -166,6 +170,16 @@ def start_and_check(ctx: HostContext, changes: list[Change]) -> None:
         if found_nginx is not None:
             units.put_nginx_back(ctx.system, found_nginx)  # the restore leaves a stopped nginx stopped
         raise ActivationFailed(reason, journal)
+
+
+def drop_tls_watch(ctx: HostContext, writer: FileWriter) -> list[Change]:
+    """A release without a provided certificate keeps no watch units (its spec changed):
+    stopped first, then removed through `writer`, so a failed activation puts them back."""
+    paths = ctx.layout.tls_watch_unit_paths
+    if watched(ctx.spec) or not any(ctx.system.path(p).exists() for p in paths):
+        return []
+    units.tls_watch(ctx.system, ctx.layout, on=False)
+    return [writer.remove(p) for p in paths]
 
 
 def socket_changed(layout: Layout, changes: list[Change]) -> bool:
@@ -203,6 +217,7 @@ def _restart_previous(ctx: HostContext, previous: Previous | None, socket_change
         units.reload_nginx_if_valid(ctx.system)
         return None
     units.start_service(ctx.system, ctx.layout, socket_changed=socket_changed)
+    units.tls_watch(ctx.system, ctx.layout, on=watched(previous.spec))
     units.reload_nginx_if_valid(ctx.system)
     return check_serving(replace(ctx, spec=previous.spec)).ok
 

@@ -169,6 +169,7 @@ def _prepare_release(
     bundleio.build_release_venv(system, info, layout, rid, ctx.facts)
     ctx.progress("tls")
     ensure_tls(system, writer, ctx.spec, layout, ctx.facts.hostname)
+    writer.ensure_dir(layout.acme_webroot, 0o755)  # root's alone: ACME tokens (render/nginx_acme.py)
     ctx.progress("secrets")
     install_secrets(writer, ctx.spec, layout, secrets)
     ctx.progress("labels")

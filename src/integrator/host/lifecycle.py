@@ -138,7 +138,7 @@ def uninstall_local(system: System, name: str, purge: bool) -> Result:
 
 def _remove_service(system: System, layout: Layout, owned: ownership.Owned) -> list[str]:
     live = ownership.probe(system, layout)
-    unit_paths = (layout.service_unit_path, layout.socket_unit_path)
+    unit_paths = (layout.service_unit_path, layout.socket_unit_path, *layout.tls_watch_unit_paths)
     ours = [p for p in unit_paths if ownership.owns(owned, layout, live, p)]
     if ours and not live.foreign_units:  # never stop a unit of the same name that is not ours
         units.stop_and_disable(system, layout)
@@ -146,7 +146,8 @@ def _remove_service(system: System, layout: Layout, owned: ownership.Owned) -> l
     removed = [str(p) for p in ours if writer.remove(p).changed]
     if ours:
         units.daemon_reload(system)
-        system.run(["systemctl", "reset-failed", layout.service_unit, layout.socket_unit], check=False)
+        failed = [layout.service_unit, layout.socket_unit, layout.tls_watch_unit, layout.tls_reload_unit]
+        system.run(["systemctl", "reset-failed", *failed], check=False)
     removed += _remove_owned(system, layout, owned, (layout.root, layout.runtime_dir))
     return removed + remove_user(system, layout, owned)
 

@@ -84,7 +84,8 @@ def managed_dirs(layout: Layout) -> list[PurePosixPath]:
 
 
 def managed_paths(layout: Layout) -> list[PurePosixPath]:
-    return [layout.service_unit_path, layout.socket_unit_path, layout.nginx_site, layout.runtime_dir]
+    units = [layout.service_unit_path, layout.socket_unit_path, *layout.tls_watch_unit_paths]
+    return [*units, layout.nginx_site, layout.runtime_dir]
 
 
 # --- pure decisions ------------------------------------------------------------------------------

@@ -45,6 +45,19 @@ def stop_and_disable(system: System, layout: Layout) -> None:
     system.run(
         ["systemctl", "disable", "--now", "--quiet", layout.service_unit, layout.socket_unit], check=False
     )
+    tls_watch(system, layout, on=False)
+
+
+def tls_watch(system: System, layout: Layout, on: bool) -> None:
+    """Enable and (re)start NAME-tls.path (render/tls_watch.py: a provided certificate), so it
+    watches the paths just written; or stop and disable it, whether or not its file is still
+    there (stop works on a unit loaded from a file already removed)."""
+    if on:
+        system.run(["systemctl", "enable", "--quiet", layout.tls_watch_unit])
+        system.run(["systemctl", "restart", layout.tls_watch_unit])
+        return
+    system.run(["systemctl", "stop", layout.tls_watch_unit, layout.tls_reload_unit], check=False)
+    system.run(["systemctl", "disable", "--quiet", layout.tls_watch_unit], check=False)
 
 
 def is_active(system: System, unit: str) -> bool:

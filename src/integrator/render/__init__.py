@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 
 from ..layout import Layout
 from ..spec import ServiceSpec
-from . import gunicorn, nginx, nginx_shared, systemd
+from . import gunicorn, nginx, nginx_shared, systemd, tls_watch
 from .common import check_release_id
 
 DEFAULT_NGINX_VERSION = (1, 22, 1)  # Debian 12's; RHEL 9's streams are older or newer
@@ -47,6 +47,10 @@ def render_all(
         RenderedFile(layout.nginx_proxy_include, nginx_shared.proxy_include()),
         RenderedFile(layout.nginx_headers_include, nginx_shared.security_headers_include()),
     ]
+    if tls_watch.watched(spec):
+        path_unit, reload_unit = layout.tls_watch_unit_paths
+        files.append(RenderedFile(path_unit, tls_watch.watch_path_unit(spec, layout)))
+        files.append(RenderedFile(reload_unit, tls_watch.reload_service_unit(spec, layout)))
     for port, tls in ((spec.http_port, False), (spec.https_port, True)):
         text = nginx_shared.catch_all(port, tls, nginx_version, layout.nginx_tls_include)
         if text is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .common import HSTS_MAX_AGE_S, UPSTREAM_IDLE_S, header, proxy_timeout
+from .nginx_acme import acme_challenge
 from .nginx_logs import log_directives, log_format
 from .nginx_text import INDENT, Version, block, listens
 
@@ -122,10 +123,14 @@ def _redirect_server(spec: ServiceSpec, layout: Layout) -> list[str]:
         "server_tokens off;",
         *log_directives(layout),
         *_name_check(spec, 444),
-        f"return 301 https://{host_variable(spec)}{_port_suffix(spec)}$request_uri;",
+        "",
+        *acme_challenge(layout),
+        "",
+        *block("location /", [f"return 301 https://{host_variable(spec)}{_port_suffix(spec)}$request_uri;"]),
     ]
     return [
-        "# Plain HTTP serves nothing but a redirect to HTTPS, for the service's own names only.",
+        "# Plain HTTP serves ACME challenges and otherwise a redirect to HTTPS, for the service's",
+        "# own names only.",
         *block("server", body),
     ]
 

@@ -1,0 +1,103 @@
+"""NAME-tls.path and NAME-tls.service: nginx reloads when a provided certificate changes.
+
+`[tls] mode = "provided"` names files someone else renews (certbot, any ACME client, an
+operator's copy). Without this, nginx would keep serving the old certificate until the next
+deploy. Self-signed and local-CA certificates are renewed by a deploy, which reloads nginx
+itself: they get no watch.
+"""
+
+from __future__ import annotations
+
+from ..layout import Layout
+from ..spec import ServiceSpec
+from .common import header
+
+
+def watched(spec: ServiceSpec) -> bool:
+    """Whether the service has the watch units: one place for the deploy and the renderer."""
+    return spec.tls.mode == "provided"
+
+
+def watch_path_unit(spec: ServiceSpec, layout: Layout) -> str:
+    """NAME-tls.path: starts NAME-tls.service when the certificate or the key changes."""
+    lines = header(layout.tls_watch_unit_paths[0])
+    lines += [
+        "",
+        "[Unit]",
+        f"Description={spec.name}: reload nginx when its provided TLS certificate or key changes",
+        "",
+        "[Path]",
+        "# Written and closed, or a new file renamed over it (certbot re-points its symlinks in",
+        "# live/ that way): systemd watches each file and its directory.",
+        f"PathChanged={spec.tls.cert}",
+        f"PathChanged={spec.tls.key}",
+        f"Unit={layout.tls_reload_unit}",
+        "",
+        "[Install]",
+        "WantedBy=paths.target",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def reload_service_unit(spec: ServiceSpec, layout: Layout) -> str:
+    """NAME-tls.service: one `systemctl try-reload-or-restart nginx.service`, nothing more."""
+    lines = header(
+        layout.tls_watch_unit_paths[1],
+        f"Review the hardening: systemd-analyze security {layout.tls_reload_unit}",
+    )
+    lines += [
+        "",
+        "[Unit]",
+        f"Description={spec.name}: reload nginx for a changed TLS certificate",
+        f"# Started by {layout.tls_watch_unit}. nginx checks the new pair itself: a certificate",
+        "# whose key has not been replaced yet fails the reload and nginx keeps serving the old",
+        "# pair; the key's own change starts this again.",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        "# Reloads nginx if it runs (a stopped nginx stays stopped). systemd's private socket",
+        "# accepts root alone, hence root, with every other privilege taken away below.",
+        "ExecStart=/bin/systemctl try-reload-or-restart nginx.service",
+        "",
+        *_sandbox(),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _sandbox() -> list[str]:
+    return [
+        "# Nothing writable, no network, no devices, no capabilities: it only talks to systemd",
+        "# over /run/systemd/private.",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "PrivateDevices=yes",
+        "DevicePolicy=closed",
+        "PrivateNetwork=yes",
+        "PrivateIPC=yes",
+        "RestrictAddressFamilies=AF_UNIX",
+        "IPAddressDeny=any",
+        "ProtectKernelTunables=yes",
+        "ProtectKernelModules=yes",
+        "ProtectKernelLogs=yes",
+        "ProtectControlGroups=yes",
+        "ProtectClock=yes",
+        "ProtectHostname=yes",
+        "ProtectProc=invisible",
+        "ProcSubset=pid",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=",
+        "AmbientCapabilities=",
+        "RestrictSUIDSGID=yes",
+        "RemoveIPC=yes",
+        "KeyringMode=private",
+        "LockPersonality=yes",
+        "RestrictRealtime=yes",
+        "RestrictNamespaces=yes",
+        "MemoryDenyWriteExecute=yes",
+        "UMask=0077",
+        "SystemCallArchitectures=native",
+        "SystemCallFilter=@system-service",
+        "SystemCallFilter=~@privileged @resources",
+        "SystemCallErrorNumber=EPERM",
+    ]

@@ -17,7 +17,7 @@ import pytest
 from integrator.cli import main
 from integrator.errors import TemplateError
 from integrator.template.commands import init
-from integrator.template.shapes import procfile_entry
+from integrator.template.procfile import procfile_entry
 
 APPS = Path(__file__).parent / "fixtures" / "apps"
 GOLDEN = Path(__file__).parent / "golden" / "init"

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import TemplateError
+from .procfile import procfile_candidates
 from .shapes import (
     PROCFILE,
     Candidate,
@@ -23,7 +24,6 @@ from .shapes import (
     Resolver,
     candidates_in,
     module_facts,
-    procfile_candidates,
     read_module,
 )
 

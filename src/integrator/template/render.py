@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from ..errors import TemplateError
+from ..layout import Layout
 from ..spec import ServiceSpec, dump_spec_toml, parse_spec
 from .adopt import parse_toml
 
@@ -204,3 +205,12 @@ def write_new_file(path: Path, text: str) -> None:
 def parse_service_toml(text: str, *, source: str) -> ServiceSpec:
     """Validate service.toml text before it is written (load_spec reads files; this reads memory)."""
     return parse_spec(parse_toml(text, source=source), source=source)
+
+
+def host_names(spec: ServiceSpec) -> str:
+    """What the name turns into on a host, so the user sees that two services cannot collide."""
+    lay = Layout.for_spec(spec)
+    return (
+        f"unit {lay.service_unit}, socket {lay.socket_path}, nginx site {lay.nginx_site}, "
+        f"user {lay.user}, releases {lay.releases}"
+    )

@@ -24,12 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from integrator.bundle import appwheel, targets, wheels
+from integrator.bundle import appwheel, flatwheel, targets, wheels
 from integrator.bundle.commands import bundle, verify
 from integrator.bundle.manifest import Manifest, verify_zip
 from integrator.bundle.source import ZIP_EPOCH, source_info
 from integrator.bundle.zipapp import HOST_SIDE
 from integrator.errors import BundleError, UsageError
+from integrator.project.model import FLAT, PACKAGED, load_project
 from integrator.result import Result
 from integrator.spec import dump_spec_toml, parse_spec
 
@@ -512,16 +513,13 @@ def test_pip_errors_become_one_line_naming_package_and_target() -> None:
     )
 
 
-def test_a_flat_project_gets_a_pyproject_for_its_modules_and_templates(tmp_path: Path) -> None:
+def test_a_flat_projects_wheel_holds_its_modules_and_templates_beside_them(tmp_path: Path) -> None:
     project = tmp_path / "gb"
     shutil.copytree(ADOPT_FIXTURE, project)
     spec = parse_spec({"service": {"name": "guestbook", "version": "0.1.0", "entry": "app:app"}})
-    text = appwheel.flat_pyproject(project, spec)
-    assert 'py-modules = ["app", "storage"]' in text
-    assert (
-        'include = ["templates", "templates.*"]' in text and "tests" not in text.split("[tool.setuptools]")[1]
-    )
-    assert appwheel.flat_requirements(project) == project / "requirements.txt"
+    members = flatwheel.wheel_members(load_project(project), spec)
+    assert [n for n in members if ".dist-info/" not in n] == ["app.py", "storage.py", "templates/index.html"]
+    assert load_project(project).requirements == "requirements.txt"
 
 
 def test_a_pyproject_with_only_tool_settings_is_bundled_as_the_flat_project_init_said(tmp_path: Path) -> None:
@@ -529,13 +527,15 @@ def test_a_pyproject_with_only_tool_settings_is_bundled_as_the_flat_project_init
     (tmp_path / "app.py").write_text("from flask import Flask\napp = Flask(__name__)\n")
     (tmp_path / "requirements.txt").write_text("flask\n")
     (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 100\n")
-    assert not appwheel.is_packaged(tmp_path)
-    assert appwheel.flat_requirements(tmp_path) == tmp_path / "requirements.txt"
+    project = load_project(tmp_path)
+    assert (project.layout, project.requirements) == (FLAT, "requirements.txt")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "1"\n')
-    assert appwheel.is_packaged(tmp_path) and appwheel.flat_requirements(tmp_path) is None
+    project = load_project(tmp_path)
+    assert (project.layout, project.requirements) == (PACKAGED, None)
     (tmp_path / "pyproject.toml").unlink()
     (tmp_path / "setup.py").write_text("from setuptools import setup\nsetup()\n")
-    assert appwheel.is_packaged(tmp_path) and appwheel.flat_requirements(tmp_path) is None
+    project = load_project(tmp_path)
+    assert (project.layout, project.requirements) == (PACKAGED, None)
 
 
 def test_index_options_in_requirements_are_dropped_with_a_note(tmp_path: Path) -> None:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from integrator.bundle import appwheel, targets, wheels
+from integrator.bundle import appwheel, flatwheel, targets, wheels
 from integrator.bundle.commands import bundle
 from integrator.cli import main
 from integrator.errors import BundleError, SpecError, UsageError
+from integrator.project.model import load_project
 from integrator.spec import ServiceSpec, parse_spec
 from integrator.template.commands import init
 
@@ -298,6 +299,5 @@ def test_a_flat_projects_wheel_packages_the_modules_init_reports(tmp_path: Path)
         (tmp_path / rel).write_text(text)
     reported = init(tmp_path, name="shop_site").data["modules"]
     assert reported == ["helpers", "shop"]
-    text = appwheel.flat_pyproject(tmp_path, _spec("0.1.0"))
-    assert 'py-modules = ["helpers"]' in text
-    assert 'include = ["shop", "shop.*"]' in text
+    members = flatwheel.wheel_members(load_project(tmp_path), _spec("0.1.0"))
+    assert [n for n in members if ".dist-info/" not in n] == ["helpers.py", "shop/__init__.py"]

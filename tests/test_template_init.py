@@ -51,7 +51,8 @@ def test_flat_app_with_requirements(adopt: Adopt, capsys: pytest.CaptureFixture[
     data = json.loads(capsys.readouterr().out)
     assert data["entry"] == "app:app" and data["name"] == "guestbook" and data["version"] == "0.1.0"
     assert data["layout"] == "flat" and data["source_root"] == ""
-    assert data["modules"] == ["app", "storage"] and data["data_dirs"] == ["templates"]
+    assert data["modules"] == ["app", "storage"]
+    assert data["files"] == ["app.py", "storage.py", "templates/index.html"]  # not tests/helpers.py
     assert data["requirements"] == "requirements.txt" and data["dependencies_from"] == "requirements.txt"
     assert data["dependencies"] == ["Flask==3.0.3", "python-dotenv>=1.0"]
     assert any("--index-url" in note for note in data["notes"])
@@ -63,7 +64,8 @@ def test_flat_app_with_requirements(adopt: Adopt, capsys: pytest.CaptureFixture[
 def test_flat_layout_says_what_the_bundle_will_do(adopt: Adopt) -> None:
     result = init(adopt("guestbook"))
     text = "\n".join(result.lines)
-    assert "layout: flat" in text and "app, storage, templates/" in text and "requirements.txt" in text
+    assert "layout: flat" in text and "modules: app, storage" in text and "requirements.txt" in text
+    assert "data files: templates/index.html" in text and "not packaged: 1 project metadata, 1 tests" in text
 
 
 def test_package_with_factory_and_pyproject(adopt: Adopt) -> None:

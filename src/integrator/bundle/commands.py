@@ -16,9 +16,16 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
+from ..project.model import check_version, load_project
 from ..result import Result
-from ..spec import ServiceSpec, load_spec
-from .appwheel import app_requires_python, build_app_wheel, prepare_requirements
+from ..spec import SPEC_FILE, ServiceSpec, load_spec
+from .appwheel import (
+    app_requires_python,
+    build_app_wheel,
+    left_out_by_backend,
+    prepare_requirements,
+    wheel_files,
+)
 from .manifest import LOCKS, InstallTarget, Manifest, sha256_file, verify_zip
 from .preflight import Verdict
 from .preflight import preflight as run_preflight
@@ -94,14 +101,18 @@ def bundle(
     targets = parse_targets(DEFAULT_PYTHONS if pythons is None else pythons, platforms)
     source = source_info(dir, output)
     out = output / bundle_name(spec)
+    project = load_project(dir, skip=[output])
+    check_version(project, spec.version, SPEC_FILE)  # before any build or download
     with tempfile.TemporaryDirectory(prefix="integrator-bundle-") as tmp:
         work = Path(tmp)
         progress(f"building the wheel of {spec.name} {spec.version} ...")
-        app = build_app_wheel(dir, spec, work, source.epoch, exclude=output.resolve())
+        app = build_app_wheel(project, spec, work, source.epoch, exclude=output.resolve())
+        app_files = [p.as_posix() for p in wheel_files(app)]
+        missing = [p.as_posix() for p in left_out_by_backend(project, app)]
         targets, notes = project_targets(targets, app_requires_python(app), given=pythons is not None)
         for note in notes:
             progress(note)
-        requirements = prepare_requirements(dir, work, progress)
+        requirements = prepare_requirements(project, work, progress)
         house = collect_wheels(app, requirements, targets, work, dir, progress, optional=pythons is None)
         verdict = run_preflight(spec, house, work, progress) if preflight else SKIPPED
         members = {"__main__.py": MAIN_PY, **host_code(package_dir()), **payload(spec_json(spec), house)}
@@ -116,10 +127,26 @@ def bundle(
         progress(f"writing {out} ...")
         write_pyz(out, members, manifest_bytes, signature, source.epoch)
     verify_zip(out)  # what a host will do first: fail here rather than there
-    return _bundle_result(out, manifest, signature is not None, verdict, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    result = _bundle_result(out, manifest, signature is not None, verdict, seconds, app_files)
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        result.warn(
+            f"the app wheel lacks {len(missing)} file(s) of the project's packages: {shown}; code that "
+            f"reads them will fail on the host: add them to its build's package data ({project.build_file})"
+        )
+    return result
 
 
-def _bundle_result(out: Path, manifest: Manifest, signed: bool, verdict: Verdict, seconds: float) -> Result:
+def _app_line(wheel: str, files: list[str], limit: int = 8) -> str:
+    """`shop-0.1.0-py3-none-any.whl: 3 files (app.py, config.json, templates/index.html)`."""
+    shown = ", ".join(files[:limit]) + (f" and {len(files) - limit} more" if len(files) > limit else "")
+    return f"{wheel}: {len(files)} files ({shown})"
+
+
+def _bundle_result(
+    out: Path, manifest: Manifest, signed: bool, verdict: Verdict, seconds: float, app_files: list[str]
+) -> Result:
     size = out.stat().st_size
     digest = sha256_file(out)
     wheels = sum(1 for name in manifest.files if name.endswith(".whl"))
@@ -130,6 +157,7 @@ def _bundle_result(out: Path, manifest: Manifest, signed: bool, verdict: Verdict
     result.say(f"  sha256   {digest}")
     result.say(f"  targets  {', '.join(tags)}")
     result.say(f"  contents {wheels} wheels, {len(manifest.files)} files")
+    result.say(f"  app      {_app_line(manifest.app_wheel, app_files)}")
     result.say(
         f"  source   {manifest.source_commit or 'not a git checkout'}{' (dirty)' if manifest.dirty else ''}"
     )
@@ -149,6 +177,7 @@ def _bundle_result(out: Path, manifest: Manifest, signed: bool, verdict: Verdict
         "dirty": manifest.dirty,
         "signed": signed,
         "preflight": verdict.data,
+        "app_files": app_files,
         "seconds": round(seconds, 2),
     }
     return result

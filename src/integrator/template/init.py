@@ -8,11 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import SpecError, TemplateError
+from ..project.metadata import PYPROJECT, requirement_name
+from ..project.model import PACKAGED, Project, describe, load_project
 from ..result import Result
 from ..spec import SPEC_FILE, ServiceSpec, parse_spec
-from .adopt import PYPROJECT, Project, module_names, normalise_name, requirement_name, scan
+from .adopt import find_candidates, normalise_name
 from .render import DEFAULT_VERSION, host_names, service_toml, title_of, write_new_file
-from .shapes import choose_entry
+from .shapes import Found, choose_entry
 
 
 def _derive_name(project: Project, root: Path) -> tuple[str, str]:
@@ -28,7 +30,7 @@ def health_path(routes: set[str]) -> str:
     return "/health" if "/healthz" not in routes and "/health" in routes else "/healthz"
 
 
-def _adopted_spec(project: Project, root: Path, name: str | None, entry: str) -> ServiceSpec:
+def _adopted_spec(project: Project, found: Found, root: Path, name: str | None, entry: str) -> ServiceSpec:
     derived_from = ""
     if name is None:
         name, derived_from = _derive_name(project, root)
@@ -41,8 +43,8 @@ def _adopted_spec(project: Project, root: Path, name: str | None, entry: str) ->
             "description": project.description or title_of(name),
         }
     }
-    if health_path(project.found.routes) != "/healthz":
-        data["http"] = {"health_path": health_path(project.found.routes)}
+    if health_path(found.routes) != "/healthz":
+        data["http"] = {"health_path": health_path(found.routes)}
     try:
         return parse_spec(data, source="init")
     except SpecError as exc:
@@ -53,12 +55,12 @@ def _adopted_spec(project: Project, root: Path, name: str | None, entry: str) ->
 
 def _layout_notes(project: Project) -> list[str]:
     """What `integrator bundle` will do with this project, so nothing about it is a surprise."""
-    if project.layout == "pyproject":
-        return [f"layout: {project.build_file}: the bundle builds this project's wheel and its dependencies"]
-    parts = ", ".join(project.modules) or "(none found)"
-    data = "".join(f", {d}/" for d in project.data_dirs)
-    deps = f" and installs {project.requirements}" if project.requirements else ""
-    return [f"layout: flat (no {PYPROJECT}): the bundle packages the modules {parts}{data} itself{deps}"]
+    if project.layout == PACKAGED:
+        first = f"layout: {project.build_file}: the bundle builds this project's wheel and its dependencies"
+    else:
+        deps = f" and installs {project.requirements}" if project.requirements else ""
+        first = f"layout: flat (no {PYPROJECT}): the bundle writes its wheel of these files{deps}"
+    return [first, *(f"  {line}" for line in describe(project))]
 
 
 def init(directory: Path, name: str | None = None, entry: str | None = None) -> Result:
@@ -71,18 +73,25 @@ def init(directory: Path, name: str | None = None, entry: str | None = None) -> 
         raise TemplateError(
             f"{target} already exists: init never overwrites it (edit it, or remove it to start again)"
         )
-    project = scan(root)
-    picked = choose_entry(project.found, root) if entry is None else None
-    spec = _adopted_spec(project, root, name, picked.entry if picked else str(entry))
+    project = load_project(root)
+    found, notes = find_candidates(project)
+    picked = choose_entry(found, root) if entry is None else None
+    spec = _adopted_spec(project, found, root, name, picked.entry if picked else str(entry))
     _check_adopted(project, spec, root, entry)
     write_new_file(target, service_toml(spec))
-    kind = picked.kind if picked else next((c.kind for c in project.candidates if c.entry == entry), "app")
-    return _init_result(project, spec, target, entry_given=entry is not None, kind=kind)
+    kind = picked.kind if picked else next((c.kind for c in found.candidates if c.entry == entry), "app")
+    result = _init_result(project, found, spec, target, entry_given=entry is not None)
+    result.data["notes"] = [*project.notes, *notes]
+    for note in result.data["notes"]:
+        result.warn(note)
+    _init_warnings(result, project, found, spec, kind)
+    result.say("next: review service.toml, then `integrator render` and `integrator bundle`")
+    return result
 
 
 def _check_adopted(project: Project, spec: ServiceSpec, root: Path, entry: str | None) -> None:
     """What would make the first deploy fail for certain: a module that is not there, a name taken."""
-    modules = module_names(project)
+    modules = {dotted for dotted, _ in project.module_files()}
     if entry is not None and spec.wsgi_module not in modules:
         raise TemplateError(
             f"--entry {entry}: no module {spec.wsgi_module!r} in {root} "
@@ -97,7 +106,7 @@ def _check_adopted(project: Project, spec: ServiceSpec, root: Path, entry: str |
 
 
 def _init_result(
-    project: Project, spec: ServiceSpec, target: Path, *, entry_given: bool, kind: str
+    project: Project, found: Found, spec: ServiceSpec, target: Path, *, entry_given: bool
 ) -> Result:
     result = Result(
         data={
@@ -109,13 +118,14 @@ def _init_result(
             "build_file": project.build_file,
             "source_root": project.source_root,
             "modules": project.modules,
-            "data_dirs": project.data_dirs,
+            "files": [p.as_posix() for p in project.shipped],
+            "not_packaged": project.not_shipped,
             "requirements": project.requirements,
             "dependencies": project.dependencies,
             "dependencies_from": project.dependencies_from,
-            "candidates": [c.entry for c in project.candidates],
+            "candidates": [c.entry for c in found.candidates],
             "requires_python": project.requires_python,
-            "django_settings": project.found.django_settings,
+            "django_settings": found.django_settings,
             "health_path": spec.health_path,
             "notes": project.notes,
         }
@@ -135,22 +145,18 @@ def _init_result(
         result.say(f"  requires Python {project.requires_python}: the bundle's default targets follow it")
     if spec.health_path != "/healthz":
         result.say(f"  health_path: {spec.health_path} (the app has that route and no /healthz)")
-    if project.found.django_settings:
+    if found.django_settings:
         result.say(
-            f"  Django settings: {project.found.django_settings} (set by the project's wsgi.py); "
+            f"  Django settings: {found.django_settings} (set by the project's wsgi.py); "
             "see docs/adopt.md for ALLOWED_HOSTS, SECRET_KEY and static files"
         )
     for line in _layout_notes(project):
         result.say(f"  {line}")
     result.say(f"  on a host: {host_names(spec)}")
-    for note in project.notes:
-        result.warn(note)
-    _init_warnings(result, project, spec, kind)
-    result.say("next: review service.toml, then `integrator render` and `integrator bundle`")
     return result
 
 
-def _init_warnings(result: Result, project: Project, spec: ServiceSpec, kind: str) -> None:
+def _init_warnings(result: Result, project: Project, found: Found, spec: ServiceSpec, kind: str) -> None:
     framework = {"django": "django", "app": "flask", "factory": "flask", "re-export": "flask"}.get(kind)
     if project.dependencies_from is None:
         result.warn(
@@ -162,14 +168,14 @@ def _init_warnings(result: Result, project: Project, spec: ServiceSpec, kind: st
         and framework not in {requirement_name(d) for d in project.dependencies}
     ):
         result.warn(f"{framework} is not among the dependencies in {project.dependencies_from}")
-    if spec.health_path not in project.found.routes:
-        seen = ", ".join(sorted(project.found.routes)[:5]) or "none"
+    if spec.health_path not in found.routes:
+        seen = ", ".join(sorted(found.routes)[:5]) or "none"
         result.warn(
             f"no route {spec.health_path} seen in the project (routes seen: {seen}; only literal paths of "
             "@app.route/@app.get and add_url_rule are read): the deploy's health check asks for it; "
             "make sure it answers 200, or set [http] health_path to a path that does"
         )
-    if project.layout == "pyproject" and project.version is None:
+    if project.layout == PACKAGED and project.version is None:
         result.warn(
             f"no static version in {PYPROJECT}: service.toml says {spec.version}; "
             "`integrator bundle` refuses a wheel whose version differs"

@@ -8,22 +8,17 @@ title form (`Shop`, `Order Tracker`) and as the environment prefix (`SHOP`, `SHO
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ..errors import TemplateError
+from ..project.files import VCS_DIRS, source_files
 from .render import Tree, env_prefix_of, title_of
 
-# Build products, caches and environments: rebuilt from the sources, and full of old names.
-SKIP_DIRS = frozenset(
-    {".venv", "venv", "__pycache__", "dist", "build", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
-)
-SKIP_SUFFIXES = (".pyc", ".pyo")
 # Copied byte for byte: its history and config describe the original repository.
-VERBATIM_DIRS = frozenset({".git"})
+VERBATIM_DIRS = VCS_DIRS
 
 _IDENT = "A-Za-z0-9_"
 
@@ -39,36 +34,21 @@ class SourceTree:
     left_out: set[str] = field(default_factory=set)  # names of build products and caches met
 
 
-def _skip_dir(name: str) -> bool:
-    return name in SKIP_DIRS or name.endswith(".egg-info")
-
-
 def read_tree(root: Path) -> SourceTree:
-    """Every file below `root` except build products and caches; symlinks are reported, not followed."""
-    tree = SourceTree()
-    for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        rel_dir = PurePosixPath(here.relative_to(root).as_posix())
-        for d in sorted(dirnames):
-            if (here / d).is_symlink():
-                tree.skipped.append(f"{rel_dir / d} (symlink)")
-                dirnames.remove(d)
-            elif _skip_dir(d):
-                tree.left_out.add("*.egg-info" if d.endswith(".egg-info") else d)
-                dirnames.remove(d)
-        in_verbatim = bool(rel_dir.parts) and rel_dir.parts[0] in VERBATIM_DIRS
-        for f in sorted(filenames):
-            path, rel = here / f, rel_dir / f
-            if f.endswith(SKIP_SUFFIXES):
-                tree.left_out.add(f"*{Path(f).suffix}")
-                continue
-            if path.is_symlink():
-                tree.skipped.append(f"{rel} (symlink)")
-                continue
-            tree.files[rel] = path.read_bytes()
-            tree.modes[rel] = stat.S_IMODE(path.stat().st_mode)
-            if in_verbatim:
-                tree.verbatim.add(rel)
+    """The project's source files (project/files.py: never caches, environments, build output or
+    what a .gitignore names); symlinks are reported, not followed."""
+    found = source_files(root, vcs=True)
+    tree = SourceTree(left_out=set(found.left_out))
+    tree.skipped = [f"{rel} (symlink)" for rel in found.symlinks]
+    for rel, why in found.files.items():
+        if why == ".gitignore":
+            tree.left_out.add(f"{rel} (.gitignore)")
+            continue
+        path = root / rel
+        tree.files[rel] = path.read_bytes()
+        tree.modes[rel] = stat.S_IMODE(path.stat().st_mode)
+        if rel.parts[0] in VERBATIM_DIRS:
+            tree.verbatim.add(rel)
     return tree
 
 

@@ -17,8 +17,8 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import TemplateError
 from ..layout import Layout
+from ..project.metadata import parse_toml
 from ..spec import ServiceSpec, dump_spec_toml, parse_spec
-from .adopt import parse_toml
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "files"
 PACKAGE_PLACEHOLDER = "__name__"

@@ -242,7 +242,7 @@ def python_assignments(text: str) -> list[Directive]:
 
 def directives(path: str, text: str) -> list[Directive]:
     """The directive set of one rendered file, read the way its program reads it."""
-    return list(_directives(path.endswith((".service", ".socket")), path.endswith(".py"), text))
+    return list(_directives(path.endswith((".service", ".socket", ".path")), path.endswith(".py"), text))
 
 
 @functools.lru_cache(maxsize=256)  # most files of a case are the same text as the last case's

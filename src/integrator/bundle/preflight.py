@@ -158,12 +158,12 @@ def probe_paths(health_path: str) -> list[str]:
     return [health_path, *(p for p in CANDIDATE_PATHS if p != health_path)]
 
 
-def app_env(spec: ServiceSpec, home: Path) -> dict[str, str]:
+def app_env(spec: ServiceSpec, home: Path, python: Path) -> dict[str, str]:
     """Roughly what the unit gives the app: its [env], an empty state and credentials directory."""
     for sub in ("state", "credentials"):
         (home / sub).mkdir(exist_ok=True)
     return {
-        "PATH": f"{home / 'venv' / 'bin'}:/usr/bin:/bin",
+        "PATH": f"{python.parent}:/usr/bin:/bin",
         "HOME": str(home),
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
@@ -174,11 +174,22 @@ def app_env(spec: ServiceSpec, home: Path) -> dict[str, str]:
     }
 
 
-def run_driver(spec: ServiceSpec, home: Path, prefix: Sequence[str]) -> dict[str, object]:
-    """The driver in the venv, in `home` (not the project, so only installed code is found)."""
+def run_driver(
+    spec: ServiceSpec,
+    home: Path,
+    prefix: Sequence[str],
+    python: Path | None = None,
+    source: Path | None = None,
+) -> dict[str, object]:
+    """The driver in the venv (`python`, default the throwaway one), in `home`, not the project, so
+    only installed code is found; `source`: the project's own modules instead (`init`'s probe)."""
+    python = python or home / "venv" / "bin" / "python"
+    env = app_env(spec, home, python)
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     argv = [
         *prefix,
-        str(home / "venv" / "bin" / "python"),
+        str(python),
         "-c",
         DRIVER,
         spec.entry,
@@ -190,7 +201,7 @@ def run_driver(spec: ServiceSpec, home: Path, prefix: Sequence[str]) -> dict[str
         proc = subprocess.run(
             argv,
             cwd=home,
-            env=app_env(spec, home),
+            env=env,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

@@ -13,6 +13,7 @@ from ..project.model import PACKAGED, Project, describe, load_project
 from ..result import Result
 from ..spec import SPEC_FILE, ServiceSpec, parse_spec
 from .adopt import find_candidates, normalise_name
+from .probe import Probe, probe_health
 from .render import DEFAULT_VERSION, host_names, service_toml, title_of, write_new_file
 from .shapes import Found, choose_entry
 
@@ -30,7 +31,7 @@ def health_path(routes: set[str]) -> str:
     return "/health" if "/healthz" not in routes and "/health" in routes else "/healthz"
 
 
-def _adopted_spec(project: Project, found: Found, root: Path, name: str | None, entry: str) -> ServiceSpec:
+def _adopted_spec(project: Project, root: Path, name: str | None, entry: str, health: str) -> ServiceSpec:
     derived_from = ""
     if name is None:
         name, derived_from = _derive_name(project, root)
@@ -43,8 +44,8 @@ def _adopted_spec(project: Project, found: Found, root: Path, name: str | None, 
             "description": project.description or title_of(name),
         }
     }
-    if health_path(found.routes) != "/healthz":
-        data["http"] = {"health_path": health_path(found.routes)}
+    if health != "/healthz":
+        data["http"] = {"health_path": health}
     try:
         return parse_spec(data, source="init")
     except SpecError as exc:
@@ -76,15 +77,19 @@ def init(directory: Path, name: str | None = None, entry: str | None = None) -> 
     project = load_project(root)
     found, notes = find_candidates(project)
     picked = choose_entry(found, root) if entry is None else None
-    spec = _adopted_spec(project, found, root, name, picked.entry if picked else str(entry))
+    chosen = picked.entry if picked else str(entry)
+    spec = _adopted_spec(project, root, name, chosen, "/healthz")
     _check_adopted(project, spec, root, entry)
+    probe = probe_health(project, spec)
+    health = probe.path if probe and probe.path else health_path(found.routes)
+    spec = _adopted_spec(project, root, name, chosen, health)
     write_new_file(target, service_toml(spec))
     kind = picked.kind if picked else next((c.kind for c in found.candidates if c.entry == entry), "app")
-    result = _init_result(project, found, spec, target, entry_given=entry is not None)
+    result = _init_result(project, found, spec, target, entry_given=entry is not None, probe=probe)
     result.data["notes"] = [*project.notes, *notes]
     for note in result.data["notes"]:
         result.warn(note)
-    _init_warnings(result, project, found, spec, kind)
+    _init_warnings(result, project, found, spec, kind, probe)
     result.say("next: review service.toml, then `integrator render` and `integrator bundle`")
     return result
 
@@ -106,7 +111,7 @@ def _check_adopted(project: Project, spec: ServiceSpec, root: Path, entry: str |
 
 
 def _init_result(
-    project: Project, found: Found, spec: ServiceSpec, target: Path, *, entry_given: bool
+    project: Project, found: Found, spec: ServiceSpec, target: Path, *, entry_given: bool, probe: Probe | None
 ) -> Result:
     result = Result(
         data={
@@ -127,6 +132,7 @@ def _init_result(
             "requires_python": project.requires_python,
             "django_settings": found.django_settings,
             "health_path": spec.health_path,
+            "health_probe": probe.line if probe else None,
             "notes": project.notes,
         }
     )
@@ -143,7 +149,9 @@ def _init_result(
     result.say(f"  version: {spec.version} ({source})")
     if project.requires_python:
         result.say(f"  requires Python {project.requires_python}: the bundle's default targets follow it")
-    if spec.health_path != "/healthz":
+    if probe is not None and probe.path:
+        result.say(f"  health_path: {spec.health_path} ({probe.line})")
+    elif spec.health_path != "/healthz":
         result.say(f"  health_path: {spec.health_path} (the app has that route and no /healthz)")
     if found.django_settings:
         result.say(
@@ -156,7 +164,9 @@ def _init_result(
     return result
 
 
-def _init_warnings(result: Result, project: Project, found: Found, spec: ServiceSpec, kind: str) -> None:
+def _init_warnings(
+    result: Result, project: Project, found: Found, spec: ServiceSpec, kind: str, probe: Probe | None
+) -> None:
     framework = {"django": "django", "app": "flask", "factory": "flask", "re-export": "flask"}.get(kind)
     if project.dependencies_from is None:
         result.warn(
@@ -168,7 +178,9 @@ def _init_warnings(result: Result, project: Project, found: Found, spec: Service
         and framework not in {requirement_name(d) for d in project.dependencies}
     ):
         result.warn(f"{framework} is not among the dependencies in {project.dependencies_from}")
-    if spec.health_path not in found.routes:
+    if probe is not None and not probe.path:
+        result.warn(f"{probe.line}: health_path {spec.health_path} is from the routes read instead")
+    elif probe is None and spec.health_path not in found.routes:
         seen = ", ".join(sorted(found.routes)[:5]) or "none"
         result.warn(
             f"no route {spec.health_path} seen in the project (routes seen: {seen}; only literal paths of "

@@ -389,6 +389,14 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:
     d.set_defaults(func=lambda ns: _sandbox().destroy_cmd(ns.name, all_hosts=ns.all))
 
 
+def _add_fleet(sub: argparse._SubParsersAction) -> None:
+    try:  # build side only: the host tool carries no fleet/
+        from .fleet.cli import add_fleet
+    except ImportError:
+        return
+    add_fleet(sub)
+
+
 def _sandbox() -> ModuleType:
     from .sandbox import commands
 
@@ -430,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
         add(sub)
     _add_host_verbs(sub)
     _add_sandbox(sub)
+    _add_fleet(sub)
     _accept_json_anywhere(sub)
     return parser
 

@@ -33,7 +33,15 @@ from .facts import current_release, probe_host, systemd_booted, venv_usable
 from .fs import Change, FileWriter, remove_tree
 from .interrupt import hold_signals, interruptible
 from .nginxconf import check_site_fits
-from .releases import DEPLOYING, FAILED, INTERRUPTED, OK, DeployLock, ReleaseRecord
+from .releases import (
+    DEPLOYING,
+    FAILED,
+    INTERRUPTED,
+    OK,
+    DeployLock,
+    ReleaseRecord,
+    wanted_release_id,
+)
 from .repair import repair_interrupted
 from .secrets import check_secrets, install_secrets, require_credentials
 from .selinux import apply_labels, remove_labels
@@ -42,7 +50,9 @@ from .tls import ensure_tls
 from .users import ensure_user, remove_user
 
 
-def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: Mapping[str, Path]) -> Result:
+def deploy_local(
+    system: System, bundle: Path, plan_only: bool, secrets: Mapping[str, Path], release_id: str | None = None
+) -> Result:
     """`integrator deploy` on this machine: the one code path every target ends up in."""
     info = bundleio.open_bundle(bundle)
     facts = probe_host(system)
@@ -71,7 +81,7 @@ def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: Mapping
         else:
             ownership.reserve(system, ctx.layout)
             try:
-                result = _deploy(ctx, info, secrets, stale)
+                result = _deploy(ctx, info, secrets, stale, release_id)
             finally:
                 ownership.claim(system, ctx.layout)
     result.lines[:0] = repaired
@@ -118,21 +128,14 @@ def config_changes(
     return changes + writer.put_rendered(render_for(ctx, rid))
 
 
-def unique_release_id(system: System, layout: Layout, sha256: str) -> str:
-    rid = releases.new_release_id(sha256)
-    candidate, n = rid, 1
-    while system.path(layout.release(candidate)).exists():
-        n += 1
-        candidate = f"{rid}.{n}"
-    return candidate
-
-
-def _deploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path], why: str) -> Result:
+def _deploy(
+    ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path], why: str, wanted: str | None
+) -> Result:
     started = time.monotonic()
     system, layout = ctx.system, ctx.layout
     previous_id = current_release(system, layout.current)
     previous = previous_release(system, layout, previous_id)
-    rid = unique_release_id(system, layout, info.sha256)
+    rid = wanted_release_id(system, layout, info.sha256, wanted, previous_id)
     writer = FileWriter(system)
     created_user = False
     try:

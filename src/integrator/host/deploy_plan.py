@@ -10,9 +10,10 @@ from pathlib import Path
 from ..result import Result
 from .activate import HostContext, socket_changed
 from .bundleio import BundleInfo
-from .deploy import config_changes, nothing_to_do, unique_release_id, why_redeploy
+from .deploy import config_changes, nothing_to_do, why_redeploy
 from .facts import current_release
 from .fs import FileWriter
+from .releases import unique_release_id
 
 
 def plan_deploy(ctx: HostContext, info: BundleInfo, secrets: Mapping[str, Path]) -> Result:

@@ -73,11 +73,26 @@ def _deploy(ns: argparse.Namespace, bundle: Path, plan_only: bool = False) -> Re
         plan_only=plan_only or ns.plan,
         secrets=parse_secret_args(ns.secret),
         allowed_signers=ns.allowed_signers,  # checked again on the private copy that is deployed
+        release_id=ns.release_id,
     )
 
 
 def _plan(ns: argparse.Namespace, bundle: Path) -> Result:
     return _deploy(ns, bundle, plan_only=True)
+
+
+def _lb(ns: argparse.Namespace, bundle: Path) -> Result:
+    from ..render.lb import Backends
+    from .lb import lb_sync
+
+    backends = Backends(tuple(ns.backend), frozenset(ns.down))
+    return lb_sync(_here(), bundle, backends, drain_s=ns.drain_timeout, dry_run=ns.plan)
+
+
+def _probe(ns: argparse.Namespace, bundle: Path) -> Result:
+    from .lb import lb_probe
+
+    return lb_probe(_here(), bundle, ns.address)
 
 
 def _status(ns: argparse.Namespace, bundle: Path) -> Result:
@@ -128,6 +143,7 @@ def _deploy_args(p: argparse.ArgumentParser) -> None:
         "--secret", action="append", default=[], metavar="NAME=FILE", help="a secret named in the spec"
     )
     _signers(p, "refuse to deploy unless signed by a key in FILE")
+    p.add_argument("--release-id", metavar="ID", help="the new release's id (a fleet's, chosen once)")
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -149,6 +165,17 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     _deploy_args(p)
     p.add_argument("--plan", action="store_true", help="show what would change and change nothing")
     p.set_defaults(func=_deploy)
+    p = sub.add_parser("lb", help="a fleet's load balancer on this host: the site routes to --backend hosts")
+    p.add_argument("--backend", action="append", default=[], metavar="ADDRESS", help="an app host (repeat)")
+    p.add_argument("--down", action="append", default=[], metavar="ADDRESS", help="a backend drained")
+    p.add_argument(
+        "--drain-timeout", type=float, default=30.0, metavar="S", help="wait for in-flight requests"
+    )
+    p.add_argument("--plan", action="store_true", help="show what would change and change nothing")
+    p.set_defaults(func=_lb)
+    p = sub.add_parser("probe", help="health-check one app host directly, as a load balancer reaches it")
+    p.add_argument("address", help="the app host's address")
+    p.set_defaults(func=_probe)
     for verb, func, help_text in (
         ("status", _status, "the service's state"),
         ("list", _list, "the service's releases (--all: every service)"),

@@ -60,12 +60,16 @@ def deploy(
     secrets: Mapping[str, Path] | None = None,
     allowed_signers: Path | None = None,
     sha256: str | None = None,
+    release_id: str | None = None,
 ) -> Result:
     """Deploy a bundle on this machine: health-gated, rolled back on failure (see deploy.py)."""
+    from ..render.common import check_release_id
     from .deploy import deploy_local
 
+    if release_id is not None:
+        check_release_id(release_id)
     with checked_copy(bundle, sha256, allowed_signers) as (copy, _digest):
-        return with_lines(deploy_local(system, copy, plan_only, dict(secrets or {})))
+        return with_lines(deploy_local(system, copy, plan_only, dict(secrets or {}), release_id))
 
 
 def status(system: System, name: str | None) -> Result:

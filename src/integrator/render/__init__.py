@@ -13,6 +13,7 @@ from ..layout import Layout
 from ..spec import ServiceSpec
 from . import gunicorn, nginx, nginx_shared, systemd, tls_watch
 from .common import check_release_id
+from .lb import Backends
 
 DEFAULT_NGINX_VERSION = (1, 22, 1)  # Debian 12's; RHEL 9's streams are older or newer
 
@@ -42,15 +43,25 @@ def render_all(
         RenderedFile(layout.service_unit_path, systemd.service_unit(spec, layout, release_id)),
         RenderedFile(layout.socket_unit_path, systemd.socket_unit(spec, layout)),
         RenderedFile(layout.gunicorn_conf(release_id), gunicorn.gunicorn_conf(spec, layout, release_id)),
-        RenderedFile(layout.nginx_site, nginx.site(spec, layout, nginx_version)),
-        RenderedFile(layout.nginx_tls_include, nginx_shared.tls_include()),
-        RenderedFile(layout.nginx_proxy_include, nginx_shared.proxy_include()),
-        RenderedFile(layout.nginx_headers_include, nginx_shared.security_headers_include()),
+        *nginx_files(spec, layout, nginx_version),
     ]
     if tls_watch.watched(spec):
         path_unit, reload_unit = layout.tls_watch_unit_paths
         files.append(RenderedFile(path_unit, tls_watch.watch_path_unit(spec, layout)))
         files.append(RenderedFile(reload_unit, tls_watch.reload_service_unit(spec, layout)))
+    return sorted(files, key=lambda f: str(f.path))
+
+
+def nginx_files(
+    spec: ServiceSpec, layout: Layout, nginx_version: tuple[int, int, int], backends: Backends | None = None
+) -> list[RenderedFile]:
+    """The site, the shared snippets and the catch-alls; with `backends`, a fleet's LB (render/lb.py)."""
+    files = [
+        RenderedFile(layout.nginx_site, nginx.site(spec, layout, nginx_version, backends)),
+        RenderedFile(layout.nginx_tls_include, nginx_shared.tls_include()),
+        RenderedFile(layout.nginx_proxy_include, nginx_shared.proxy_include()),
+        RenderedFile(layout.nginx_headers_include, nginx_shared.security_headers_include()),
+    ]
     for port, tls in ((spec.http_port, False), (spec.https_port, True)):
         text = nginx_shared.catch_all(port, tls, nginx_version, layout.nginx_tls_include)
         if text is not None:
@@ -58,4 +69,4 @@ def render_all(
     return sorted(files, key=lambda f: str(f.path))
 
 
-__all__ = ["DEFAULT_NGINX_VERSION", "RenderedFile", "render_all"]
+__all__ = ["DEFAULT_NGINX_VERSION", "RenderedFile", "nginx_files", "render_all"]

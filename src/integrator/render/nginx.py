@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .common import HSTS_MAX_AGE_S, UPSTREAM_IDLE_S, header, proxy_timeout
+from .lb import Backends, proxy_tls, upstream_body
 from .nginx_acme import acme_challenge
 from .nginx_logs import log_directives, log_format
 from .nginx_text import INDENT, Version, block, listens
@@ -21,15 +22,16 @@ HTTP2_DIRECTIVE_SINCE = (1, 25, 1)  # `http2 on;`; older nginx wants `listen ...
 UPSTREAM_IDLE_TIMEOUT_SINCE = (1, 15, 3)  # `keepalive_timeout` inside upstream{}
 
 
-def site(spec: ServiceSpec, layout: Layout, nginx_version: Version) -> str:
-    """conf.d/NAME.conf: the upstream, an HTTP server that redirects, the HTTPS server."""
+def site(spec: ServiceSpec, layout: Layout, nginx_version: Version, backends: Backends | None = None) -> str:
+    """conf.d/NAME.conf: the upstream, an HTTP server that redirects, the HTTPS server. With
+    `backends`, a fleet's load balancer: the same site, its upstream the app hosts (render/lb.py)."""
     lines = header(layout.nginx_site, f"Shared snippets it includes: {layout.nginx_include_dir}/")
     lines += ["", *_ipv6_note()]
-    lines += ["", *_upstream(spec, layout, nginx_version)]
+    lines += ["", *_upstream(spec, layout, nginx_version, backends)]
     lines += ["", *_names_map(spec)]
     lines += ["", *log_format(layout)]
     lines += ["", *_redirect_server(spec, layout)]
-    lines += ["", *_https_server(spec, layout, nginx_version)]
+    lines += ["", *_https_server(spec, layout, nginx_version, backends)]
     return "\n".join(lines) + "\n"
 
 
@@ -49,11 +51,11 @@ def upstream_name(spec: ServiceSpec) -> str:
     return f"{spec.name}_app"
 
 
-def _upstream(spec: ServiceSpec, layout: Layout, nginx_version: Version) -> list[str]:
-    body = [
-        f"server unix:{layout.socket_path};",
-        f"keepalive {UPSTREAM_KEEPALIVE};",
-    ]
+def _upstream(
+    spec: ServiceSpec, layout: Layout, nginx_version: Version, backends: Backends | None
+) -> list[str]:
+    servers = [f"server unix:{layout.socket_path};"] if backends is None else upstream_body(spec, backends)
+    body = [*servers, f"keepalive {UPSTREAM_KEEPALIVE};"]
     if nginx_version >= UPSTREAM_IDLE_TIMEOUT_SINCE:
         body.append(f"keepalive_timeout {UPSTREAM_IDLE_S}s;")
     return [
@@ -135,7 +137,9 @@ def _redirect_server(spec: ServiceSpec, layout: Layout) -> list[str]:
     ]
 
 
-def _https_server(spec: ServiceSpec, layout: Layout, nginx_version: Version) -> list[str]:
+def _https_server(
+    spec: ServiceSpec, layout: Layout, nginx_version: Version, backends: Backends | None
+) -> list[str]:
     new_http2 = nginx_version >= HTTP2_DIRECTIVE_SINCE
     body = [*listens(spec.https_port, spec.default_server, " ssl" if new_http2 else " ssl http2")]
     body += ["http2 on;"] if new_http2 else []
@@ -148,7 +152,7 @@ def _https_server(spec: ServiceSpec, layout: Layout, nginx_version: Version) -> 
         "# Larger request bodies get 413 from nginx before they reach the app.",
         f"client_max_body_size {spec.max_body};",
         "",
-        *block("location /", _proxy(spec, layout)),
+        *block("location /", _proxy(spec, layout, backends)),
     ]
     return [*block("server", body)]
 
@@ -188,11 +192,12 @@ def _headers(spec: ServiceSpec, layout: Layout) -> list[str]:
     ]
 
 
-def _proxy(spec: ServiceSpec, layout: Layout) -> list[str]:
+def _proxy(spec: ServiceSpec, layout: Layout, backends: Backends | None) -> list[str]:
     timeout = proxy_timeout(spec)
     authority = host_variable(spec) + _port_suffix(spec)
     return [
-        f"proxy_pass http://{upstream_name(spec)};",
+        f"proxy_pass {'http' if backends is None else 'https'}://{upstream_name(spec)};",
+        *([] if backends is None else proxy_tls(spec, layout)),
         f"include {layout.nginx_proxy_include};",
         "# The name the client asked for (one of ours: see the map), and the port unless it is 443.",
         f"proxy_set_header Host {authority};",

@@ -48,6 +48,7 @@ HOST_SIDE = (
     "host",
     "bundle/__init__.py",
     "bundle/manifest.py",
+    "bundle/manifest_data.py",
     "bundle/members.py",
     "bundle/lockfile.py",
     "bundle/venv.py",

@@ -270,7 +270,11 @@ def test_bundle_reports_what_people_compare_after_a_transfer(shop: tuple[Path, P
 def test_bundle_holds_the_host_code_and_no_build_side_code(shop: tuple[Path, Path, Result]) -> None:
     names = zipfile.ZipFile(shop[1]).namelist()
     code = {n for n in names if n.startswith("integrator/")}
-    for entry in ("integrator/host/pyzmain.py", "integrator/spec.py", "integrator/bundle/manifest.py"):
+    for entry in (
+        "integrator/host/pyzmain.py",
+        "integrator/spec/__init__.py",
+        "integrator/bundle/manifest.py",
+    ):
         assert entry in code
     for build_side in ("integrator/cli.py", "integrator/bundle/wheels.py", "integrator/bundle/zipapp.py"):
         assert build_side not in code
@@ -581,4 +585,4 @@ def test_manifest_roundtrip_of_a_real_bundle(shop: tuple[Path, Path, Result]) ->
     raw = zipfile.ZipFile(shop[1]).read("manifest.json")
     manifest = Manifest.from_json(raw, "x")
     assert manifest.to_json() == raw
-    assert manifest.spec["entry"] in ("shop:create_app()",)
+    assert manifest.spec["service"]["entry"] in ("shop:create_app()",)

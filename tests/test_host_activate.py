@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -17,6 +16,8 @@ from integrator.host.secrets import require_credentials
 from integrator.host.system import Proc, System
 from integrator.layout import Layout
 from integrator.spec import parse_spec
+
+from .spec_edit import edit
 
 SPEC = parse_spec({"service": {"name": "shop", "version": "1", "entry": "shop:create_app()"}})
 FACTS = HostFacts("debian", "Debian", "h", (1, 22, 1), "/usr/bin/python3", (3, 11, 2), "x86_64", 252, False)
@@ -112,7 +113,7 @@ def test_a_port_the_release_left_loses_its_catch_all_and_gets_it_back_on_failure
     system = CheckedNginx(tmp_path)
     system.seen = []
     layout = Layout.for_spec(SPEC, "debian")
-    old = dataclasses.replace(SPEC, https_port=8443)
+    old = edit(SPEC, http={"https_port": 8443})
     FileWriter(system).put_rendered(render_all(old, layout, "r0"))  # shop served on 8443 before
     outcome = activate(HostContext(system, FACTS, SPEC, layout), FileWriter(system), "r1", previous=None)
     assert not outcome.ok

@@ -191,6 +191,8 @@ def test_a_release_spec_is_validated_whole_and_bad_json_is_one_line(tmp_path: Pa
     spec_json.write_bytes(b"\xff not json")
     with pytest.raises(BundleError, match=r"payload/spec\.json is not JSON"):
         bundleio.release_spec(System(tmp_path), layout, "r1")
-    spec_json.write_text(json.dumps({**SPEC.to_dict(), "entry": "shop:app\n"}))
+    spec_json.write_text(
+        json.dumps({**SPEC.to_dict(), "service": {**SPEC.to_dict()["service"], "entry": "shop:app\n"}})
+    )
     with pytest.raises(SpecError, match=r"release r1 of shop: payload/spec.json: \[service\] entry"):
         bundleio.release_spec(System(tmp_path), layout, "r1")

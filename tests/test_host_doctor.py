@@ -17,6 +17,8 @@ from integrator.host.facts import HostFacts
 from integrator.host.system import Account
 from integrator.spec import ServiceSpec
 
+from .spec_edit import edit, make
+
 NOW = 1_800_000_000.0
 DAY = 86400
 HOST = HostFacts(
@@ -30,7 +32,7 @@ HOST = HostFacts(
     systemd_version=252,
     selinux=False,
 )
-SPEC = ServiceSpec(name="shop", version="1.0", entry="shop:app", server_names=("shop.example",))
+SPEC = make("shop", "1.0", "shop:app", http={"server_names": ("shop.example",)})
 
 
 def _manifest(spec: ServiceSpec, *pythons: str) -> Manifest:
@@ -87,14 +89,15 @@ CASES = [
      ["shop's nginx site would clash: /etc/nginx/conf.d/alpha.conf already serves shop.example on port 80; "
       "/etc/nginx/conf.d/alpha.conf already serves shop.example on port 443"]),
     ("a second default server", replace(FIT, servers=(STOCK_DEFAULT,),
-                                        bundle=_bundle(replace(SPEC, default_server=True))),
+                                        bundle=_bundle(edit(SPEC, http={"default_server": True}))),
      ["shop's nginx site would clash: /etc/nginx/sites-enabled/default already is nginx's default server "
       "for port 80"]),
     ("a port held by another program", replace(FIT, port_holders=((443, PYTHON_443), (443, PYTHON_443))),
      ["port 443 is held by pid 59 (/usr/bin/python3 -m http.server 443) (stop it, or choose other ports in "
       "[http]): nginx cannot listen there"]),
     ("secrets on a systemd without credentials",
-     replace(FIT, host=replace(HOST, systemd_version=246), bundle=_bundle(replace(SPEC, secrets=("db",)))),
+     replace(FIT, host=replace(HOST, systemd_version=246),
+             bundle=_bundle(edit(SPEC, secrets={"files": ("db",)}))),
      ["shop needs secrets (db), handed over as systemd credentials (LoadCredential=, systemd >= 247); "
       "this host has systemd 246"]),
     ("a name whose user is someone else's",
@@ -139,6 +142,6 @@ def test_doctor_warns_30_days_before_a_certificate_expires(
 
 
 def test_a_bundle_that_needs_secrets_says_so() -> None:
-    verdict = doctor.diagnose(replace(FIT, bundle=_bundle(replace(SPEC, secrets=("db", "api")))), NOW)
+    verdict = doctor.diagnose(replace(FIT, bundle=_bundle(edit(SPEC, secrets={"files": ("db", "api")}))), NOW)
     assert verdict.problems == []
     assert verdict.notes == ["deploying shop needs --secret NAME=FILE for: db, api"]

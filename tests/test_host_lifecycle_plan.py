@@ -27,6 +27,7 @@ from integrator.layout import Layout
 from integrator.spec import ServiceSpec
 
 from .host_fakes import SHA_A, SPEC, FakeHost, ctx_for, deployed, make_host
+from .spec_edit import make
 
 R1, R2, R3 = (f"2026010{n}T000000Z-aaaaaaaa" for n in (1, 2, 3))
 LAYOUT = Layout.for_spec(SPEC, "debian")
@@ -270,7 +271,7 @@ def test_uninstall_reports_an_nginx_that_fails_its_test_afterwards(host: FakeHos
 
 # --- secrets ---------------------------------------------------------------------------------------
 
-NO_SECRETS = ServiceSpec(name="shop", version="1.0", entry="shop:app")
+NO_SECRETS = make("shop", "1.0", "shop:app")
 SECRETS = [
     # (case, spec, content on the host before (None: none), supplied content (None: not supplied),
     #  expected action on the secret file (None: no change listed), content on the host after)
@@ -329,7 +330,7 @@ SITES = [
     ("our name on our port", OTHER.format(listen="443 ssl", names="shop.example"), SPEC,
      "/etc/nginx/conf.d/other.conf already serves shop.example on port 443"),
     ("a second default server", OTHER.format(listen="80 default_server", names="_"),
-     ServiceSpec(name="shop", version="1.0", entry="shop:app", default_server=True),
+     make("shop", "1.0", "shop:app", http={"default_server": True}),
      "/etc/nginx/conf.d/other.conf already is nginx's default server for port 80"),
     ("our own site as deployed",
      OTHER.replace("other", "shop").format(listen="443 ssl", names="shop.example"), SPEC, None),

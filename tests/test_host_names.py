@@ -198,7 +198,11 @@ def test_verify_refuses_a_bundle_whose_spec_lacks_tls(tmp_path: Path) -> None:
 
 
 def test_verify_refuses_a_hostile_spec_value_and_a_manifest_name_that_differs(tmp_path: Path) -> None:
-    injected = {**SPEC.to_dict(), "description": "Shop\r[Service]\rExecStartPre=+/bin/sh -c id"}
+    good = SPEC.to_dict()
+    injected = {
+        **good,
+        "service": {**good["service"], "description": "Shop\r[Service]\rExecStartPre=+/bin/sh -c id"},
+    }
     bad = _bundle_with_spec(tmp_path / "a.pyz", injected)
     with pytest.raises(BundleError, match=r"\[service\] description .*U\+000D"):
         verify(bad)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +27,7 @@ from integrator.host.tls import wanted_names
 from integrator.spec import ServiceSpec
 
 from .host_fakes import RID, SHA_A, SHA_B, SPEC, FakeHost, bundle, ctx_for, deployed, make_host, secrets_of
+from .spec_edit import edit
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ VENV = f"/opt/shop/releases/{RID}/venv"
 TLS = "/etc/integrator/shop/tls/cert.pem, /etc/integrator/shop/tls/key.pem"
 NEW = f"new bundle (current release {RID})"
 CHANGED = "configuration changed: "
-RENAMED = replace(SPEC, server_names=("shop.example", "www.shop.example"))
+RENAMED = edit(SPEC, http={"server_names": ("shop.example", "www.shop.example")})
 REASONS: list[tuple[str, Callable[[FakeHost, HostContext], None], ServiceSpec, str, str | None]] = [
     # (case, what changed on the deployed host, spec deployed now, bundle sha, expected reason)
     ("no-op: same bundle, healthy", _nothing, SPEC, SHA_A, None),
@@ -199,7 +199,7 @@ def test_plan_of_a_new_bundle_with_an_edited_socket_restarts_the_socket(host: Fa
     ctx = deployed(host)
     host.add_user("shop", 990, "integrator service shop")
     host.path(ctx.layout.socket_unit_path).write_text("# edited by hand\n")
-    more = replace(SPEC, workers=SPEC.workers + 2)
+    more = edit(SPEC, server={"workers": SPEC.server.workers + 2})
     before = _listing(host.root)
     result = plan_deploy(ctx_for(host, more), bundle(more, SHA_B), secrets_of(host))
     assert _listing(host.root) == before
@@ -217,7 +217,7 @@ def test_plan_of_a_new_bundle_with_an_edited_socket_restarts_the_socket(host: Fa
         f"/opt/shop/releases/{rid}/gunicorn.conf.py": "create",
     }, changed
     assert data["restart"] == ["shop.socket", "shop.service", "nginx.service (reload)"]
-    assert f"    +workers = {SPEC.workers + 2}" in result.lines  # the new file's diff
+    assert f"    +workers = {SPEC.server.workers + 2}" in result.lines  # the new file's diff
     assert result.lines[-1].startswith(
         "  restart shop.socket, shop.service, nginx.service (reload); then health"
     )
@@ -248,7 +248,7 @@ CLEANUP = [
 def test_cleanup_releases(
     host: FakeHost, on_disk: list[tuple[str, str | None]], current: str, keep: int, removed: list[str]
 ) -> None:
-    ctx = ctx_for(host, replace(SPEC, keep_releases=keep))
+    ctx = ctx_for(host, edit(SPEC, deploy={"keep_releases": keep}))
     for rid, _ in on_disk:
         host.path(ctx.layout.release(rid) / "venv").mkdir(parents=True)
     records = [rec(rid, outcome) for rid, outcome in on_disk if outcome is not None]
@@ -262,7 +262,7 @@ def test_cleanup_releases(
 
 
 def test_cleanup_keeps_only_recent_history(host: FakeHost) -> None:
-    ctx = ctx_for(host, replace(SPEC, keep_releases=1))
+    ctx = ctx_for(host, edit(SPEC, deploy={"keep_releases": 1}))
     ids = [f"r{n:02}" for n in range(60)]
     for rid in ids[-2:]:
         host.path(ctx.layout.release(rid)).mkdir(parents=True)

@@ -24,8 +24,10 @@ from integrator.host.system import System
 from integrator.layout import Layout
 from integrator.spec import ServiceSpec, TlsSpec, parse_spec
 
+from .spec_edit import edit, make
+
 DAY = 86400
-SPEC = ServiceSpec(name="shop", version="1.0", entry="shop:app", server_names=("shop.example",))
+SPEC = make("shop", "1.0", "shop:app", http={"server_names": ("shop.example",)})
 CA_SPEC = replace(SPEC, tls=TlsSpec(mode="local-ca"))
 LAYOUT = Layout.for_spec(SPEC)
 
@@ -75,7 +77,7 @@ def test_the_next_deploy_renews_a_certificate_30_days_before_expiry(system: Syst
 
 def test_changed_server_names_renew_the_certificate(system: System) -> None:
     _deploy_tls(system, SPEC)
-    renamed = replace(SPEC, server_names=("shop.example", "www.shop.example"))
+    renamed = edit(SPEC, http={"server_names": ("shop.example", "www.shop.example")})
     plan = tls.ensure_tls(system, FileWriter(system, dry_run=True), renamed, LAYOUT, "host1")
     assert [c.action for c in plan] == ["change", "change"] and "server names changed" in plan[0].diff
     _deploy_tls(system, renamed)
@@ -125,7 +127,7 @@ def test_local_ca_is_made_once_and_issues_a_server_certificate(system: System) -
     assert _deploy_tls(system, CA_SPEC) == []  # nothing to renew, the CA is kept
     # A second service gets its certificate from the same CA.
     other = Layout("billing", LAYOUT.profile)
-    tls.ensure_tls(system, FileWriter(system), replace(CA_SPEC, name="billing"), other, "host1")
+    tls.ensure_tls(system, FileWriter(system), edit(CA_SPEC, service={"name": "billing"}), other, "host1")
     assert system.path(LAYOUT.local_ca_cert).read_bytes() == ca_before
 
 

@@ -23,6 +23,7 @@ import struct
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,6 +66,11 @@ def lock_case(line: str) -> Hostile:
 
 def added_member(name: str, data: bytes = b"x") -> Hostile:
     return entries_case(lambda e: with_rewritten_manifest([*e, (new_info(name), data)]))
+
+
+def _set(spec: dict[str, Any], table: str, **values: object) -> None:
+    """Change keys of one table of spec.json (nested, as `ServiceSpec.to_dict` writes it)."""
+    spec[table].update(values)
 
 
 def spec_case(change: Callable[[dict[str, object]], object]) -> Hostile:
@@ -166,7 +172,9 @@ HOSTILE: dict[str, tuple[Hostile, str]] = {
         "installs unpack to",
     ),
     "spec: a description that injects ExecStartPre=+ (\\r)": (
-        spec_case(lambda spec: spec.update(description="Shop\r[Service]\rExecStartPre=+/bin/sh -c id")),
+        spec_case(
+            lambda spec: _set(spec, "service", description="Shop\r[Service]\rExecStartPre=+/bin/sh -c id")
+        ),
         "payload/spec.json: [service] description 'Shop\\r[Service]\\rExecStartPre=+/bin/sh -c id' "
         "contains a control character (U+000D)",
     ),

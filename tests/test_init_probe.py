@@ -34,7 +34,7 @@ def test_the_first_path_that_answers_2xx_is_the_health_path(tmp_path: Path) -> N
     """The source has no route init can read (a PEP 3333 function): only asking finds /health."""
     root = project(tmp_path, ONLY_HEALTH)
     result = init(root, name="svc")
-    assert load_spec(root).health_path == "/health"
+    assert load_spec(root).http.health_path == "/health"
     assert result.data["health_probe"] == (
         "asked the app with .venv/bin/python: /healthz -> 404, /health -> 200, / -> 404"
     )
@@ -45,7 +45,7 @@ def test_the_first_path_that_answers_2xx_is_the_health_path(tmp_path: Path) -> N
 def test_an_app_that_does_not_import_keeps_the_static_choice_and_says_why(tmp_path: Path) -> None:
     root = project(tmp_path, "raise RuntimeError('needs DATABASE_URL')\n" + ONLY_HEALTH)
     result = init(root, name="svc")
-    assert load_spec(root).health_path == "/healthz"
+    assert load_spec(root).http.health_path == "/healthz"
     assert any(
         "importing hello:application with .venv/bin/python failed: RuntimeError: needs DATABASE_URL" in w
         for w in result.warnings
@@ -56,4 +56,4 @@ def test_without_a_venv_in_the_project_nothing_is_run(tmp_path: Path) -> None:
     root = project(tmp_path, "open('ran', 'w').write('x')\n" + ONLY_HEALTH, venv=False)
     result = init(root, name="svc")
     assert result.data["health_probe"] is None and not (root / "ran").exists()
-    assert load_spec(root).health_path == "/healthz"
+    assert load_spec(root).http.health_path == "/healthz"

@@ -44,6 +44,7 @@ from .render_checks import (
     nginx_version,
     self_signed,
 )
+from .spec_edit import edit
 
 # --- the rendered text --------------------------------------------------------------------------
 
@@ -66,7 +67,7 @@ def test_every_forwarding_header_is_set_by_nginx_or_dropped() -> None:
 
 
 def test_host_and_redirects_come_from_the_services_own_names() -> None:
-    spec = dataclasses.replace(DEFAULT.spec, server_names=("Shop.example.com", "*.shop.example.com", "_"))
+    spec = edit(DEFAULT.spec, http={"server_names": ("Shop.example.com", "*.shop.example.com", "_")})
     text = site(spec, Layout.for_spec(spec), (1, 22, 1))
     assert "$host$" not in text and "https://$host" not in text and "$http_host" not in text
     assert re.search(r"return 301 https://\$integrator_demo\$request_uri;", text)
@@ -82,19 +83,19 @@ def test_host_and_redirects_come_from_the_services_own_names() -> None:
 
 
 def test_a_default_server_presents_unknown_names_as_its_first_name() -> None:
-    spec = dataclasses.replace(DEFAULT.spec, server_names=("*.a.example", "b.example"), default_server=True)
+    spec = edit(DEFAULT.spec, http={"server_names": ("*.a.example", "b.example"), "default_server": True})
     assert 'default "b.example";' in site(spec, Layout.for_spec(spec), (1, 22, 1))
 
 
 def test_a_non_standard_port_survives_in_host_and_redirect() -> None:
-    spec = dataclasses.replace(DEFAULT.spec, https_port=8443)
+    spec = edit(DEFAULT.spec, http={"https_port": 8443})
     text = site(spec, Layout.for_spec(spec), (1, 22, 1))
     assert "proxy_set_header Host $integrator_demo:8443;" in text
     assert "return 301 https://$integrator_demo:8443$request_uri;" in text
 
 
 def test_the_catch_all_is_one_file_per_port_whatever_the_service() -> None:
-    other = dataclasses.replace(DEFAULT.spec, name="reports", server_names=("reports.example.com",))
+    other = edit(DEFAULT.spec, service={"name": "reports"}, http={"server_names": ("reports.example.com",)})
 
     def shared(spec: ServiceSpec) -> dict[PurePosixPath, str]:
         files = render_all(spec, Layout.for_spec(spec), "r1")
@@ -118,7 +119,9 @@ def test_the_longest_service_name_passes_nginx_t(tmp_path: Path) -> None:
     nginx = need_tool("nginx", "run scripts/install-nginx.sh as root")
     cert = self_signed(tmp_path / "tls", need_tool("openssl", "apt-get install openssl"))
     conf = nginx_prefix(tmp_path, "debian", stock_default=False)
-    spec = dataclasses.replace(DEFAULT.spec, name="n" * 31, server_names=("long.example",), http_port=8080)
+    spec = edit(
+        DEFAULT.spec, service={"name": "n" * 31}, http={"server_names": ("long.example",), "http_port": 8080}
+    )
     layout = RootedLayout.below(tmp_path, spec, "debian")
     install_certificate(layout, *cert)
     for f in render_all(spec, layout, "R1", nginx_version=nginx_version(nginx)):
@@ -135,7 +138,9 @@ def test_the_longest_service_name_passes_nginx_t(tmp_path: Path) -> None:
 def test_uninstall_keeps_catch_alls_in_use_and_lists_the_rest(tmp_path: Path) -> None:
     system, writer = System(tmp_path), FileWriter(System(tmp_path))
     one = DEFAULT.spec
-    two = dataclasses.replace(one, name="reports", server_names=("reports.example.com",), https_port=8443)
+    two = edit(
+        one, service={"name": "reports"}, http={"server_names": ("reports.example.com",), "https_port": 8443}
+    )
     for spec in (one, two):
         writer.put_rendered(render_all(spec, Layout.for_spec(spec), "r1"))
     layout_two = Layout.for_spec(two)
@@ -209,12 +214,14 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
     conf.write_text(("user root root;\n" if os.geteuid() == 0 else "") + main, encoding="utf-8")
     servers = []
     for name in ("demo", "reports"):
-        spec = dataclasses.replace(
+        spec = edit(
             DEFAULT.spec,
-            name=name,
-            server_names=(f"{name}.example", f"*.{name}.example"),
-            http_port=ports.http_port,
-            https_port=ports.https_port,
+            service={"name": name},
+            http={
+                "server_names": (f"{name}.example", f"*.{name}.example"),
+                "http_port": ports.http_port,
+                "https_port": ports.https_port,
+            },
         )
         layout = LocalLayout.below(tmp_path, spec, "debian")
         install_certificate(layout, *cert)

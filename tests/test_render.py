@@ -6,7 +6,6 @@ Golden cases live in tests/golden/<case>/ (service.toml, case.json, expected/<pa
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from integrator.render.nginx import site
 from integrator.render.systemd import service_unit
 
 from .render_checks import CASES, DEFAULT, Case
+from .spec_edit import edit
 
 
 def _expected(case: Case) -> dict[str, str]:
@@ -67,8 +67,8 @@ def test_render_all_is_sorted_deterministic_and_complete() -> None:
         layout.nginx_tls_include,
         layout.nginx_proxy_include,
         layout.nginx_headers_include,
-        layout.nginx_catch_all(DEFAULT.spec.http_port, tls=False),
-        layout.nginx_catch_all(DEFAULT.spec.https_port, tls=True),
+        layout.nginx_catch_all(DEFAULT.spec.http.http_port, tls=False),
+        layout.nginx_catch_all(DEFAULT.spec.http.https_port, tls=True),
     }
     assert all((f.mode, f.owner, f.group) == (0o644, "root", "root") for f in files)
 
@@ -103,7 +103,10 @@ def test_service_avoids_the_measured_pitfalls(case: Case) -> None:
     assert "RuntimeDirectory" not in keys and "PrivateUsers" not in keys and "DynamicUser" not in keys
     filters = [line for line in lines if line.startswith("SystemCallFilter=")]
     assert filters == ["SystemCallFilter=@system-service", "SystemCallFilter=~@privileged @resources"]
-    assert f"User={case.spec.name}" in lines and f"TimeoutStopSec={case.spec.graceful_timeout + 5}" in lines
+    assert (
+        f"User={case.spec.name}" in lines
+        and f"TimeoutStopSec={case.spec.server.graceful_timeout + 5}" in lines
+    )
     assert not any("control-socket" in line for line in lines)
 
 
@@ -138,7 +141,7 @@ def _systemd_unquote(word: str) -> str:
     "value", ["plain", "", "two words", 'say "hi"', "100%", "$HOME", "back\\slash\\", "tab\there\nnl", "\x01"]
 )
 def test_environment_values_survive_systemd_quoting(value: str) -> None:
-    spec = dataclasses.replace(DEFAULT.spec, env=(("VALUE", value),))
+    spec = edit(DEFAULT.spec, env={"vars": (("VALUE", value),)})
     unit = service_unit(spec, DEFAULT.layout, "R1")
     [line] = [line for line in unit.splitlines() if "VALUE=" in line]
     assert "\n" not in line
@@ -154,7 +157,7 @@ OUTBOUND = ["RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"]
     [("none", NO_NETWORK, OUTBOUND), ("outbound", OUTBOUND, ["PrivateNetwork=yes", "IPAddressDeny=any"])],
 )
 def test_network_profiles(network: str, present: list[str], absent: list[str]) -> None:
-    spec = dataclasses.replace(DEFAULT.spec, network=network)
+    spec = edit(DEFAULT.spec, security={"network": network})
     lines = _directives(service_unit(spec, DEFAULT.layout, "R1"))
     assert all(line in lines for line in present) and not any(line in lines for line in absent)
 
@@ -180,17 +183,17 @@ def test_no_add_header_or_hsts_below_server_level(case: Case) -> None:
     text = site(case.spec, case.layout, case.nginx_version)
     locations = _location_blocks(text)
     assert locations and not any("add_header" in block for block in locations)
-    assert ("Strict-Transport-Security" in text) is case.spec.hsts
+    assert ("Strict-Transport-Security" in text) is case.spec.http.hsts
 
 
 def test_redirect_keeps_a_non_standard_https_port() -> None:
-    spec = dataclasses.replace(DEFAULT.spec, https_port=8443)
+    spec = edit(DEFAULT.spec, http={"https_port": 8443})
     text = site(spec, DEFAULT.layout, (1, 22, 1))
     assert "return 301 https://$integrator_demo:8443$request_uri;" in text
 
 
 def test_upstream_names_differ_per_service() -> None:
-    other = dataclasses.replace(DEFAULT.spec, name="reports")
+    other = edit(DEFAULT.spec, service={"name": "reports"})
     other_layout = Layout.for_spec(other)
     assert "upstream demo_app {" in site(DEFAULT.spec, DEFAULT.layout, (1, 22, 1))
     assert "upstream reports_app {" in site(other, other_layout, (1, 22, 1))

@@ -30,6 +30,7 @@ from .render_checks import (
     systemd_root,
     unit_paths,
 )
+from .spec_edit import edit
 
 # Measured with systemd 252: 0.9 (root, for systemd's private socket; everything else taken away).
 TLS_RELOAD_CEILING = 1.0
@@ -76,7 +77,7 @@ def test_verify_reports_a_broken_unit(analyze: str, tmp_path: Path) -> None:
 # is PrivateUsers=, which we must not use) and 1.2 for "outbound" (internet sockets allowed).
 @pytest.mark.parametrize(("network", "ceiling"), [("none", 1.0), ("outbound", 1.5)])
 def test_security_exposure(network: str, ceiling: float, analyze: str, tmp_path: Path) -> None:
-    spec = dataclasses.replace(DEFAULT.spec, network=network)
+    spec = edit(DEFAULT.spec, security={"network": network})
     files = render_all(spec, DEFAULT.layout, DEFAULT.release_id)
     root = systemd_root(tmp_path, files)
     service = str(root / DEFAULT.layout.service_unit_path.relative_to("/"))
@@ -113,7 +114,7 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _second_service() -> ServiceSpec:
     """Another service on the same nginx: same ports, its own names and upstream."""
-    return dataclasses.replace(DEFAULT.spec, name="reports", server_names=("reports.example.com",))
+    return edit(DEFAULT.spec, service={"name": "reports"}, http={"server_names": ("reports.example.com",)})
 
 
 def _load_sites(
@@ -157,7 +158,7 @@ def test_nginx_accepts_a_default_server_site(
 ) -> None:
     """default_server needs the stock default server gone (two defaults on :80 clash)."""
     conf = nginx_prefix(tmp_path, distro, stock_default=False)
-    main = dataclasses.replace(DEFAULT.spec, default_server=True)
+    main = edit(DEFAULT.spec, http={"default_server": True})
     _load_sites(tmp_path, distro, [main, _second_service()], nginx, certificate)
     result = nginx_test(nginx, tmp_path, conf)
     assert result.returncode == 0 and not result.stderr, result.stderr

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from integrator.layout import Layout
 from integrator.render import render_all
-from integrator.spec import ServiceSpec
 
-SPEC = ServiceSpec(name="shop", version="1.0", entry="shop:app", https_port=8443)
+from .spec_edit import make
+
+SPEC = make("shop", "1.0", "shop:app", http={"https_port": 8443})
 
 
 def test_the_https_catch_all_includes_the_shared_tls_settings() -> None:

@@ -23,10 +23,10 @@ def with_(table: str, **values: object) -> dict[str, dict[str, object]]:
 def test_minimal_spec_gets_documented_defaults() -> None:
     spec = parse_spec(MINIMAL)
     assert spec.name == "shop"
-    assert spec.workers == 2 and spec.threads == 4
-    assert spec.network == "none"
+    assert spec.server.workers == 2 and spec.server.threads == 4
+    assert spec.security.network == "none"
     assert spec.tls.mode == "self-signed"
-    assert spec.health_path == "/healthz"
+    assert spec.http.health_path == "/healthz"
     assert spec.effective_server_names == ("shop",)
     assert spec.wsgi_module == "shop"
 

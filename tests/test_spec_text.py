@@ -447,7 +447,9 @@ def test_spec_json_is_validated_whole_on_the_host() -> None:
     with pytest.raises(SpecError, match=r"spec.json: tls must be an object"):
         ServiceSpec.from_dict({**good, "tls": "self-signed"})
     with pytest.raises(SpecError, match=r"spec.json: \[service\] description .*U\+2028"):
-        ServiceSpec.from_dict({**good, "description": "a\u2028ExecStartPre=+/bin/sh"})
+        ServiceSpec.from_dict(
+            {**good, "service": {**good["service"], "description": "a\u2028ExecStartPre=+/bin/sh"}}
+        )
     with pytest.raises(SpecError, match=r"spec\.json: must be a JSON object"):
         ServiceSpec.from_dict([])  # type: ignore[arg-type]
 
@@ -531,8 +533,8 @@ def test_accepted_hostile_values_pass_systemd_analyze_verify(tmp_path: Path) -> 
     assert result.returncode == 0 and not (result.stdout + result.stderr), result.stdout + result.stderr
     for spec, unit in zip(specs, [f for f in units if f.path.suffix == ".service"]):
         seen = {(d.key, d.value) for d in directives(str(unit.path), unit.content)}
-        assert ("Description", (f"{spec.name}: {spec.description}",)) in seen
-        assert {("Environment", (f"{key}={value}",)) for key, value in spec.env} <= seen
+        assert ("Description", (f"{spec.name}: {spec.service.description}",)) in seen
+        assert {("Environment", (f"{key}={value}",)) for key, value in spec.env.vars} <= seen
 
 
 SERVER_NAMES = [["_"], ["*.example.org", "a" * 30 + ".example"], ["x-1.y-2.example", "a"], ["B.EXAMPLE"]]

@@ -131,7 +131,7 @@ def test_clone_renames_server_names_that_contain_the_name(shop: Path, tmp_path: 
     spec = shop / "service.toml"
     spec.write_text(spec.read_text().replace("server_names = []", 'server_names = ["shop.example.com"]'))
     clone(shop, "shop2", tmp_path / "shop2")
-    assert load_spec(tmp_path / "shop2").server_names == ("shop2.example.com",)
+    assert load_spec(tmp_path / "shop2").http.server_names == ("shop2.example.com",)
 
 
 def test_clone_warns_when_server_names_stay_the_same(shop: Path, tmp_path: Path) -> None:

@@ -80,7 +80,7 @@ def test_package_with_factory_and_pyproject(adopt: Adopt) -> None:
     assert result.data["modules"] == ["order_tracker"]
     assert result.data["dependencies"] == ["flask>=3.0", "sqlalchemy>=2.0"]
     assert result.data["dependencies_from"] == "pyproject.toml" and result.data["requirements"] is None
-    assert load_spec(root).description == "Tracks orders from the shop floor"
+    assert load_spec(root).service.description == "Tracks orders from the shop floor"
 
 
 def test_ambiguous_project_is_one_line_error_listing_candidates(

@@ -45,7 +45,7 @@ def wheel_members(project: Project, spec: ServiceSpec) -> dict[str, bytes]:
     info = f"{wheel_name(spec).split('-')[0]}-{spec.version}.dist-info"
     members[f"{info}/METADATA"] = (
         f"Metadata-Version: 2.1\nName: {spec.name}\nVersion: {spec.version}\n"
-        f"Summary: {spec.description}\nRequires-Python: {REQUIRES_PYTHON}\n"
+        f"Summary: {spec.service.description}\nRequires-Python: {REQUIRES_PYTHON}\n"
     ).encode()
     members[f"{info}/WHEEL"] = (
         f"Wheel-Version: 1.0\nGenerator: integrator {__version__}\nRoot-Is-Purelib: true\nTag: py3-none-any\n"

@@ -170,7 +170,7 @@ def app_env(spec: ServiceSpec, home: Path, python: Path) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "STATE_DIRECTORY": str(home / "state"),
         "CREDENTIALS_DIRECTORY": str(home / "credentials"),
-        **dict(spec.env),
+        **dict(spec.env.vars),
     }
 
 
@@ -194,8 +194,8 @@ def run_driver(
         DRIVER,
         spec.entry,
         check_name(spec),
-        str(spec.https_port),
-        *probe_paths(spec.health_path),
+        str(spec.http.https_port),
+        *probe_paths(spec.http.health_path),
     ]
     try:
         proc = subprocess.run(
@@ -210,7 +210,8 @@ def run_driver(
         )
     except subprocess.TimeoutExpired:
         raise PreflightRefused(
-            f"preflight: importing {spec.entry} and asking for {spec.health_path} took over {TIMEOUT_S} s; "
+            f"preflight: importing {spec.entry} and asking for {spec.http.health_path} "
+            f"took over {TIMEOUT_S} s; "
             "if it waits for a database or a secret, build with --no-preflight"
         ) from None
     lines = proc.stdout.strip().splitlines()
@@ -265,7 +266,7 @@ def preflight(spec: ServiceSpec, house: Wheelhouse, work: Path, progress: Callab
     except HostError as exc:
         raise BundleError(f"preflight: {exc}") from None
     prefix = isolation()
-    progress(f"preflight: importing {spec.entry} and asking for {spec.health_path} ...")
+    progress(f"preflight: importing {spec.entry} and asking for {spec.http.health_path} ...")
     answer = judge(spec, run_driver(spec, home, prefix))
     network = "no network" if prefix else "network isolation was not possible (unshare -n needs root)"
     line = f"{answer} on {lock.target.tag}, {network}"

@@ -42,7 +42,7 @@ HOST_SIDE = (
     "__init__.py",
     "errors.py",
     "result.py",
-    "spec.py",
+    "spec",
     "layout.py",
     "render",
     "host",

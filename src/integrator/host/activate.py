@@ -83,7 +83,7 @@ def render_for(ctx: HostContext, release_id: str) -> list[RenderedFile]:
 
 
 def health_url(spec: ServiceSpec) -> str:
-    return f"https://127.0.0.1:{spec.https_port}{spec.health_path} (Host: {check_name(spec)})"
+    return f"https://127.0.0.1:{spec.http.https_port}{spec.http.health_path} (Host: {check_name(spec)})"
 
 
 @dataclass(frozen=True)

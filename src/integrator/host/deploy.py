@@ -229,7 +229,8 @@ def _succeeded(
     for c in changed:
         result.say(f"  {c.action:7} {c.path}")
     result.say(
-        f"serving: https://{ctx.spec.effective_server_names[0]}:{ctx.spec.https_port}/ (health check passed)"
+        f"serving: https://{ctx.spec.effective_server_names[0]}:{ctx.spec.http.https_port}/ "
+        "(health check passed)"
     )
     if removed:
         result.say(f"removed old releases: {', '.join(removed)}")
@@ -242,7 +243,7 @@ def cleanup_releases(ctx: HostContext, current: str) -> list[str]:
     """Delete old releases by `releases.to_remove` (never current nor the rollback target)."""
     records = releases.load_records(ctx.system, ctx.layout)
     existing = releases.release_ids(ctx.system, ctx.layout)
-    doomed = releases.to_remove(existing, records, current, ctx.spec.keep_releases)
+    doomed = releases.to_remove(existing, records, current, ctx.spec.deploy.keep_releases)
     for rid in doomed:
         remove_tree(ctx.system, ctx.layout.release(rid))
     remaining = [r for r in existing if r not in doomed]

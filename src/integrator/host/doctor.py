@@ -111,7 +111,7 @@ def _bundle_verdict(f: DoctorFacts, bundle: BundleFacts, v: Verdict) -> None:
         if clashes:  # worded as the deploy's own refusal (nginxconf.check_site_fits)
             v.problems.append(f"{spec.name}'s nginx site would clash: {'; '.join(dict.fromkeys(clashes))}")
     for port, holder in f.port_holders:
-        if port in (spec.http_port, spec.https_port) and not holder.command.startswith("nginx"):
+        if port in (spec.http.http_port, spec.http.https_port) and not holder.command.startswith("nginx"):
             v.problems.append(f"{ports.describe_holders(port, [holder])}: nginx cannot listen there")
     if bundle.owned_error:
         v.problems.append(bundle.owned_error)
@@ -120,8 +120,8 @@ def _bundle_verdict(f: DoctorFacts, bundle: BundleFacts, v: Verdict) -> None:
                                         bundle.owned, bundle.live)  # fmt: skip
         if conflicts:
             v.problems.append(ownership.refusal(conflicts))
-    if spec.secrets:
-        v.notes.append(f"deploying {spec.name} needs --secret NAME=FILE for: {', '.join(spec.secrets)}")
+    if spec.secrets.files:
+        v.notes.append(f"deploying {spec.name} needs --secret NAME=FILE for: {', '.join(spec.secrets.files)}")
 
 
 # --- probes ----------------------------------------------------------------------------------------
@@ -162,7 +162,7 @@ def probe(system: System, bundle: Path | None, certs: tuple[CertCheck, ...] = ()
 
 def _holders(system: System, spec: ServiceSpec) -> tuple[tuple[int, ports.Holder], ...]:
     proc = system.path("/proc")
-    return tuple((port, h) for port in (spec.http_port, spec.https_port) for ipv6 in (False, True)
+    return tuple((port, h) for port in (spec.http.http_port, spec.http.https_port) for ipv6 in (False, True)
                  for h in ports.port_holders(proc, port, ipv6))  # fmt: skip
 
 

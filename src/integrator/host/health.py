@@ -60,9 +60,9 @@ def probe_once(
     spec: ServiceSpec, cert_file: str | None, address: str = "127.0.0.1", timeout: float = 5
 ) -> Probe:
     name = check_name(spec)
-    conn = _SniConnection(address, spec.https_port, name, tls_context(cert_file), timeout)
+    conn = _SniConnection(address, spec.http.https_port, name, tls_context(cert_file), timeout)
     try:
-        conn.request("GET", spec.health_path, headers={"Host": name, "User-Agent": "integrator-health"})
+        conn.request("GET", spec.http.health_path, headers={"Host": name, "User-Agent": "integrator-health"})
         resp = conn.getresponse()
         body = resp.read(200).decode(errors="replace").strip()
         shown = "" if body.startswith("<") else body.splitlines()[0][:120] if body else ""

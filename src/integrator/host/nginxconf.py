@@ -90,7 +90,7 @@ def _port(address: str) -> int | None:
 
 def clashes(servers: list[Server], spec: ServiceSpec, own_file: str) -> list[str]:
     """Why our site cannot share this nginx with the others (empty: it can)."""
-    ports = {spec.http_port, spec.https_port}
+    ports = {spec.http.http_port, spec.http.https_port}
     names = set(spec.effective_server_names)
     problems: list[str] = []
     for other in servers:
@@ -100,7 +100,7 @@ def clashes(servers: list[Server], spec: ServiceSpec, own_file: str) -> list[str
             shared = sorted(names & other.names)
             if shared:
                 problems.append(f"{other.path} already serves {', '.join(shared)} on port {port}")
-            if spec.default_server and port in other.default_ports:
+            if spec.http.default_server and port in other.default_ports:
                 problems.append(f"{other.path} already is nginx's default server for port {port}")
     return problems
 

@@ -34,15 +34,17 @@ def parse_secret_args(values: Sequence[str]) -> dict[str, Path]:
 
 def check_secrets(system: System, spec: ServiceSpec, layout: Layout, supplied: Mapping[str, Path]) -> None:
     """Fail early: unknown names, unreadable files, or a needed secret nowhere to be found."""
-    unknown = sorted(set(supplied) - set(spec.secrets))
+    unknown = sorted(set(supplied) - set(spec.secrets.files))
     if unknown:
-        known = ", ".join(spec.secrets) or "none"
+        known = ", ".join(spec.secrets.files) or "none"
         raise UsageError(f"--secret {unknown[0]}: not in [secrets] files of {spec.name} ({known})")
     for name, path in supplied.items():
         if not path.is_file():
             raise UsageError(f"--secret {name}={path}: no such file")
     missing = [
-        n for n in spec.secrets if n not in supplied and not system.path(layout.credentials_dir / n).is_file()
+        n
+        for n in spec.secrets.files
+        if n not in supplied and not system.path(layout.credentials_dir / n).is_file()
     ]
     if missing:
         raise UsageError(f"secret {missing[0]!r} is required by {spec.name}: pass --secret {missing[0]}=FILE")
@@ -55,9 +57,10 @@ CREDENTIALS_SINCE = 247
 def require_credentials(spec: ServiceSpec, systemd_version: int) -> None:
     """An older systemd ignores LoadCredential= with a warning: the app would start without
     its secrets. Refuse instead of shipping secrets some other, weaker way."""
-    if spec.secrets and systemd_version < CREDENTIALS_SINCE:
+    if spec.secrets.files and systemd_version < CREDENTIALS_SINCE:
         raise EnvironmentProblem(
-            f"{spec.name} needs secrets ({', '.join(spec.secrets)}), handed over as systemd credentials "
+            f"{spec.name} needs secrets ({', '.join(spec.secrets.files)}), "
+            "handed over as systemd credentials "
             f"(LoadCredential=, systemd >= {CREDENTIALS_SINCE}); this host has systemd {systemd_version}"
         )
 
@@ -66,10 +69,10 @@ def install_secrets(
     writer: FileWriter, spec: ServiceSpec, layout: Layout, supplied: Mapping[str, Path]
 ) -> list[Change]:
     """Copy supplied secrets to credentials_dir (dir 0700, files 0600, root); content never shown."""
-    if not spec.secrets:
+    if not spec.secrets.files:
         return []
     changes = [writer.ensure_dir(layout.etc_dir, 0o755), writer.ensure_dir(layout.credentials_dir, 0o700)]
-    for name in spec.secrets:
+    for name in spec.secrets.files:
         if name in supplied:
             changes.append(
                 writer.put(layout.credentials_dir / name, supplied[name].read_bytes(), 0o600, secret=True)

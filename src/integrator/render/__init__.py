@@ -62,7 +62,7 @@ def nginx_files(
         RenderedFile(layout.nginx_proxy_include, nginx_shared.proxy_include()),
         RenderedFile(layout.nginx_headers_include, nginx_shared.security_headers_include()),
     ]
-    for port, tls in ((spec.http_port, False), (spec.https_port, True)):
+    for port, tls in ((spec.http.http_port, False), (spec.http.https_port, True)):
         text = nginx_shared.catch_all(port, tls, nginx_version, layout.nginx_tls_include)
         if text is not None:
             files.append(RenderedFile(layout.nginx_catch_all(port, tls), text))

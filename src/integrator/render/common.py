@@ -34,12 +34,12 @@ RELEASE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")  # matched whole
 
 def stop_timeout(spec: ServiceSpec) -> int:
     """systemd's TimeoutStopSec=: above graceful_timeout, so workers finish before SIGKILL."""
-    return spec.graceful_timeout + MARGIN_S
+    return spec.server.graceful_timeout + MARGIN_S
 
 
 def proxy_timeout(spec: ServiceSpec) -> int:
     """nginx's proxy read/send timeouts: above gunicorn's timeout, so nginx never cuts first."""
-    return spec.timeout + MARGIN_S
+    return spec.server.timeout + MARGIN_S
 
 
 def check_release_id(release_id: str) -> str:

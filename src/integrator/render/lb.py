@@ -63,14 +63,14 @@ def _server(host: str) -> str:
 def upstream_body(spec: ServiceSpec, backends: Backends) -> list[str]:
     """The `server` lines of the LB's upstream: every app host, drained ones marked `down`."""
     lines = [
-        f"# The app hosts' nginx (HTTPS, port {spec.https_port}). Left out for {FAIL_TIMEOUT_S}s after"
+        f"# The app hosts' nginx (HTTPS, port {spec.http.https_port}). Left out for {FAIL_TIMEOUT_S}s after"
         f" {MAX_FAILS} failures;",
         "# `down`: drained for a deploy (integrator fleet).",
     ]
     for host in backends.hosts:
         state = " down" if host in backends.down else ""
         passive = f"max_fails={MAX_FAILS} fail_timeout={FAIL_TIMEOUT_S}s"
-        lines.append(f"server {_server(host)}:{spec.https_port} {passive}{state};")
+        lines.append(f"server {_server(host)}:{spec.http.https_port} {passive}{state};")
     return lines
 
 

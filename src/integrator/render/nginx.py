@@ -79,7 +79,7 @@ def _names_map(spec: ServiceSpec) -> list[str]:
     (map_hash_bucket_size 64) holds no name longer than about 46 characters, and names may
     have 253. The spec allows only letters, digits, '.', '-' and a leading '*.', so escaping
     the dots is all a name needs; `$host` is already lower case."""
-    fallback = _first_exact_name(spec) if spec.default_server else ""
+    fallback = _first_exact_name(spec) if spec.http.default_server else ""
     body = [f'default "{fallback}";']
     for name in spec.effective_server_names:
         if name == "_":  # nginx's "no name": matches no Host
@@ -91,7 +91,7 @@ def _names_map(spec: ServiceSpec) -> list[str]:
             body.append(f"~^{_regex(low)}$ {low};")
     why = (
         "any other name is answered as the first one (default_server = true)"
-        if spec.default_server
+        if spec.http.default_server
         else 'any other name maps to "" and is refused'
     )
     return [
@@ -111,7 +111,7 @@ def _first_exact_name(spec: ServiceSpec) -> str:
 
 
 def _port_suffix(spec: ServiceSpec) -> str:
-    return "" if spec.https_port == 443 else f":{spec.https_port}"
+    return "" if spec.http.https_port == 443 else f":{spec.http.https_port}"
 
 
 def _name_check(spec: ServiceSpec, status: int) -> list[str]:
@@ -120,7 +120,7 @@ def _name_check(spec: ServiceSpec, status: int) -> list[str]:
 
 def _redirect_server(spec: ServiceSpec, layout: Layout) -> list[str]:
     body = [
-        *listens(spec.http_port, spec.default_server, ""),
+        *listens(spec.http.http_port, spec.http.default_server, ""),
         _server_names(spec),
         "server_tokens off;",
         *log_directives(layout),
@@ -141,7 +141,7 @@ def _https_server(
     spec: ServiceSpec, layout: Layout, nginx_version: Version, backends: Backends | None
 ) -> list[str]:
     new_http2 = nginx_version >= HTTP2_DIRECTIVE_SINCE
-    body = [*listens(spec.https_port, spec.default_server, " ssl" if new_http2 else " ssl http2")]
+    body = [*listens(spec.http.https_port, spec.http.default_server, " ssl" if new_http2 else " ssl http2")]
     body += ["http2 on;"] if new_http2 else []
     body += [_server_names(spec), "server_tokens off;", *log_directives(layout)]
     body += ["", *_tls(spec, layout), "", *_headers(spec, layout)]
@@ -150,7 +150,7 @@ def _https_server(
     body += [
         "",
         "# Larger request bodies get 413 from nginx before they reach the app.",
-        f"client_max_body_size {spec.max_body};",
+        f"client_max_body_size {spec.http.max_body};",
         "",
         *block("location /", _proxy(spec, layout, backends)),
     ]
@@ -183,7 +183,7 @@ def _headers(spec: ServiceSpec, layout: Layout) -> list[str]:
         "# location{} would silently drop all of these for that location.",
         f"include {layout.nginx_headers_include};",
     ]
-    if not spec.hsts:
+    if not spec.http.hsts:
         return [*lines, "# No HSTS: [http] hsts = false in service.toml."]
     return [
         *lines,
@@ -205,7 +205,8 @@ def _proxy(spec: ServiceSpec, layout: Layout, backends: Backends | None) -> list
         '# HTTP/1.1 without "Connection: close" keeps the upstream connections alive.',
         "proxy_http_version 1.1;",
         'proxy_set_header Connection "";',
-        f"# Longer than gunicorn's timeout ({spec.timeout}s): gunicorn decides when a request took too long.",
+        f"# Longer than gunicorn's timeout ({spec.server.timeout}s): "
+        "gunicorn decides when a request took too long.",
         f"proxy_read_timeout {timeout}s;",
         f"proxy_send_timeout {timeout}s;",
     ]

@@ -77,7 +77,9 @@ def socket_unit(spec: ServiceSpec, layout: Layout) -> str:
 
 
 def _unit_section(spec: ServiceSpec, layout: Layout) -> list[str]:
-    about = f"{spec.name}: {spec.description}" if spec.description else f"{spec.name} (gunicorn)"
+    about = (
+        f"{spec.name}: {spec.service.description}" if spec.service.description else f"{spec.name} (gunicorn)"
+    )
     return [
         "[Unit]",
         f"Description={_text(about)}",
@@ -100,7 +102,8 @@ def _process(spec: ServiceSpec, layout: Layout, release_id: str) -> list[str]:
         "# HUP: gunicorn starts new workers and retires the old ones gracefully (same release, same code).",
         "ExecReload=/bin/kill -s HUP $MAINPID",
         "# Stop: SIGTERM to the gunicorn master only; it lets workers finish their requests within",
-        f"# graceful_timeout ({spec.graceful_timeout}s). Anything left after TimeoutStopSec= is killed.",
+        f"# graceful_timeout ({spec.server.graceful_timeout}s). "
+        "Anything left after TimeoutStopSec= is killed.",
         "KillMode=mixed",
         f"TimeoutStopSec={stop_timeout(spec)}",
         "# After a crash, start again; the socket keeps queueing requests meanwhile.",
@@ -121,19 +124,19 @@ def _environment(spec: ServiceSpec, layout: Layout, release_id: str) -> list[str
         _env("PYTHONDONTWRITEBYTECODE", "1"),
         f"SyslogIdentifier={layout.journal_tag}",
     ]
-    if spec.env:
+    if spec.env.vars:
         lines.append("# [env] from service.toml")
-        lines += [_env(key, value) for key, value in spec.env]
+        lines += [_env(key, value) for key, value in spec.env.vars]
     return lines
 
 
 def _secrets(spec: ServiceSpec, layout: Layout) -> list[str]:
-    if not spec.secrets:
+    if not spec.secrets.files:
         return []
     return [
         f"# Secrets from {layout.credentials_dir} (root only). The app reads them as files in",
         "# $CREDENTIALS_DIRECTORY; never environment variables, which child processes and crash dumps see.",
-        *(f"LoadCredential={name}:{layout.credentials_dir / name}" for name in spec.secrets),
+        *(f"LoadCredential={name}:{layout.credentials_dir / name}" for name in spec.secrets.files),
     ]
 
 
@@ -197,7 +200,7 @@ def _filesystem(layout: Layout, release_id: str) -> list[str]:
 
 
 def _privileges(spec: ServiceSpec) -> list[str]:
-    mdwe = "yes" if spec.memory_deny_write_execute else "no"
+    mdwe = "yes" if spec.security.memory_deny_write_execute else "no"
     return [
         "# No capabilities, no way to gain any (setuid, new privileges), no namespaces, no realtime.",
         "# No PrivateUsers=: it fails to start where user namespaces are disabled (common on RHEL).",
@@ -217,7 +220,7 @@ def _privileges(spec: ServiceSpec) -> list[str]:
 
 
 def _network(spec: ServiceSpec) -> list[str]:
-    if spec.network == "none":
+    if spec.security.network == "none":
         return [
             "# Network: none. Requests arrive on the inherited unix socket; the app has no network",
             "# of its own (private namespace, unix sockets only, every IP address denied).",

@@ -106,7 +106,7 @@ def clone(src: Path, newname: str, directory: Path | None = None) -> Result:
     spec_path = PurePosixPath(SPEC_FILE)
     spec = parse_service_toml(renamed.files[spec_path].decode("utf-8"), source=f"{dest}/{SPEC_FILE}")
     if spec.name != newname:  # e.g. the name was written in a form the renamer does not see
-        spec = replace(spec, name=newname)
+        spec = replace(spec, service=replace(spec.service, name=newname))
         renamed.files[spec_path] = service_toml(spec).encode("utf-8")
     write_tree(renamed.files, dest, renamed.modes)
 
@@ -142,8 +142,8 @@ def _clone_warnings(
 ) -> None:
     for item in skipped:
         result.warn(f"not copied: {item}")
-    if old.server_names and set(spec.server_names) & set(old.server_names):
-        shared = ", ".join(sorted(set(spec.server_names) & set(old.server_names)))
+    if old.http.server_names and set(spec.http.server_names) & set(old.http.server_names):
+        shared = ", ".join(sorted(set(spec.http.server_names) & set(old.http.server_names)))
         result.warn(
             f"[http] server_names still include {shared}: two services on one host cannot share a host name"
         )

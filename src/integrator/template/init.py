@@ -131,7 +131,7 @@ def _init_result(
             "candidates": [c.entry for c in found.candidates],
             "requires_python": project.requires_python,
             "django_settings": found.django_settings,
-            "health_path": spec.health_path,
+            "health_path": spec.http.health_path,
             "health_probe": probe.line if probe else None,
             "notes": project.notes,
         }
@@ -150,9 +150,9 @@ def _init_result(
     if project.requires_python:
         result.say(f"  requires Python {project.requires_python}: the bundle's default targets follow it")
     if probe is not None and probe.path:
-        result.say(f"  health_path: {spec.health_path} ({probe.line})")
-    elif spec.health_path != "/healthz":
-        result.say(f"  health_path: {spec.health_path} (the app has that route and no /healthz)")
+        result.say(f"  health_path: {spec.http.health_path} ({probe.line})")
+    elif spec.http.health_path != "/healthz":
+        result.say(f"  health_path: {spec.http.health_path} (the app has that route and no /healthz)")
     if found.django_settings:
         result.say(
             f"  Django settings: {found.django_settings} (set by the project's wsgi.py); "
@@ -179,11 +179,12 @@ def _init_warnings(
     ):
         result.warn(f"{framework} is not among the dependencies in {project.dependencies_from}")
     if probe is not None and not probe.path:
-        result.warn(f"{probe.line}: health_path {spec.health_path} is from the routes read instead")
-    elif probe is None and spec.health_path not in found.routes:
+        result.warn(f"{probe.line}: health_path {spec.http.health_path} is from the routes read instead")
+    elif probe is None and spec.http.health_path not in found.routes:
         seen = ", ".join(sorted(found.routes)[:5]) or "none"
         result.warn(
-            f"no route {spec.health_path} seen in the project (routes seen: {seen}; only literal paths of "
+            f"no route {spec.http.health_path} seen in the project "
+            f"(routes seen: {seen}; only literal paths of "
             "@app.route/@app.get and add_url_rule are read): the deploy's health check asks for it; "
             "make sure it answers 200, or set [http] health_path to a path that does"
         )

@@ -37,7 +37,7 @@ def project_python(root: Path) -> Path | None:
 
 
 def probe_health(project: Project, spec: ServiceSpec) -> Probe | None:
-    """Ask the app for /healthz, /health and / (spec.health_path must be /healthz); None: cannot run it."""
+    """Ask the app for /healthz, /health and / ([http] health_path must be /healthz); None: cannot run it."""
     python = project_python(project.root)
     if python is None:
         return None

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import TemplateError
 from ..layout import Layout
 from ..project.metadata import parse_toml
-from ..spec import ServiceSpec, dump_spec_toml, parse_spec
+from ..spec import ServiceSpec, dump_spec_toml, parse_spec, spec_comment
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "files"
 PACKAGE_PLACEHOLDER = "__name__"
@@ -62,31 +62,15 @@ def new_spec(name: str, version: str = DEFAULT_VERSION, *, source: str = "new") 
 def spec_header(spec: ServiceSpec) -> str:
     """Comments for service.toml: `dump_spec_toml` writes none, and people read this file first.
 
-    Every table `spec.py` accepts is named here (a test keeps the two in step).
+    The list of tables is `spec_comment`, made from the spec's declarations (spec/model.py).
     """
-    env = f'{env_prefix_of(spec.name)}_GREETING = "hi"'
-    return f"""\
-# service.toml: how integrator runs this service. Checked strictly: an unknown table or key,
-# a wrong type or a bad value is an error naming the field, never a silent default.
-#
-# [service]   name (also the systemd unit, system user and Python package), version,
-#             entry (WSGI callable "module:app" or factory "module:create_app()"), description
-# [server]    gunicorn: workers, threads per worker, timeout and graceful_timeout (seconds)
-# [http]      nginx: server_names (default: the name), default_server, http_port (redirects
-#             to https), https_port, health_path (checked before a release goes live),
-#             max_body, hsts
-# [tls]       mode = "self-signed" (made on the host), "local-ca" (issued by the host's CA,
-#             see docs/security.md) or "provided" with cert and key paths
-# [env]       plain settings, e.g. {env} (Flask config GREETING); no secrets here
-# [secrets]   files = ["db_password"]: supplied with `integrator deploy --secret db_password=FILE`,
-#             read by the app from $CREDENTIALS_DIRECTORY/db_password (see README.md)
-# [limits]    systemd: memory_max ("512M"), cpu_quota ("200%"), tasks_max
-# [security]  network = "none" (unix socket only) or "outbound"; memory_deny_write_execute
-# [deploy]    keep_releases: how many releases stay on the host for rollback
-#
-# Every value below is a default; change what you need. See `integrator --help`.
-
-"""
+    return (
+        "# service.toml: how integrator runs this service. Checked strictly: an unknown table or key,\n"
+        "# a wrong type or a bad value is an error naming the field, never a silent default.\n"
+        "#\n"
+        + spec_comment(env_prefix_of(spec.name))
+        + "#\n# Every value below is a default; change what you need. See `integrator --help`.\n\n"
+    )
 
 
 def service_toml(spec: ServiceSpec) -> str:

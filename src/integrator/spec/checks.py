@@ -1,0 +1,149 @@
+"""Value checks of a typed spec: every text first, then declared ranges and choices, then the
+rules a declaration cannot say (patterns, fields that depend on each other)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .declare import tables
+from .text import (
+    BODY_SIZE_RE,
+    DESCRIPTION_MAX,
+    ENTRY_MAX,
+    ENTRY_RE,
+    ENV_NAME_RE,
+    ENV_VALUE_MAX,
+    PATH_RE,
+    PERCENT_RE,
+    RESERVED_ENV,
+    SERVER_NAME_RE,
+    SIZE_RE,
+    SYSTEM_ACCOUNTS,
+    URL_PATH_RE,
+    VERSION_MAX,
+    VERSION_RE,
+    check_secret_name,
+    check_service_name,
+    check_text,
+    fail_unless,
+    fullmatch,
+    show,
+)
+
+if TYPE_CHECKING:
+    from .model import ServiceSpec, TlsSpec
+
+
+def declared_values(s: ServiceSpec) -> list[tuple[Any, Any]]:
+    """(declared key, value) for every key of every table of `s`."""
+    return [(k, getattr(getattr(s, t.name), k.name)) for t in tables(type(s)) for k in t.keys]
+
+
+def text_fields(s: ServiceSpec) -> list[tuple[str, str]]:
+    """Every text of a spec with the field it came from: all of them reach files on a host."""
+    found: list[tuple[str, str]] = []
+    for key, value in declared_values(s):
+        if key.free:  # the key is checked before its value: the label may name it
+            for name, text in value:
+                found += [(key.label, name), (f"{key.label} {name}", text)]
+        elif key.kind is str:
+            found.append((key.label, value or ""))
+        elif key.kind is list:
+            found += [(key.label, item) for item in value]
+    return found
+
+
+def check_values(s: ServiceSpec, src: str) -> None:
+    for field_name, text in text_fields(s):
+        check_text(text, f"{src}: {field_name}")
+    for key, value in declared_values(s):
+        if key.low is not None and key.high is not None:
+            ok = key.low <= value <= key.high
+            fail_unless(ok, src, key.label, f"must be between {key.low} and {key.high}, got {value}")
+        if key.choices:
+            fail_unless(value in key.choices, src, key.label, f"must be one of {', '.join(key.choices)}")
+    _check_service(s, src)
+    http = s.http
+    fail_unless(http.http_port != http.https_port, src, "[http] https_port", "must differ from http_port")
+    for name in http.server_names:
+        ok = fullmatch(SERVER_NAME_RE, name)
+        fail_unless(ok, src, "[http] server_names", f"{show(name)} is not a host name")
+    fail_unless(
+        fullmatch(URL_PATH_RE, http.health_path),
+        src,
+        "[http] health_path",
+        f"{show(http.health_path)} must be an absolute URL path (ASCII, no spaces or quotes)",
+    )
+    ok = fullmatch(BODY_SIZE_RE, http.max_body)
+    fail_unless(ok, src, "[http] max_body", f"{show(http.max_body)}: use e.g. '10m'")
+    _check_tls(s.tls, src)
+    for key, env_value in s.env.vars:
+        fail_unless(fullmatch(ENV_NAME_RE, key), src, "[env]", f"{show(key)} is not a valid variable name")
+        fail_unless(key not in RESERVED_ENV, src, "[env]", f"{key} is set by integrator itself")
+        fail_unless(
+            len(env_value) <= ENV_VALUE_MAX, src, f"[env] {key}", f"is longer than {ENV_VALUE_MAX} characters"
+        )
+    secrets = s.secrets.files
+    for secret in secrets:
+        check_secret_name(secret, f"{src}: [secrets] files")
+    fail_unless(len(set(secrets)) == len(secrets), src, "[secrets] files", "has duplicates")
+    limits = s.limits
+    fail_unless(
+        limits.memory_max == "" or fullmatch(SIZE_RE, limits.memory_max),
+        src,
+        "[limits] memory_max",
+        f"{show(limits.memory_max)}: use e.g. '512M'",
+    )
+    fail_unless(
+        limits.cpu_quota == "" or fullmatch(PERCENT_RE, limits.cpu_quota),
+        src,
+        "[limits] cpu_quota",
+        f"{show(limits.cpu_quota)}: use e.g. '200%'",
+    )
+
+
+def _check_service(s: ServiceSpec, src: str) -> None:
+    check_service_name(s.name, f"{src}: [service] name")
+    fail_unless(
+        s.name not in SYSTEM_ACCOUNTS,
+        src,
+        "[service] name",
+        f"{s.name!r} is a system or service account on Debian or RHEL: choose another name",
+    )
+    fail_unless(
+        len(s.version) <= VERSION_MAX and fullmatch(VERSION_RE, s.version),
+        src,
+        "[service] version",
+        f"{show(s.version)} is not a version (e.g. 1.2.0; at most {VERSION_MAX} characters)",
+    )
+    fail_unless(
+        len(s.entry) <= ENTRY_MAX and fullmatch(ENTRY_RE, s.entry),
+        src,
+        "[service] entry",
+        f"{show(s.entry)} must look like 'package.module:app' or 'package.module:create_app()'",
+    )
+    _check_description(s.service.description, src)
+
+
+def _check_description(text: str, src: str) -> None:
+    """Free text in Description=: systemd strips the ends and joins a line ending in a backslash."""
+    field_name = "[service] description"
+    fail_unless(len(text) <= DESCRIPTION_MAX, src, field_name, f"is longer than {DESCRIPTION_MAX} characters")
+    fail_unless(text == text.strip(), src, field_name, f"{show(text)} starts or ends with whitespace")
+    fail_unless(not text.endswith("\\"), src, field_name, f"{show(text)} ends with a backslash")
+
+
+def _check_tls(tls: TlsSpec, src: str) -> None:
+    if tls.mode == "provided":
+        for key, value in (("cert", tls.cert), ("key", tls.key)):
+            fail_unless(value is not None, src, f"[tls] {key}", "is required when mode = 'provided'")
+            fail_unless(
+                fullmatch(PATH_RE, value or ""),
+                src,
+                f"[tls] {key}",
+                f"{show(value or '')} must be an absolute path (letters, digits, . _ + @ , = : / -)",
+            )
+    else:
+        fail_unless(
+            tls.cert is None and tls.key is None, src, "[tls]", "cert/key only go with mode = 'provided'"
+        )

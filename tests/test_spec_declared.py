@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -216,3 +217,15 @@ def test_a_declared_table_gets_schema_defaults_checks_toml_json_and_comment() ->
     older = {k: v for k, v in data.items() if k != "extra"}
     assert _grown(codec.json_to_shape(Grown, older, "spec.json")) == spec
     assert "# [extra]     colour and count,\n#             tags\n" in codec.comment(Grown, "SHOP")
+
+
+def test_the_readme_service_toml_is_valid_and_shows_every_declared_key() -> None:
+    """README.md's service.toml is the reference people read: it parses, and names every key."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## service.toml\n\n```toml\n", 1)[1].split("```", 1)[0]
+    data = parse_toml(block, source="README.md")
+    parse_spec(data, source="README.md")
+    for key in KEYS:
+        assert key.table in data, f"README.md's service.toml has no [{key.table}]"
+        if not (key.free or key.optional):
+            assert key.name in data[key.table], f"README.md's service.toml does not show {key.label}"

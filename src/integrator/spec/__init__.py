@@ -6,7 +6,7 @@ only; on a host the same spec travels as JSON (`to_dict` / `from_dict`, stdlib o
 `from_dict` runs the very same checks: a bundle author is not trusted with the host's files.
 
 model.py declares the tables and fields once; declare.py is how; codec.py derives the TOML
-and JSON forms; checks.py and text.py hold the value rules.
+and JSON forms; checks.py and text.py hold the value rules (import their patterns from there).
 """
 
 from __future__ import annotations
@@ -30,57 +30,22 @@ from .model import (
     spec_comment,
 )
 from .text import (
-    BODY_SIZE_RE,
-    DESCRIPTION_MAX,
     DISTROS,
-    ENTRY_MAX,
     ENTRY_RE,
-    ENV_NAME_RE,
-    ENV_VALUE_MAX,
     NAME_RE,
-    NETWORK_MODES,
-    PATH_RE,
-    PERCENT_RE,
-    RESERVED_ENV,
-    RESERVED_NAMES,
-    SECRET_NAME_RE,
-    SERVER_NAME_RE,
-    SIZE_RE,
     SPEC_FILE,
     SYSTEM_ACCOUNTS,
-    TLS_MODES,
-    URL_PATH_RE,
-    VERSION_MAX,
-    VERSION_RE,
     check_secret_name,
     check_service_name,
     check_text,
-    unsafe_char,
 )
 
 __all__ = [
-    "BODY_SIZE_RE",
-    "DESCRIPTION_MAX",
     "DISTROS",
-    "ENTRY_MAX",
     "ENTRY_RE",
-    "ENV_NAME_RE",
-    "ENV_VALUE_MAX",
     "NAME_RE",
-    "NETWORK_MODES",
-    "PATH_RE",
-    "PERCENT_RE",
-    "RESERVED_ENV",
-    "RESERVED_NAMES",
-    "SECRET_NAME_RE",
-    "SERVER_NAME_RE",
-    "SIZE_RE",
     "SPEC_FILE",
     "SYSTEM_ACCOUNTS",
-    "TLS_MODES",
-    "URL_PATH_RE",
-    "VERSION_MAX",
-    "VERSION_RE",
     "Deploy",
     "Env",
     "Http",
@@ -100,5 +65,4 @@ __all__ = [
     "parse_spec",
     "spec_comment",
     "text_fields",
-    "unsafe_char",
 ]

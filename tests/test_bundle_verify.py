@@ -490,7 +490,9 @@ def test_pyz_name_verbs_default_to_the_bundles_service(bundle: Path, monkeypatch
     monkeypatch.setattr(verbs, "status", lambda system, name: called("status", name))
     monkeypatch.setattr(verbs, "rollback", lambda system, name, to: called("rollback", name))
     monkeypatch.setattr(
-        verbs, "deploy", lambda s, b, plan_only, secrets, allowed_signers: called("deploy", plan_only)
+        verbs,
+        "deploy",
+        lambda s, b, plan_only, secrets, allowed_signers, release_id=None: called("deploy", plan_only),
     )
     assert pyzmain.main(["status"], bundle=bundle) == 0
     assert pyzmain.main(["status", "--all"], bundle=bundle) == 0

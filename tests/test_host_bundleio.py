@@ -95,7 +95,9 @@ def test_a_bundle_swapped_after_its_signature_check_is_not_what_is_deployed_here
     given, signers, signed = swap_after_check
     opened: list[str] = []
 
-    def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: object) -> Result:
+    def deploy_local(
+        system: System, bundle: Path, plan_only: bool, secrets: object, release_id: str | None = None
+    ) -> Result:
         opened.append(open_bundle(bundle).sha256)  # what the deploy itself opens and verifies
         return Result()
 
@@ -117,7 +119,9 @@ def test_a_bundle_swapped_after_its_own_deploy_checked_it_is_not_deployed(
     given, signers, signed = swap_after_check
     opened: list[str] = []
 
-    def deploy_local(system: System, bundle: Path, plan_only: bool, secrets: object) -> Result:
+    def deploy_local(
+        system: System, bundle: Path, plan_only: bool, secrets: object, release_id: str | None = None
+    ) -> Result:
         opened.append(open_bundle(bundle).sha256)
         return Result()
 

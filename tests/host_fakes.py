@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
-from integrator.host import ownership, releases
+from integrator.host import ownership, releases, venvs
 from integrator.host.activate import HostContext, activate
 from integrator.host.bundleio import BundleInfo
 from integrator.host.facts import probe_host
@@ -213,7 +213,7 @@ def deployed(
     host: FakeHost, spec: ServiceSpec = SPEC, sha: str = SHA_A, rid: str = RID, outcome: str = OK
 ) -> HostContext:
     """Apply a deploy of `spec` as release `rid` as deploy_local does (reserve, user, record, TLS,
-    secrets, `activate`, claim), except that the release holds only its spec and a venv stub."""
+    secrets, `activate`, claim), except that the release holds only its spec and a link to a venv stub."""
     ctx = ctx_for(host, spec)
     layout = ctx.layout
     writer = FileWriter(host)
@@ -224,11 +224,13 @@ def deployed(
     release = host.path(layout.release(rid))
     (release / "payload").mkdir(parents=True)
     (release / "payload/spec.json").write_text(json.dumps(spec.to_dict()))
-    venv = host.path(layout.venv(rid))
+    venv = host.path(layout.shared_venv(f"stub-{rid}"))  # linked as venvs.ensure_venv links it
     (venv / "bin").mkdir(parents=True)
     (venv / "pyvenv.cfg").write_text(f"home = /usr/bin\nversion = {host.python_version}\n")
     (venv / "bin/python").write_text("#!/bin/sh\n")
     (venv / "bin/python").chmod(0o755)
+    (venv / venvs.MARKER).write_text("{}\n")
+    os.symlink(f"../../venvs/stub-{rid}", host.path(layout.venv(rid)))
     record = ReleaseRecord(rid, "2026-01-01T00:00:00Z", "me", sha, spec.version, host.python_version, outcome)
     releases.save_records(writer, layout, releases.upsert(releases.load_records(host, layout), record))
     ensure_tls(host, writer, spec, layout, ctx.facts.hostname)

@@ -33,6 +33,7 @@ from integrator.bundle.commands import spec_json, verify
 from integrator.bundle.lockfile import wheel_pin
 from integrator.bundle.manifest import InstallTarget, Manifest, extract_verified, verify_zip
 from integrator.bundle.sign import sign_manifest
+from integrator.bundle.wheelinstall import install_wheels
 from integrator.bundle.zipapp import MAIN_PY, file_entries, host_code, package_dir, pyz_bytes, write_pyz
 from integrator.errors import BundleError, HostError, UsageError
 from integrator.host import pyzmain
@@ -418,39 +419,6 @@ def test_pick_target_names_what_the_bundle_has() -> None:
         venv.pick_target(manifest, "3.11", "x86_64", glibc="2.12")
 
 
-def test_pip_on_the_host_reads_no_config_and_no_index(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = venv.pip_env(
-        {"PATH": "/usr/bin", "PIP_INDEX_URL": "http://evil", "PYTHONPATH": "/x", "HOME": "/root"}
-    )
-    assert env == {
-        "PATH": "/usr/bin",
-        "HOME": "/root",
-        "PIP_CONFIG_FILE": "/dev/null",
-        "PIP_NO_INPUT": "1",
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    }
-    argv = venv.install_command(Path("/r/venv"), Path("/r/venv/requirements.txt"))
-    for flag in ("--isolated", "--no-index", "--require-hashes", "--no-deps", "--only-binary"):
-        assert flag in argv
-    assert argv[argv.index("--only-binary") + 1] == ":all:"
-    assert argv[argv.index("-r") + 1] == "/r/venv/requirements.txt"
-    # no directory to search: pip's only sources are the wheel paths the host wrote (see below)
-    assert not {"--find-links", "-f", "--index-url", "-i", "--extra-index-url"} & set(argv)
-
-
-def test_missing_ensurepip_names_the_debian_package() -> None:
-    debian = (
-        "The virtual environment was not created successfully because ensurepip is not\n"
-        "available.  On Debian/Ubuntu systems, you need to install the python3-venv\n"
-        "package using the following command.\n\n    apt install python3.11-venv\n"
-    )
-    message = venv._venv_failure("/usr/bin/python3", debian)
-    assert (
-        message
-        == "/usr/bin/python3 cannot create a venv: ensurepip is missing; install the python3.11-venv package"
-    )
-
-
 def test_build_venv_refuses_an_existing_venv(tmp_path: Path) -> None:
     (tmp_path / "venv").mkdir()
     (tmp_path / "venv" / "pyvenv.cfg").write_text("")
@@ -651,7 +619,7 @@ def test_the_payload_holds_only_spec_locks_and_wheels(bundle: Path, tmp_path: Pa
         verify_zip(write_entries(tmp_path / "nested.pyz", nested))
 
 
-def test_the_host_checks_the_lock_again_right_before_pip(bundle: Path, tmp_path: Path) -> None:
+def test_the_host_checks_the_lock_again_right_before_installing(bundle: Path, tmp_path: Path) -> None:
     """A lock or wheelhouse changed after `verify` (or never verified) is refused before any venv exists."""
     dest = tmp_path / "release"
     dest.mkdir()
@@ -668,40 +636,35 @@ def test_the_host_checks_the_lock_again_right_before_pip(bundle: Path, tmp_path:
     assert not target.exists() and not (tmp_path / "PWNED").exists()
 
 
-def test_pip_gets_only_the_pinned_wheel_paths(bundle: Path, tmp_path: Path) -> None:
+def test_the_installer_gets_only_the_pinned_wheels(bundle: Path, tmp_path: Path) -> None:
     dest = tmp_path / "release"
     dest.mkdir()
     extract_verified(bundle, dest)
     wheelhouse = dest / mf.WHEELHOUSE
-    assert venv.install_requirements(wheelhouse, dest / LOCK) == (
-        f"{wheelhouse}/dep-1.0-py3-none-any.whl --hash=sha256:{sha256(DEP_BYTES)}\n"
-        f"{wheelhouse}/{APP_WHEEL} --hash=sha256:{sha256(APP_BYTES)}\n"
-    )
+    (wheelhouse / "extra-1.0-py3-none-any.whl").write_bytes(tiny_wheel("extra", "1.0"))  # not pinned
+    assert venv.locked_wheel_digests(wheelhouse, dest / LOCK) == {
+        "dep-1.0-py3-none-any.whl": sha256(DEP_BYTES),
+        APP_WHEEL: sha256(APP_BYTES),
+    }
 
 
-def test_pip_as_invoked_cannot_build_even_if_the_lock_check_were_bypassed(tmp_path: Path) -> None:
-    """The attack of finding 3 handed straight to pip: the install flags leave it nothing to build.
-
-    The control run (the same lock and wheelhouse with the old `--find-links WHEELHOUSE`) shows
-    the sdist is a working attack: its in-tree build backend runs, with or without build isolation.
-    """
+def test_the_installer_cannot_build_even_if_the_lock_check_were_bypassed(tmp_path: Path) -> None:
+    """The attack of finding 3 handed straight to the host's installer: an sdist, under its own
+    name or a wheel's, is refused as not a wheel; nothing of it runs. The control (pip building
+    the same sdist) shows it is a working attack: its in-tree build backend runs."""
     marker, wheelhouse = tmp_path / "PWNED", tmp_path / "wheelhouse"
     wheelhouse.mkdir()
     data = sdist(marker)
-    (wheelhouse / "evil-1.0.tar.gz").write_bytes(data)
-    lock = tmp_path / "lock.txt"
-    lock.write_text(f"--no-binary evil\nevil==1.0 --hash=sha256:{sha256(data)}\n")
     env_dir = tmp_path / "venv"
     subprocess.run(venv.venv_command(sys.executable, env_dir), check=True, capture_output=True)
-    argv = venv.install_command(env_dir, lock)
-    proc = subprocess.run(argv, env=venv.pip_env(), capture_output=True, text=True, timeout=300)
-    assert (
-        proc.returncode != 0 and "No matching distribution found for evil==1.0" in proc.stdout + proc.stderr
-    )
-    assert not marker.exists()
-    old = [*argv[:-2], "--find-links", str(wheelhouse), *argv[-2:]]
-    subprocess.run(old, env=venv.pip_env(), capture_output=True, text=True, timeout=300)
-    assert marker.read_text() == RAN  # the control: without the fix, the sdist's code ran
+    for name in ("evil-1.0.tar.gz", "evil-1.0-py3-none-any.whl"):
+        (wheelhouse / name).write_bytes(data)
+        with pytest.raises(BundleError, match="not a wheel"):
+            install_wheels(env_dir, [wheelhouse / name])
+    assert not marker.exists() and not list(env_dir.glob("lib/*/site-packages/evil*"))
+    control = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "-w", str(tmp_path / "out")]
+    subprocess.run([*control, str(wheelhouse / "evil-1.0.tar.gz")], capture_output=True, timeout=300)
+    assert marker.read_text() == RAN  # the control: given to a builder, the sdist's code ran
 
 
 # --- names, sizes, bytes outside the zip (issue 8, findings 5 and "also") ------------------------------

@@ -64,6 +64,7 @@ def _build(src: Path, out: Path, preflight: bool = True) -> Path:
 @dataclass(frozen=True)
 class Bundles:
     demo1: Path
+    demo1_tuned: Path  # demo 0.1.0 again, other workers and keep_releases = 1: the same lock
     demo2: Path
     broken: Path  # demo 0.3.0: raises at import
     shop: Path
@@ -81,6 +82,14 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     out = root / "dist"
     demo = _new_service("demo", root / "demo")
     demo1 = _build(demo, out / "1")
+    toml = demo / "service.toml"
+    original = toml.read_text()
+    assert "workers = 2" in original and "keep_releases = 5" in original
+    toml.write_text(
+        original.replace("workers = 2", "workers = 3").replace("keep_releases = 5", "keep_releases = 1")
+    )
+    demo1_tuned = _build(demo, out / "1b")
+    toml.write_text(original)
     _set_version(demo, "0.1.0", "0.2.0")
     demo2 = _build(demo, out / "2")
     _set_version(demo, "0.2.0", "0.3.0")
@@ -106,7 +115,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     toml = vault / "service.toml"
     toml.write_text(toml.read_text().replace("[secrets]\nfiles = []", '[secrets]\nfiles = ["api_key"]'))
     fresh_broken, vault_bundle = _build(fresh, out / "6", preflight=False), _build(vault, out / "7")
-    return Bundles(demo1, demo2, broken, shop, clone, fresh_broken, vault_bundle, unhealthy)
+    return Bundles(demo1, demo1_tuned, demo2, broken, shop, clone, fresh_broken, vault_bundle, unhealthy)
 
 
 # --- hosts and HTTP -------------------------------------------------------------------------------
@@ -238,6 +247,37 @@ def test_deploy_v2_then_rollback_returns_previous(host: Sandbox, bundles: Bundle
     listing = ok(commands.list_services("demo", target))
     outcomes = [r["outcome"] for r in listing.data["releases"]]
     assert outcomes == ["ok", "failed", "failed", "rolled_back"], listing.lines  # import error, 500
+    assert ok(commands.status("demo", target)).data["services"][0]["healthy"] is True
+
+
+def test_the_same_lock_reuses_its_venv_and_rollback_after_cleanup_serves(
+    host: Sandbox, bundles: Bundles
+) -> None:
+    """Same app wheel and dependencies, other config: the new release links to the venv already
+    built (nothing rebuilt). keep_releases = 1 then removes every release but the new one and the
+    rollback target (0.2.0), and every venv no remaining release links to; the shared venv stays
+    (the new release uses it) and the rollback target still serves from its own."""
+    target = SandboxTarget(host.name)
+
+    def link(rid: str) -> str:
+        return sh(host, "readlink", f"/opt/demo/releases/{rid}/venv").stdout.decode().strip()
+
+    records = ok(commands.list_services("demo", target)).data["releases"]
+    current = next(r["id"] for r in records if r["outcome"] == "ok")
+    previous = next(r["id"] for r in records if r["outcome"] == "rolled_back")
+    shared = link(current)
+    result = ok(commands.deploy(bundles.demo1_tuned, target))
+    assert result.data["venv"]["reused"] is True, result.lines
+    new = result.data["release"]
+    assert link(new) == shared and shared.startswith("../../venvs/py3.11-")
+    assert sorted(sh(host, "ls", "/opt/demo/releases").stdout.decode().split()) == sorted([previous, new])
+    venvs = sorted(sh(host, "ls", "/opt/demo/venvs").stdout.decode().split())
+    assert venvs == sorted(p.rsplit("/", 1)[1] for p in (shared, link(previous)))
+    assert version(host.address, "demo") == "0.1.0"
+    ok(commands.rollback("demo", target))
+    assert version(host.address, "demo") == "0.2.0" and get(host.address, "/healthz", "demo")[0] == 200
+    ok(commands.rollback("demo", target, to=new))
+    assert version(host.address, "demo") == "0.1.0"
     assert ok(commands.status("demo", target)).data["services"][0]["healthy"] is True
 
 

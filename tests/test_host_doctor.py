@@ -77,9 +77,9 @@ CASES = [
     ("no nginx", replace(FIT, missing_tools=("nginx",)), ["missing tool: nginx"]),
     ("unsupported distro", replace(FIT, host=None, host_error="unsupported host distribution 'Alpine'"),
      ["unsupported host distribution 'Alpine'"]),
-    ("no ensurepip", replace(FIT, venv_ok=False),
-     ["/usr/bin/python3 cannot create venvs (import ensurepip, venv fails): install the python3-venv package "
-      "(Debian: python3.11-venv)"]),
+    ("no venv module", replace(FIT, venv_ok=False),
+     ["/usr/bin/python3 cannot create venvs (import venv fails): install its standard library "
+      "(Debian: libpython3.11-stdlib)"]),
     ("nginx -t fails", replace(FIT, nginx_test="nginx: [emerg] unknown directive \"x\""),
      ["nginx -t fails: nginx: [emerg] unknown directive \"x\""]),
     ("no build for the host's Python", replace(FIT, bundle=_bundle(SPEC, "3.9", "3.12")),

@@ -108,7 +108,7 @@ def test_rollback_to_a_release_removed_from_the_host(host: FakeHost) -> None:
     with_releases(host, [(R1, OK), (R2, OK)], R2)
     host.path(LAYOUT.release(R1) / "venv/bin/python").unlink()
     for p in sorted(host.path(LAYOUT.release(R1)).rglob("*"), reverse=True):
-        p.unlink() if p.is_file() else p.rmdir()
+        p.unlink() if p.is_file() or p.is_symlink() else p.rmdir()
     host.path(LAYOUT.release(R1)).rmdir()
     with pytest.raises(HostError, match=f"release {R1} of shop was removed from the host"):
         rollback_local(host, "shop", None)

@@ -27,7 +27,7 @@ from integrator.spec import parse_spec
 SPEC = parse_spec({"service": {"name": "shop", "version": "1", "entry": "shop:create_app()"}})
 LAYOUT = Layout.for_spec(SPEC, "rhel")
 LOCAL_LIST = """\
-/opt/shop/releases/[^/]+/venv/bin(/.*)?           all files          system_u:object_r:bin_t:s0
+/opt/shop/venvs/[^/]+/bin(/.*)?           all files          system_u:object_r:bin_t:s0
 /run/shop(/.*)?                                    all files          system_u:object_r:var_run_t:s0
 """
 
@@ -61,7 +61,7 @@ def test_nothing_runs_without_selinux(tmp_path: Path) -> None:
 
 def test_missing_rules_are_added_different_ones_modified_equal_ones_kept(tmp_path: Path) -> None:
     enable_selinux(tmp_path)
-    (tmp_path / "opt/shop/releases").mkdir(parents=True)
+    (tmp_path / "opt/shop/venvs").mkdir(parents=True)
     system = RecordingSystem(tmp_path, LOCAL_LIST)
     apply_labels(system, SPEC, LAYOUT)
     semanage = [argv for argv in system.ran if argv[:2] == ["semanage", "fcontext"] and argv[2] != "-l"]
@@ -70,7 +70,7 @@ def test_missing_rules_are_added_different_ones_modified_equal_ones_kept(tmp_pat
     assert not any("bin_t" in argv for argv in semanage)  # already right
     # restorecon only where the directory exists (systemd labels /run/shop when it creates it)
     assert [argv for argv in system.ran if argv[0] == "restorecon"] == [
-        ["restorecon", "-R", "/opt/shop/releases"]
+        ["restorecon", "-R", "/opt/shop/venvs"]
     ]
 
 
@@ -86,13 +86,13 @@ def test_purge_removes_only_this_services_rules(tmp_path: Path) -> None:
     system = RecordingSystem(tmp_path, LOCAL_LIST + other)
     removed = remove_labels(system, LAYOUT)
     deletes = [argv for argv in system.ran if argv[2:3] == ["-d"]]
-    assert sorted(d[3] for d in deletes) == ["/opt/shop/releases/[^/]+/venv/bin(/.*)?", "/run/shop(/.*)?"]
+    assert sorted(d[3] for d in deletes) == ["/opt/shop/venvs/[^/]+/bin(/.*)?", "/run/shop(/.*)?"]
     assert len(removed) == 2
 
 
 def test_parse_local_rules() -> None:
     assert parse_local_rules(LOCAL_LIST) == {
-        "/opt/shop/releases/[^/]+/venv/bin(/.*)?": "bin_t",
+        "/opt/shop/venvs/[^/]+/bin(/.*)?": "bin_t",
         "/run/shop(/.*)?": "var_run_t",
     }
     assert parse_local_rules("SELinux fcontext  type  Context\n\n") == {}

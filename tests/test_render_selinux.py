@@ -22,12 +22,13 @@ def test_rules_cover_socket_venv_and_generated_certificate() -> None:
     spec = spec_with()
     rules = {r.type: r for r in file_contexts(spec, Layout.for_spec(spec, "rhel"))}
     assert rules["httpd_var_run_t"].pattern == "/run/shop(/.*)?"
-    assert rules["bin_t"].pattern == "/opt/shop/releases/[^/]+/venv/bin(/.*)?"
+    assert rules["bin_t"].pattern == "/opt/shop/venvs/[^/]+/bin(/.*)?"
     assert rules["cert_t"].pattern == "/etc/integrator/shop/tls(/.*)?"
     # Each pattern must match the paths the renderers actually use.
     layout = Layout.for_spec(spec, "rhel")
     assert re.fullmatch(rules["httpd_var_run_t"].pattern, str(layout.socket_path))
-    assert re.fullmatch(rules["bin_t"].pattern, f"{layout.venv('20260101T000000Z-0123abcd')}/bin/gunicorn")
+    gunicorn = f"{layout.shared_venv('py3.11-0123456789abcdef')}/bin/gunicorn"  # via the release link
+    assert re.fullmatch(rules["bin_t"].pattern, gunicorn)
     assert re.fullmatch(rules["cert_t"].pattern, str(layout.tls_key))
 
 

@@ -91,8 +91,16 @@ class Layout:
         return self.releases / release_id
 
     def venv(self, release_id: str) -> P:
-        """Each release owns its venv: a rollback never depends on another release's files."""
+        """The release's venv: a symlink to the one of `venvs` built for its lock and Python."""
         return self.release(release_id) / "venv"
+
+    @property
+    def venvs(self) -> P:
+        """Venvs shared by releases of identical lock and Python (a venv cannot move: host/venvs.py)."""
+        return self.root / "venvs"
+
+    def shared_venv(self, name: str) -> P:
+        return self.venvs / name
 
     def app_dir(self, release_id: str) -> P:
         return self.release(release_id) / "app"

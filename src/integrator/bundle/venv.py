@@ -1,12 +1,10 @@
-"""Choose a bundle's lock for this host and build a release venv from it, offline (HOST-SIDE).
+"""Choose a bundle's lock for this host and build a venv from it, offline (HOST-SIDE).
 
 The install never consults an index or a directory: the lock is parsed again here
-(lockfile.parse_lock: pins only) and pip gets a requirements file of wheel *paths*, each
-pinned by hash (`--require-hashes`), with `--no-index`, no `--find-links` and
-`--only-binary :all:`, so it has no sdist to find and nothing to build; no configuration of
-the host's (pip.conf, PIP_* variables) can point it elsewhere. `--no-deps` is safe because
-each lock is pip's own complete resolution for that target, made at build time; it also
-means no resolver runs on the host.
+(lockfile.parse_lock: pins only), each pin is matched to a wheel of the wheelhouse by its
+sha256, and only those wheel files are installed (`wheelinstall`: copied, never built, no
+pip); the lock is a complete resolution for its target made at build time, so no resolver
+runs on the host either.
 """
 
 from __future__ import annotations
@@ -19,14 +17,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..errors import HostError
-from .lockfile import MAX_LOCK_BYTES, match_wheels, parse_lock, requirements_text, wheelhouse_files
+from .lockfile import MAX_LOCK_BYTES, match_wheels, parse_lock, wheelhouse_files
 from .manifest import Manifest
+from .wheelinstall import install_wheels
 
 # `platform.machine()` spellings -> the names bundles use.
 _MACHINES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
 _TIMEOUT = 900
-# Written into the venv: the exact wheel files pip was given (also a record of what was installed).
-REQUIREMENTS = "integrator-requirements.txt"
 
 
 def normalize_machine(machine: str) -> str:
@@ -68,74 +65,63 @@ def pick_target(manifest: Manifest, python_version: str, machine: str, glibc: st
     )
 
 
-def pip_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The host's environment without anything that steers pip or Python elsewhere."""
-    env = {
+def clean_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The host's environment without anything that steers Python (PYTHON*) or pip (PIP_*)."""
+    return {
         k: v
         for k, v in (os.environ if base is None else base).items()
         if not k.startswith(("PIP_", "PYTHON"))
     }
-    env.update(
-        {
-            "PIP_CONFIG_FILE": os.devnull,  # pip then reads no config file at all
-            "PIP_NO_INPUT": "1",
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-        }
-    )
-    return env
 
 
 def venv_command(python: str, venv_dir: Path) -> list[str]:
-    return [python, "-m", "venv", str(venv_dir)]
+    """A bare venv: ensurepip (7 s of installing pip itself) is neither run nor needed."""
+    return [python, "-m", "venv", "--without-pip", str(venv_dir)]
 
 
-def install_command(venv_dir: Path, requirements: Path) -> list[str]:
-    """pip with no source of packages but the wheel paths in `requirements` (no index, no --find-links)."""
-    return [
-        str(venv_dir / "bin" / "python"),
-        "-m",
-        "pip",
-        "install",
-        "--isolated",
-        "--no-index",
-        "--require-hashes",
-        "--no-deps",
-        "--only-binary",
-        ":all:",
-        "--no-cache-dir",
-        "-r",
-        str(requirements),
-    ]
+def compile_command(python: str, site: Path) -> list[str]:
+    """Byte-compile what was installed: the service user cannot write __pycache__ in a root-owned
+    venv, so without this every worker would compile every module at each start. `-I -S`: no
+    site-packages and no `.pth` file of a wheel is read by this root process, only compiled."""
+    return [python, "-I", "-S", "-m", "compileall", "-q", "-j", "0", str(site)]
 
 
-def install_requirements(wheelhouse: Path, lock: Path) -> str:
-    """The lock checked again on the host (pins only, each matched to a wheel by hash), as pip input."""
+def locked_wheel_digests(wheelhouse: Path, lock: Path) -> dict[str, str]:
+    """The lock checked again on the host (pins only, each matched to a wheel by hash): the
+    wheel file names to install, with their sha256."""
     with open(lock, "rb") as fh:
         pins = parse_lock(fh.read(MAX_LOCK_BYTES + 1), str(lock))
     digests = wheelhouse_files(wheelhouse)
-    return requirements_text(wheelhouse, match_wheels(pins, digests, str(lock)).values(), digests)
+    return {name: digests[name] for name in sorted(match_wheels(pins, digests, str(lock)).values())}
 
 
-def build_venv(venv_dir: Path, wheelhouse: Path, lock: Path, python: str = sys.executable) -> None:
-    """Create `venv_dir` with `python` and install exactly the wheels `lock` pins, offline.
+def locked_wheels(wheelhouse: Path, lock: Path) -> list[Path]:
+    """The wheels the lock pins, by path (`locked_wheel_digests`)."""
+    return [wheelhouse / name for name in locked_wheel_digests(wheelhouse, lock)]
 
-    A release's venv is made once and never changed, so an existing non-empty directory is
-    refused rather than reused. Files are world-readable (umask 022) whatever root's umask.
+
+def build_venv(venv_dir: Path, wheelhouse: Path, lock: Path, python: str = sys.executable) -> list[Path]:
+    """Create `venv_dir` with `python` and install exactly the wheels `lock` pins, offline; the wheels.
+
+    No pip: the venv is made `--without-pip` and the wheels are copied in by `wheelinstall`
+    (their RECORD hashes checked), then byte-compiled. An existing non-empty directory is
+    refused rather than reused. Files are world-readable (0644/0755) whatever root's umask.
     """
     if venv_dir.exists() and any(venv_dir.iterdir()):
-        raise HostError(f"{venv_dir}: already exists; a release venv is built once, in a new directory")
+        raise HostError(f"{venv_dir}: already exists; a venv is built once, in a new directory")
     for path in (wheelhouse, lock):
         if not path.exists():
             raise HostError(f"{path}: missing (extract the bundle with extract_verified first)")
-    requirements = install_requirements(wheelhouse, lock)  # before anything is created
-    env = pip_env()
+    wheels = locked_wheels(wheelhouse, lock)  # before anything is created
+    env = clean_env()
     out = _run(venv_command(python, venv_dir), env, f"{python} -m venv {venv_dir}")
     if out is not None:
-        raise HostError(_venv_failure(python, out))
-    (venv_dir / REQUIREMENTS).write_text(requirements)
-    out = _run(install_command(venv_dir, venv_dir / REQUIREMENTS), env, f"pip install -r {lock}")
+        raise HostError(f"{python} -m venv --without-pip failed: {last_line(out)}")
+    site = install_wheels(venv_dir, wheels)
+    out = _run(compile_command(python, site), env, f"compileall {site}")
     if out is not None:
-        raise HostError(f"installing {lock.name} into {venv_dir} failed: {pip_error(out)}")
+        raise HostError(f"byte-compiling {site} failed: {last_line(out)}")
+    return wheels
 
 
 def _run(argv: Sequence[str], env: Mapping[str, str], what: str) -> str | None:
@@ -157,17 +143,6 @@ def _run(argv: Sequence[str], env: Mapping[str, str], what: str) -> str | None:
     except subprocess.TimeoutExpired:
         raise HostError(f"{what}: still running after {_TIMEOUT} s, stopped") from None
     return None if proc.returncode == 0 else proc.stdout
-
-
-def _venv_failure(python: str, output: str) -> str:
-    """Debian splits venv/ensurepip into python3-venv: name the package to install."""
-    if "ensurepip" in output:
-        package = "python3-venv"
-        for word in output.split():
-            if word.startswith("python3") and word.endswith("-venv"):
-                package = word
-        return f"{python} cannot create a venv: ensurepip is missing; install the {package} package"
-    return f"{python} -m venv failed: {last_line(output)}"
 
 
 def pip_error(output: str) -> str:

@@ -52,6 +52,7 @@ HOST_SIDE = (
     "bundle/members.py",
     "bundle/lockfile.py",
     "bundle/venv.py",
+    "bundle/wheelinstall.py",
     "bundle/sign.py",
     "bundle/verify.py",
 )

@@ -1,4 +1,4 @@
-"""The host's view of a bundle: verify it, read its spec, unpack a release, build its venv.
+"""The host's view of a bundle: verify it, read its spec, unpack a release (its venv: venvs.py).
 
 All calls into `integrator.bundle` go through here, so the deploy flow does not depend on
 how the bundle module names things. The bundle file is kept inside each release
@@ -22,7 +22,6 @@ from typing import Any
 from ..errors import BundleError, IntegratorError, UsageError
 from ..layout import Layout
 from ..spec import ServiceSpec
-from .facts import HostFacts
 from .system import System
 
 KEPT_BUNDLE = "bundle.pyz"
@@ -118,21 +117,6 @@ def unpack_release(system: System, info: BundleInfo, layout: Layout, release_id:
     app_dir.mkdir(exist_ok=True)
     app_dir.chmod(0o755)
     return dest
-
-
-def build_release_venv(
-    system: System, info: BundleInfo, layout: Layout, release_id: str, facts: HostFacts
-) -> None:
-    """Build releases/<id>/venv offline from the wheelhouse for the host's Python and machine."""
-    from ..bundle import venv
-    from ..bundle.manifest import WHEELHOUSE
-
-    release = system.path(layout.release(release_id))
-    lock = venv.pick_target(info.manifest, facts.python_short, facts.machine, venv.host_glibc())
-    target = system.path(layout.venv(release_id))
-    if target.exists():
-        shutil.rmtree(target)  # a half-built or stale venv is never reused
-    venv.build_venv(target, release / WHEELHOUSE, release / lock, python=facts.python)
 
 
 def reopen_release_bundle(system: System, layout: Layout, release_id: str) -> BundleInfo:

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import EXIT_FAILED, EnvironmentProblem
 from ..layout import Layout
 from ..result import Result
-from . import bundleio, ownership, releases, units
+from . import bundleio, ownership, releases, units, venvs
 from .activate import (
     HostContext,
     Outcome,
@@ -141,7 +141,7 @@ def _deploy(
     try:
         ctx.progress("user")
         created_user = ensure_user(system, layout)
-        _prepare_release(ctx, info, writer, rid, secrets)
+        venv = _prepare_release(ctx, info, writer, rid, secrets)
         outcome = activate(ctx, writer, rid, previous)  # restores on any failure itself
     except BaseException as exc:  # before activation (or a bug in it): the serving release is untouched
         hold_signals()
@@ -155,12 +155,12 @@ def _deploy(
         return result
     if not outcome.ok:
         return _failed(ctx, rid, previous, created_user, outcome)
-    return _succeeded(ctx, rid, previous_id, outcome, why, time.monotonic() - started)
+    return _succeeded(ctx, rid, previous_id, outcome, why, time.monotonic() - started, venv)
 
 
 def _prepare_release(
     ctx: HostContext, info: BundleInfo, writer: FileWriter, rid: str, secrets: Mapping[str, Path]
-) -> None:
+) -> venvs.VenvOutcome:
     """Directories, the unpacked release with its venv, TLS and secrets; recorded as deploying."""
     system, layout = ctx.system, ctx.layout
     for path, mode in ((layout.root, 0o755), (layout.releases, 0o755), (layout.state_dir, 0o700)):
@@ -169,7 +169,7 @@ def _prepare_release(
     ctx.progress("unpack")
     bundleio.unpack_release(system, info, layout, rid)
     ctx.progress("venv")
-    bundleio.build_release_venv(system, info, layout, rid, ctx.facts)
+    venv = venvs.ensure_venv(system, info, layout, rid, ctx.facts)
     ctx.progress("tls")
     ensure_tls(system, writer, ctx.spec, layout, ctx.facts.hostname)
     writer.ensure_dir(layout.acme_webroot, 0o755)  # root's alone: ACME tokens (render/nginx_acme.py)
@@ -177,6 +177,7 @@ def _prepare_release(
     install_secrets(writer, ctx.spec, layout, secrets)
     ctx.progress("labels")
     apply_labels(system, ctx.spec, layout)
+    return venv
 
 
 def _record(ctx: HostContext, rid: str, info: BundleInfo, outcome: str, message: str = "") -> None:
@@ -205,7 +206,13 @@ def _set_outcome(ctx: HostContext, rid: str, outcome: str, message: str = "") ->
 
 
 def _succeeded(
-    ctx: HostContext, rid: str, previous_id: str | None, outcome: Outcome, why: str, secs: float
+    ctx: HostContext,
+    rid: str,
+    previous_id: str | None,
+    outcome: Outcome,
+    why: str,
+    secs: float,
+    venv: venvs.VenvOutcome,
 ) -> Result:
     held = hold_signals()  # already held since the health check passed: finish recording
     ctx.progress("record")
@@ -222,10 +229,12 @@ def _succeeded(
             "changed": True,
             "files": [{"path": str(c.path), "action": c.action} for c in changed],
             "removed_releases": removed,
+            "venv": {"name": venv.name, "reused": venv.reused, "seconds": round(venv.seconds, 2)},
             "elapsed_s": round(secs, 2),
         }
     )
     result.say(f"deployed {ctx.spec.name} {ctx.spec.version} as release {rid} in {secs:.1f} s ({why})")
+    result.say(f"  {venv.line()}")
     for c in changed:
         result.say(f"  {c.action:7} {c.path}")
     result.say(
@@ -240,12 +249,14 @@ def _succeeded(
 
 
 def cleanup_releases(ctx: HostContext, current: str) -> list[str]:
-    """Delete old releases by `releases.to_remove` (never current nor the rollback target)."""
+    """Delete old releases by `releases.to_remove` (never current nor the rollback target), then
+    the venvs no remaining release links to."""
     records = releases.load_records(ctx.system, ctx.layout)
     existing = releases.release_ids(ctx.system, ctx.layout)
     doomed = releases.to_remove(existing, records, current, ctx.spec.deploy.keep_releases)
     for rid in doomed:
         remove_tree(ctx.system, ctx.layout.release(rid))
+    venvs.remove_unused(ctx.system, ctx.layout)
     remaining = [r for r in existing if r not in doomed]
     releases.save_records(FileWriter(ctx.system), ctx.layout, releases.prune_records(records, remaining))
     return doomed
@@ -263,6 +274,7 @@ def _failed(
     else:
         _set_outcome(ctx, rid, INTERRUPTED if outcome.interrupted else FAILED, outcome.reason)
         remove_tree(system, layout.venv(rid))  # keep the release for inspection, not its venv
+        venvs.remove_unused(system, layout)  # the venv built for it, unless another release uses it
         serving = "still serving" if outcome.restored else "NOT serving (check `integrator status`)"
         state = f"release {previous.release_id} {serving}"
     result = Result(

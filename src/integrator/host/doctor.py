@@ -1,7 +1,7 @@
 """`doctor` as a pre-deploy check: the facts a deploy depends on, read once, then a pure verdict.
 
 Every refusal a deploy would make up front has its problem here (not root, no systemd as PID 1,
-a missing tool, no venv/ensurepip for the host's python3, nginx -t failing, and, when run from a
+a missing tool, no venv module for the host's python3, nginx -t failing, and, when run from a
 bundle, no build for this host's Python, a site that clashes with another, a port another
 program holds, secrets this systemd cannot hand over, a name whose user or paths are someone
 else's), so `doctor` exits non-zero exactly where `deploy` would refuse. Certificates
@@ -23,7 +23,7 @@ from .secrets import require_credentials
 from .system import SYSTEM_PATH, System
 
 TOOLS = ("systemctl", "journalctl", "nginx", "openssl", "useradd")
-VENV_PROBE = "import ensurepip, venv"  # Debian ships both only with the python3-venv package
+VENV_PROBE = "import venv"  # venvs are made --without-pip: ensurepip (python3-venv on Debian) is not needed
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,8 @@ def diagnose(f: DoctorFacts, now: float) -> Verdict:
     if f.host_error:
         v.problems.append(f.host_error)
     if f.host is not None and not f.venv_ok:
-        v.problems.append(f"{f.host.python} cannot create venvs ({VENV_PROBE} fails): install the "
-                          f"python3-venv package (Debian: python{f.host.python_short}-venv)")  # fmt: skip
+        v.problems.append(f"{f.host.python} cannot create venvs ({VENV_PROBE} fails): install its standard "
+                          f"library (Debian: libpython{f.host.python_short}-stdlib)")  # fmt: skip
     if f.nginx_test is not None:
         v.problems.append(f"nginx -t fails: {f.nginx_test}")
     if f.bundle is not None:

@@ -12,7 +12,7 @@ from ..layout import STATE_ROOT, Layout
 from ..render.common import check_release_id
 from ..result import Result
 from ..spec import check_service_name
-from . import bundleio, ownership, releases, units
+from . import bundleio, ownership, releases, units, venvs
 from .activate import HostContext, activate, previous_release
 from .facts import current_release, probe_host, venv_usable
 from .fs import FileWriter, remove_tree
@@ -95,13 +95,16 @@ def _rollback_to(
 
 def _rebuild_venv_if_stale(ctx: HostContext, rid: str) -> list[str]:
     """A release's venv breaks when the host's Python changed: rebuild it from the kept bundle."""
-    why = venv_usable(ctx.system, ctx.layout.venv(rid), ctx.facts)
+    why = venv_usable(ctx.system, ctx.layout.venv(rid), ctx.facts) or venvs.predates_sharing(
+        ctx.system, ctx.layout, rid
+    )
     if why is None:
         return []
     info = bundleio.reopen_release_bundle(ctx.system, ctx.layout, rid)
-    bundleio.build_release_venv(ctx.system, info, ctx.layout, rid, ctx.facts)
+    venv = venvs.ensure_venv(ctx.system, info, ctx.layout, rid, ctx.facts)
+    venvs.remove_unused(ctx.system, ctx.layout)
     apply_labels(ctx.system, ctx.spec, ctx.layout)  # the new venv/bin needs bin_t on RHEL
-    return [f"rebuilt the venv of {rid}: {why}"]
+    return [f"rebuilt the venv of {rid}: {why} ({venv.line()})"]
 
 
 # --- uninstall -----------------------------------------------------------------------------------

@@ -42,10 +42,10 @@ def all_file_contexts(layout: Layout) -> list[FileContext]:
             "nginx may connect to the app's unix socket",
         ),
         FileContext(
-            f"{layout.releases}/[^/]+/venv/bin(/.*)?",
+            f"{layout.venvs}/[^/]+/bin(/.*)?",
             "bin_t",
-            str(layout.releases),
-            "systemd may execute gunicorn and python from each release's venv",
+            str(layout.venvs),
+            "systemd may execute gunicorn and python from the venvs the releases link to",
         ),
         FileContext(f"{tls_dir}(/.*)?", "cert_t", str(tls_dir), "nginx may read the generated certificate"),
     ]

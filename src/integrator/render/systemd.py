@@ -193,9 +193,10 @@ def _filesystem(layout: Layout, release_id: str) -> list[str]:
         "# Other processes are invisible in /proc, and so are /proc/meminfo & co (psutil needs those).",
         "ProtectProc=invisible",
         "ProcSubset=pid",
-        "# Programs and shared libraries run only from the venv and the system's own directories.",
+        "# Programs and shared libraries run only from the service's venvs (the release's venv links",
+        "# to one) and the system's own directories.",
         "NoExecPaths=/",
-        f"ExecPaths={layout.venv(release_id)} /usr/bin /usr/lib /usr/lib64 /lib /lib64",
+        f"ExecPaths={layout.venvs} /usr/bin /usr/lib /usr/lib64 /lib /lib64",
     ]
 
 

@@ -64,7 +64,7 @@ def _build(src: Path, out: Path, preflight: bool = True) -> Path:
 @dataclass(frozen=True)
 class Bundles:
     demo1: Path
-    demo1_tuned: Path  # demo 0.1.0 again, other workers and keep_releases = 1: the same lock
+    demo1_tuned: Path  # demo 0.1.0 again, other workers and keep_releases = 2: the same lock
     demo2: Path
     broken: Path  # demo 0.3.0: raises at import
     shop: Path
@@ -86,7 +86,7 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     original = toml.read_text()
     assert "workers = 2" in original and "keep_releases = 5" in original
     toml.write_text(
-        original.replace("workers = 2", "workers = 3").replace("keep_releases = 5", "keep_releases = 1")
+        original.replace("workers = 2", "workers = 3").replace("keep_releases = 5", "keep_releases = 2")
     )
     demo1_tuned = _build(demo, out / "1b")
     toml.write_text(original)
@@ -254,7 +254,7 @@ def test_the_same_lock_reuses_its_venv_and_rollback_after_cleanup_serves(
     host: Sandbox, bundles: Bundles
 ) -> None:
     """Same app wheel and dependencies, other config: the new release links to the venv already
-    built (nothing rebuilt). keep_releases = 1 then removes every release but the new one and the
+    built (nothing rebuilt). keep_releases = 2 then removes every release but the new one and the
     rollback target (0.2.0), and every venv no remaining release links to; the shared venv stays
     (the new release uses it) and the rollback target still serves from its own."""
     target = SandboxTarget(host.name)

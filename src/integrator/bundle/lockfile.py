@@ -1,13 +1,12 @@
-"""The lock grammar and the wheelhouse rule: what pip may be asked to install (HOST-SIDE).
+"""The lock grammar and the wheelhouse rule: what the host may install (HOST-SIDE).
 
 A lock is data, not a pip requirements file: pip would obey an option line in it
 (`--no-binary evil` turns source builds back on, and a hash-pinned sdist's setup.py then
 runs as root). So a lock holds nothing but `name==version --hash=sha256:HEX ...` lines
 (canonical name, exact version, one or more hashes) and `#` comment lines, and the
 wheelhouse nothing but wheel files that a lock line pins. `verify` checks both from the
-zip; the host parses the extracted lock again right before pip runs, and pip never reads
-the lock itself: it gets a requirements file written here, one wheel *path* per line, with
-no index and no --find-links, so there is nothing it could build even if asked to.
+zip; the host parses the extracted lock again right before installing, and installs only
+the wheel files matched to its pins by sha256 (bundle/wheelinstall.py: no pip, nothing built).
 """
 
 from __future__ import annotations
@@ -35,8 +34,6 @@ _WHEEL_RE = re.compile(
     r"(?P<name>[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?)-(?P<version>[0-9][0-9A-Za-z.!+_]*)"
     r"(?:-[0-9][A-Za-z0-9_.]*)?-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+-[A-Za-z0-9_.]+\.whl"
 )
-# What a path handed to pip in a requirements line may contain (no space, #, $, @, \ or ;).
-_SAFE_PATH_RE = re.compile(r"/[A-Za-z0-9._+/-]+")
 _CHUNK = 1 << 20
 
 
@@ -151,14 +148,3 @@ def wheelhouse_files(wheelhouse: Path) -> dict[str, str]:
                 digest.update(chunk)
         files[entry.name] = digest.hexdigest()
     return files
-
-
-def requirements_text(wheelhouse: Path, filenames: Iterable[str], digests: Mapping[str, str]) -> str:
-    """What pip reads: one wheel path and its sha256 per line, so only those files can install."""
-    lines = []
-    for filename in sorted(filenames):
-        path = f"{wheelhouse}/{filename}"
-        if not _SAFE_PATH_RE.fullmatch(path):
-            raise BundleError(f"{path}: not a path pip can be given safely (space or special character)")
-        lines.append(f"{path} --hash=sha256:{digests[filename]}")
-    return "\n".join(lines) + "\n"

@@ -2,20 +2,23 @@
 
 The grammar a lock must keep (and the host enforces) is lockfile.parse_lock's.
 
-`check_closure` proves a lock complete for its target, independently of how pip resolved:
-the host installs with `--no-deps`, trusting the lock to hold every dependency.
+`walk` follows each wheel's Requires-Dist with the *target's* environment markers: what the
+target needs that pip left out (pip evaluates markers for the interpreter it runs on) and
+what no root reaches there. `check_closure` proves a lock complete for its target,
+independently of how pip resolved: the host installs exactly the lock, trusting it to hold
+every dependency.
 """
 
 from __future__ import annotations
 
 import email.message
 import email.parser
-import importlib
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
 
 from ..errors import BundleError
 from .lockfile import canonical_name
@@ -55,11 +58,6 @@ def lock_text(target: TargetSpec, pins: Sequence[Pin]) -> str:
     return "\n".join(header + [pin.line for pin in sorted(pins)]) + "\n"
 
 
-def _vendored(module: str) -> Any:
-    """pip's own copy of `packaging`: pip is already required, `packaging` itself is not."""
-    return importlib.import_module(f"pip._vendor.packaging.{module}")
-
-
 def wheel_metadata(wheel: Path) -> email.message.Message:
     """The wheel's .dist-info/METADATA: Version, Requires-Python, Requires-Dist."""
     with zipfile.ZipFile(wheel) as zf:
@@ -73,20 +71,68 @@ def _requires_dist(wheel: Path) -> list[str]:
     return wheel_metadata(wheel).get_all("Requires-Dist") or []
 
 
+def _target_requires(target: TargetSpec, wheel: Path) -> list[tuple[str, Requirement]]:
+    """(line, requirement) of each Requires-Dist whose marker holds on `target` (no extras)."""
+    environment = {**target.marker_env(), "extra": ""}
+    found = []
+    for line in _requires_dist(wheel):
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate(environment):
+            found.append((line.strip(), req))
+    return found
+
+
+@dataclass(frozen=True)
+class Walk:
+    reached: frozenset[str]  # canonical names the roots need on the target
+    missing: tuple[str, ...]  # requirements (markers dropped: they hold there) pip left out
+
+
+def walk(target: TargetSpec, pins: Sequence[Pin], wheel_dir: Path, roots: Iterable[str]) -> Walk:
+    """From `roots` (canonical names), follow Requires-Dist under the target's markers."""
+    by_name = {pin.name: pin for pin in pins}
+    reached: set[str] = set()
+    missing: dict[str, None] = {}
+    todo = [canonical_name(r) for r in roots]
+    while todo:
+        name = todo.pop()
+        if name in reached or name not in by_name:
+            continue
+        reached.add(name)
+        for _, req in _target_requires(target, wheel_dir / by_name[name].filename):
+            dep = canonical_name(req.name)
+            have = by_name.get(dep)
+            if have is None or not req.specifier.contains(have.version, prereleases=True):
+                extras = f"[{','.join(sorted(req.extras))}]" if req.extras else ""
+                missing[f"{dep}{extras}{req.specifier}"] = None
+            todo.append(dep)
+    return Walk(frozenset(reached), tuple(missing))
+
+
+def requirement_names(lines: Iterable[str]) -> set[str] | None:
+    """Canonical names of a requirements file's requirement lines; None if one is not a plain one."""
+    names = set()
+    for raw in lines:
+        line = raw.split(" #", 1)[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            names.add(canonical_name(Requirement(line).name))
+        except InvalidRequirement:
+            return None  # a path or an option: prune nothing rather than guess
+    return names
+
+
 def check_closure(target: TargetSpec, pins: Sequence[Pin], wheel_dir: Path) -> None:
     """Every dependency each locked wheel declares for `target` is locked at a fitting version.
 
-    `--no-deps` on the host trusts the lock to be complete; this proves it, independently
-    of how pip resolved (extras are not followed: they are never needed for a missing one).
+    The host installs exactly the lock, trusting it to be complete; this proves it,
+    independently of how pip resolved (extras are not followed: they are never needed for a
+    missing one).
     """
-    requirement_cls = _vendored("requirements").Requirement
     pinned = {pin.name: pin.version for pin in pins}
-    environment = {**target.marker_env(), "extra": ""}
     for pin in pins:
-        for line in _requires_dist(wheel_dir / pin.filename):
-            req = requirement_cls(line)
-            if req.marker is not None and not req.marker.evaluate(environment):
-                continue
+        for line, req in _target_requires(target, wheel_dir / pin.filename):
             have = pinned.get(canonical_name(req.name))
             if have is None or not req.specifier.contains(have, prereleases=True):
                 found = "lacks it" if have is None else f"has {have}"

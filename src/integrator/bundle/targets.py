@@ -6,10 +6,11 @@ at (RHEL 8: 2.28, RHEL 9: 2.34, Debian 12: 2.36), and pure-Python wheels.
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from ..errors import SpecError, UsageError
 
@@ -92,10 +93,9 @@ def wheel_glibc(filename: str) -> tuple[int, int] | None:
 
 def admits(requires_python: str, python: str) -> bool:
     """Whether some CPython `python`.x satisfies `requires_python` (`>=3.10` admits 3.10, not 3.9)."""
-    specifiers = importlib.import_module("pip._vendor.packaging.specifiers")  # pip's own packaging
     try:
-        allowed = specifiers.SpecifierSet(requires_python)
-    except specifiers.InvalidSpecifier:
+        allowed = SpecifierSet(requires_python)
+    except InvalidSpecifier:
         raise SpecError(
             f"Requires-Python {requires_python!r} of the app's wheel is not a version specifier"
         ) from None

@@ -1,18 +1,21 @@
 """Every dependency's wheel for each target, by pip's own resolution, in one wheelhouse.
 
-Resolution is pip's own (`pip download --only-binary=:all:` with a target Python, ABI and
-platform list), run once per target on the build machine; the lock it yields is installed
-with `--no-deps --require-hashes` on the host, so no resolver ever runs there.
+Resolution is pip's own, through its documented command line (`pip download
+--only-binary=:all:` with a target Python, implementation, ABI and platform list), run per
+target on the build machine; the lock it yields is installed as it is on the host, so no
+resolver ever runs there.
 
 pip evaluates environment markers (`python_version < "3.10"`) against the interpreter it
 runs on, not the `--python-version` it is given (pypa/pip#11010): bundling for 3.9 from 3.11
-would silently drop `importlib-metadata`, which Flask needs on 3.9. So pip runs with its
-marker environment set to the target's, and `locks.check_closure` proves every lock complete.
+leaves out `importlib-metadata`, which Flask needs on 3.9. So each download is followed by
+a walk of the wheels' Requires-Dist under the *target's* markers (`locks.walk`): what pip
+left out is added to its input and pip resolves the whole again, together (a round; at most
+`_ROUNDS`), and wheels no root reaches on the target are left out of the lock.
+`locks.check_closure` then proves every lock complete.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import BundleError
-from .locks import TargetLock, check_closure, pin_of, wheel_metadata
+from .locks import TargetLock, check_closure, pin_of, requirement_names, walk, wheel_metadata
 from .targets import MAX_GLIBC, TargetSpec, admits
 from .venv import pip_error
 
@@ -35,22 +38,7 @@ _TIMEOUT = 1800
 _PARALLEL = 4
 ALWAYS = ("gunicorn",)  # every bundle runs under gunicorn
 
-# pip with its marker environment replaced by the target's (see the module docstring).
-_PIP_FOR_TARGET = """\
-import json, sys
-from pip._vendor.packaging import markers
-if not callable(getattr(markers, "default_environment", None)):
-    sys.exit("integrator: this pip cannot evaluate markers for another Python; upgrade pip")
-_override = json.loads(sys.argv[1])
-_host_environment = markers.default_environment
-def _target_environment():
-    env = dict(_host_environment())
-    env.update(_override)
-    return env
-markers.default_environment = _target_environment
-from pip._internal.cli.main import main
-sys.exit(main(sys.argv[2:]))
-"""
+_ROUNDS = 4  # pip runs per target at most: the first, then one per layer of marker-hidden deps
 
 
 def run_pip(
@@ -76,8 +64,10 @@ def download_command(
     *,
     extra: Sequence[str] = ALWAYS,
 ) -> list[str]:
-    """pip download for `target`: the app wheel, `extra` (gunicorn) and the requirements file."""
-    args = ["download", "--only-binary=:all:", "--python-version", target.python, "--implementation", "cp"]
+    """pip download for `target`: the app wheel, `extra` (gunicorn and what earlier rounds found
+    missing) and the requirements file; pip's documented options only."""
+    args = [sys.executable, "-m", "pip", "download", "--only-binary=:all:"]
+    args += ["--python-version", target.python, "--implementation", "cp"]
     args += ["--abi", target.abi]
     for platform in target.platforms():
         args += ["--platform", platform]
@@ -85,7 +75,7 @@ def download_command(
     args += [*([str(app_wheel)] if app_wheel else []), *extra]
     if requirements is not None:
         args += ["-r", str(requirements)]
-    return [sys.executable, "-c", _PIP_FOR_TARGET, json.dumps(target.marker_env(), sort_keys=True), *args]
+    return args
 
 
 class PythonMismatch(BundleError):
@@ -99,9 +89,43 @@ class PythonMismatch(BundleError):
 def download_target(
     target: TargetSpec, app_wheel: Path, requirements: Path | None, dest: Path, cwd: Path
 ) -> list[Path]:
-    """pip's resolution of app + gunicorn (+ requirements.txt) for `target`, as wheel files."""
+    """pip's resolution of app + gunicorn (+ requirements.txt) for `target`, completed for the
+    target's markers (see the module docstring), as wheel files in `dest`."""
+    roots = {pin_of(app_wheel).name, *ALWAYS}
+    listed = requirement_names(requirements.read_text().splitlines()) if requirements else set()
+    extra: list[str] = list(ALWAYS)
+    for round_ in range(1, _ROUNDS + 1):
+        work = dest.parent / f"{dest.name}.round{round_}"
+        wheels = _download_round(target, app_wheel, requirements, work, cwd, extra)
+        pins = [pin_of(wheel) for wheel in wheels]
+        found = walk(target, pins, work, roots | (listed or set()))
+        if not found.missing:
+            break
+        extra += [req for req in found.missing if req not in extra]
+    else:
+        raise BundleError(
+            f"{target.tag}: pip's resolution still lacks {', '.join(found.missing)} for this target "
+            f"after {_ROUNDS} rounds; pin it in requirements.txt"
+        )
+    work.rename(dest)
+    keep = {pin.filename for pin in pins if listed is None or pin.name in found.reached}
+    for wheel in wheels:
+        if wheel.name not in keep:  # pip took it for this interpreter's markers, not the target's
+            (dest / wheel.name).unlink()
+    return sorted(dest.glob("*.whl"))
+
+
+def _download_round(
+    target: TargetSpec,
+    app_wheel: Path,
+    requirements: Path | None,
+    dest: Path,
+    cwd: Path,
+    extra: Sequence[str],
+) -> list[Path]:
+    """One `pip download` into a fresh `dest`: its wheel files."""
     dest.mkdir(parents=True)
-    proc = run_pip(download_command(target, app_wheel, requirements, dest), cwd=cwd)
+    proc = run_pip(download_command(target, app_wheel, requirements, dest, extra=extra), cwd=cwd)
     if proc.returncode != 0:
         output = proc.stdout + proc.stderr
         needs = python_needs(output, target, dest.parent / f"{target.tag}-probe", cwd)

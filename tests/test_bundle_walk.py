@@ -40,7 +40,7 @@ APP = ("web>=3", 'importlib-metadata>=3.6; python_version < "3.10"', 'tomli; pyt
             ["app", "web", "importlib_metadata", "tomli", "zipp"],
             (),
             {"app", "web", "importlib-metadata", "tomli", "zipp"},
-        ),  # noqa: E501
+        ),
         ("3.10", ["app", "web", "tomli"], (), {"app", "web", "tomli"}),
         # what pip running on 3.9 resolves for a 3.12 target: complete, two wheels not needed there
         ("3.12", ["app", "web", "importlib_metadata", "tomli", "zipp"], (), {"app", "web"}),

@@ -29,6 +29,13 @@ echo "== ruff"
 .venv/bin/ruff format --check src tests bench
 echo "== mypy"
 .venv/bin/mypy
+echo "== ansible-test sanity (integrator.fleet: the tests that need no container, network or extra venv)"
+py=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+(cd src/integrator/fleet/ansible_collections/integrator/fleet &&
+	../../../../../../.venv/bin/ansible-test sanity --local --python "$py" --test line-endings \
+		--test no-smart-quotes --test symlinks --test shebang --test no-illegal-filenames \
+		--test empty-init --test ignores &&
+	rm -rf tests/output && rmdir tests)
 echo "== pytest"
 rc=0
 if [ "$fast" = 1 ]; then

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import selectors
 import signal
 import socket
@@ -268,6 +269,45 @@ def test_redeploy_rollback_and_uninstall_over_ssh(
     code, _, err = cli(capsys, "status", SERVICE, "--ssh", dest)
     assert code == 1 and "is not deployed" in err
     print(f"over ssh: second deploy {deployed - start:.1f} s, rollback {rolled_back - deployed:.1f} s")
+
+
+STEPS = ["send", "verify", "facts", "check", "user", "unpack", "venv", "tls", "secrets", "labels", "write",
+         "nginx-test", "start", "nginx-reload", "health", "switch", "record", "cleanup"]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_deploy_over_ssh_streams_each_step_as_it_starts(
+    use_config: SshHost, bundles: Bundles, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json-lines: a line per step while the host works, then the result; one ssh connection.
+    Without --json the same steps are text on stderr (the second deploy here). After the
+    lifecycle above: a first deploy again, removed at the end."""
+    logins = ssh_logins(use_config.box)
+    argv = [*CLI, "deploy", str(bundles.v1), "--ssh", use_config.dest, "--json-lines"]
+    env = {**os.environ, SSH_CONFIG_ENV: str(use_config.config)}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    events, running_at = [], {}
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:  # ends when the deploy does (bounded by its own timeouts)
+            events.append(json.loads(raw))
+            running_at[events[-1].get("step", "")] = proc.poll() is None
+        assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.kill()
+    *steps, result = events
+    assert [e["step"] for e in steps] == STEPS and all(e["event"] == "step" for e in steps)
+    assert running_at["verify"] and running_at["health"]  # shown while the host was working
+    assert result["event"] == "result" and result["ok"] is True and result["service"] == SERVICE
+    print("over ssh, seconds since start:", {e["step"]: e["t"] for e in steps})
+    assert ssh_logins(use_config.box) == logins + 1
+    assert version(use_config.box.address, SERVICE) == "0.1.0"
+    code, out, err = cli(capsys, "deploy", str(bundles.v2), "--ssh", use_config.dest)
+    assert code == 0, out + err
+    assert re.search(r"^integrator: +\d+\.\d s  send \(ssh root@", err, re.M), err
+    assert re.search(r"^integrator: +\d+\.\d s  write$", err, re.M) and "s  health\n" in err, err
+    assert version(use_config.box.address, SERVICE) == "0.2.0"
+    assert cli(capsys, "uninstall", SERVICE, "--ssh", use_config.dest, "--purge")[0] == 0
 
 
 # --- a hostile local user on the host (issue 8, finding 2) ----------------------------------------

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 from . import __version__
 from .host.journal import SOURCE_HELP, SOURCES
+from .host.progress import json_lines_sink, reporting, text_sink
 from .result import Result, run_and_emit
 
 if TYPE_CHECKING:
@@ -29,7 +30,10 @@ exit codes:
   3  this machine lacks something (root, a tool, kernel features); the message says what
 
 Every command prints for a person; add --json for one JSON object on stdout.
+deploy and rollback print each step on stderr as it starts, with the seconds since the start;
+--json-lines prints those steps and then the JSON object as one JSON object per line on stdout.
 """
+JSON_LINES_HELP = "print each step as one JSON object per line, then the result as the last line"
 
 Handler = Callable[[argparse.Namespace], Result]
 
@@ -424,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"integrator {__version__}")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--json-lines", action="store_true", help=JSON_LINES_HELP)
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
     for add in (
         _add_new,
@@ -447,6 +452,9 @@ def _accept_json_anywhere(sub: argparse._SubParsersAction) -> None:
     """Let `--json` follow the verb too (`integrator status --json`), as people type it."""
     for parser in sub.choices.values():
         parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        parser.add_argument(
+            "--json-lines", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 _accept_json_anywhere(action)
@@ -460,7 +468,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     ns = parser.parse_args(args)
-    return run_and_emit(lambda: ns.func(ns), as_json=bool(getattr(ns, "json", False)))
+    as_json, json_lines = bool(getattr(ns, "json", False)), bool(getattr(ns, "json_lines", False))
+    sink = json_lines_sink() if json_lines else None if as_json else text_sink()
+    with reporting(sink):
+        return run_and_emit(lambda: ns.func(ns), as_json=as_json, json_lines=json_lines)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """What every command returns, and the one place it is printed.
 
 Commands build a `Result` (lines for a person, data for scripts, an exit code); `emit`
-renders it as text or, with `--json`, as one JSON object. Commands never print directly,
+renders it as text or, with `--json`, as one JSON object (with `--json-lines`, as the last line
+of the stream of step events, host/progress.py). Commands never print directly,
 so every command is scriptable and its output is tested without capturing stdout.
 """
 
@@ -18,6 +19,7 @@ from .errors import EXIT_OK, IntegratorError
 
 EXIT_INTERRUPTED = 130  # what a shell reports after Ctrl-C
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a command killed by SIGPIPE
+RESULT = "result"  # the "event" of the last line of --json-lines
 
 
 @dataclass
@@ -39,19 +41,23 @@ class Result:
 
 
 def emit(
-    result: Result, *, as_json: bool = False, out: TextIO | None = None, err: TextIO | None = None
+    result: Result,
+    *,
+    as_json: bool = False,
+    json_lines: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
 ) -> int:
     """Print `result` and return its exit code; warnings go to stderr so stdout stays clean."""
     out = out or sys.stdout
     err = err or sys.stderr
-    if as_json:
+    if as_json or json_lines:
         payload = dict(result.data)
         payload.setdefault("ok", result.exit_code == EXIT_OK)
         payload.setdefault("exit_code", result.exit_code)
         if result.warnings:
             payload.setdefault("warnings", result.warnings)
-        json.dump(payload, out, indent=2, sort_keys=True, default=str)
-        out.write("\n")
+        _dump(payload, out, json_lines)
     else:
         for warning in result.warnings:
             err.write(f"warning: {warning}\n")
@@ -61,17 +67,27 @@ def emit(
     return result.exit_code
 
 
-def emit_error(message: str, exit_code: int, *, as_json: bool = False) -> int:
+def _dump(payload: dict[str, Any], out: TextIO, json_lines: bool) -> None:
+    """Indented for `--json`; one line, marked as the result, as the end of `--json-lines`."""
+    if json_lines:
+        line = {**payload, "event": RESULT}
+        out.write(json.dumps(line, sort_keys=True, default=str, separators=(",", ":")) + "\n")
+    else:
+        json.dump(payload, out, indent=2, sort_keys=True, default=str)
+        out.write("\n")
+
+
+def emit_error(message: str, exit_code: int, *, as_json: bool = False, json_lines: bool = False) -> int:
     """The single path for user errors: one line on stderr (or a JSON object on stdout)."""
-    if as_json:
-        json.dump({"ok": False, "exit_code": exit_code, "error": message}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+    if as_json or json_lines:
+        _dump({"ok": False, "exit_code": exit_code, "error": message}, sys.stdout, json_lines)
+        sys.stdout.flush()
     else:
         sys.stderr.write(f"integrator: error: {message}\n")
     return exit_code
 
 
-def run_and_emit(command: Callable[[], Result], *, as_json: bool) -> int:
+def run_and_emit(command: Callable[[], Result], *, as_json: bool, json_lines: bool = False) -> int:
     """Run one command and print its outcome: the only place user errors become messages and exit codes.
 
     Both front doors (the `integrator` CLI and a bundle's own entry point) end here. Any other
@@ -81,11 +97,11 @@ def run_and_emit(command: Callable[[], Result], *, as_json: bool) -> int:
         result = command()
         if not isinstance(result, Result):  # a command module broke the contract: a bug, not user error
             raise TypeError(f"a command returned {type(result).__name__}, not Result")
-        return emit(result, as_json=as_json)
+        return emit(result, as_json=as_json, json_lines=json_lines)
     except IntegratorError as exc:
-        return emit_error(exc.message, exc.exit_code, as_json=as_json)
+        return emit_error(exc.message, exc.exit_code, as_json=as_json, json_lines=json_lines)
     except KeyboardInterrupt:
-        return emit_error("interrupted", EXIT_INTERRUPTED, as_json=as_json)
+        return emit_error("interrupted", EXIT_INTERRUPTED, as_json=as_json, json_lines=json_lines)
     except BrokenPipeError:
         # the reader went away (`integrator render | head`): no traceback; point stdout at /dev/null
         # so that the interpreter's last flush at exit does not raise again

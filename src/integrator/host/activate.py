@@ -25,6 +25,7 @@ from .fs import CHANGE, Change, FileWriter
 from .health import Probe, check_name, wait_healthy
 from .interrupt import hold_signals, signal_name
 from .nginxconf import unused_catch_alls
+from .progress import step as announce
 from .system import System
 from .tls import tls_files
 
@@ -44,9 +45,11 @@ class HostContext:
     lock: DeployLock | None = None  # where the current step is recorded (None: not recorded)
 
     def progress(self, step: str) -> None:
-        """Record the step now running in the lock file (`status` shows it)."""
+        """Record the step now running in the lock file (`status` shows it) and announce it
+        (host/progress.py: a line as it starts, also over ssh)."""
         if self.lock is not None:
             self.lock.step(step)
+        announce(step)
 
     @property
     def step(self) -> str:

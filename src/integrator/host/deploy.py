@@ -33,6 +33,7 @@ from .facts import current_release, probe_host, systemd_booted, venv_usable
 from .fs import Change, FileWriter, remove_tree
 from .interrupt import hold_signals, interruptible
 from .nginxconf import check_site_fits
+from .progress import step as announce
 from .releases import (
     DEPLOYING,
     FAILED,
@@ -54,7 +55,9 @@ def deploy_local(
     system: System, bundle: Path, plan_only: bool, secrets: Mapping[str, Path], release_id: str | None = None
 ) -> Result:
     """`integrator deploy` on this machine: the one code path every target ends up in."""
+    announce("verify", bundle.name)
     info = bundleio.open_bundle(bundle)
+    announce("facts")
     facts = probe_host(system)
     ctx = HostContext(system, facts, info.spec, Layout.for_spec(info.spec, facts.distro))
     ownership.require_ours(system, ctx.layout)  # someone else's user or /opt/NAME: refused here

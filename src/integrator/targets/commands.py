@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import EXIT_FAILED, UsageError
 from ..host import verbs
+from ..host.progress import step as announce
 from ..host.verbs import checked_copy, checked_name
 from ..result import Result
 from ..spec import check_service_name
@@ -55,6 +56,8 @@ def _deploy_remote(
             raise UsageError(f"--secret {secret}={path}: no such file")
         uploads.append(Upload.of(f"secret-{n}", path))
         args += ["--secret", (f"{secret}=", f"secret-{n}")]
+    size = sum(u.size for u in uploads)
+    announce("send", f"{target.describe()}, {size / 1e6:.1f} MB")  # the host's own steps follow
     return target.invoke(args, uploads)
 
 

@@ -16,7 +16,7 @@ import os
 import selectors
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Union
@@ -105,12 +105,16 @@ def _next_chunk(parts: Iterator[bytes]) -> bytes:
 
 
 def exchange(
-    argv: Sequence[str], parts: Iterator[bytes], timeout: float, what: str
+    argv: Sequence[str],
+    parts: Iterator[bytes],
+    timeout: float,
+    what: str,
+    on_stdout: Callable[[bytes], None] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run `argv` here, stream `parts` to its stdin while collecting its output; a deadline for all.
 
     If the far end stops reading (it refused, or exited early), the rest is not sent: its
-    answer says why."""
+    answer says why. `on_stdout` sees each piece of stdout as it arrives (live progress)."""
     try:
         proc = subprocess.Popen(
             list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -140,6 +144,8 @@ def exchange(
                         chunk = os.read(key.fd, _CHUNK)
                         if chunk:
                             out[key.fd].append(chunk)
+                            if on_stdout is not None and key.fd == proc.stdout.fileno():
+                                on_stdout(chunk)
                         else:
                             sel.unregister(key.fd)
                         continue

@@ -2,7 +2,7 @@
 
 All real work happens in one code path, the local one, running on the host itself. A remote
 target runs a small *host tool* there (`HOST_TOOL` in bundle/zipapp.py: the host-side code and
-the command line that drives it, zipped in memory) as `integrator --json VERB ... --local`,
+the command line that drives it, zipped in memory) as `integrator --json-lines VERB ... --local`,
 then turns the JSON back into a Result. The tool is used for every verb, deploy included,
 rather than the last bundle kept on the host: it exists before the first deploy and after a
 failed one, `doctor` and `uninstall` work on any host, and the code that acts is always the
@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Union
 
 from ..errors import EnvironmentProblem, HostError, IntegratorError, UsageError
+from ..host.progress import forward
 from ..host.system import System
 from ..layout import REMOTE_ROOT
 from ..result import Result
@@ -86,10 +87,11 @@ class RemoteTarget:
 
     # --- the host tool ---------------------------------------------------------------------
     def invoke(self, args: Sequence[Arg], uploads: Sequence[Upload] = (), *, timeout: float = 900) -> Result:
-        """Run `integrator --json ARGS --local` on the host and rebuild its Result: one connection
-        when the tool is cached there (always, with uploads: then the tool travels with them)."""
+        """Run `integrator --json-lines ARGS --local` on the host, pass its step lines on as they
+        arrive (host/progress.py) and rebuild its Result from the last line: one connection when
+        the tool is cached there (always, with uploads: then the tool travels with them)."""
         data, digest = host_tool()
-        argv: list[Arg] = ["--json", *args, "--local"]
+        argv: list[Arg] = ["--json-lines", *args, "--local"]
         for send_tool in (True,) if uploads else (False, True):
             plan = stage_plan(digest, len(data), send_tool, uploads, argv, self.remote_root)
             parts = stdin_parts(data if send_tool else None, uploads)
@@ -101,7 +103,7 @@ class RemoteTarget:
     def exchange(
         self, argv: Sequence[str], parts: Iterator[bytes], timeout: float
     ) -> subprocess.CompletedProcess[bytes]:
-        return exchange(self.exec_argv(argv), parts, timeout, self.describe())
+        return exchange(self.exec_argv(argv), parts, timeout, self.describe(), StepLines())
 
     def run_checked(self, argv: Sequence[str]) -> None:
         proc = self.run(argv)
@@ -239,10 +241,31 @@ def host_tool() -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
+class StepLines:
+    """Splits the host tool's stdout into lines as it arrives and passes each step event on
+    (host/progress.py `forward`); the last line, the result, is read when it has ended."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def __call__(self, chunk: bytes) -> None:
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # not ours to show: the end result says what went wrong
+            if isinstance(event, dict):
+                forward(event)
+
+
 def result_from_json(stdout: str, stderr: str) -> Result:
-    """The remote `--json` object back into a Result; a remote user error is raised as one here."""
+    """The remote result back into a Result (the last line of `--json-lines`, or a whole
+    `--json` object); a remote user error is raised as one here."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    last = lines[-1] if lines and lines[-1].startswith("{") and lines[-1].endswith("}") else stdout
     try:
-        payload = json.loads(stdout)
+        payload = json.loads(last)
     except ValueError:
         detail = (stderr.strip() or stdout.strip())[-2000:]
         raise HostError(f"the host's integrator did not answer with JSON: {detail}") from None
@@ -251,6 +274,6 @@ def result_from_json(stdout: str, stderr: str) -> Result:
         raise RemoteError(str(payload["error"]), exit_code)
     lines = [str(line) for line in payload.pop("lines", [])]
     warnings = [str(w) for w in payload.pop("warnings", [])]
-    for key in ("ok", "exit_code"):
+    for key in ("ok", "exit_code", "event"):
         payload.pop(key, None)
     return Result(lines=lines, data=payload, exit_code=exit_code, warnings=warnings)

@@ -113,6 +113,12 @@ class Layout:
         """Symlink to the serving release; for people and tools, never read by the unit."""
         return self.root / "current"
 
+    def static_dir(self, directory: str) -> P:
+        """A [static] directory of the serving release (nginx follows `current` to it)."""
+        from .bundle.manifest_data import STATIC  # where the bundle keeps them: one place
+
+        return self.current / STATIC / directory
+
     # --- state and configuration owned by integrator ------------------------------------
     @property
     def state_dir(self) -> P:

@@ -30,6 +30,7 @@ from .manifest import LOCKS, InstallTarget, Manifest, sha256_file, verify_zip
 from .preflight import Verdict
 from .preflight import preflight as run_preflight
 from .source import SourceInfo, source_info
+from .static import static_members
 from .targets import DEFAULT_PYTHONS, parse_targets, project_targets
 from .verify import verify_bundle
 from .wheels import Wheelhouse, collect_wheels
@@ -101,8 +102,9 @@ def bundle(
     targets = parse_targets(DEFAULT_PYTHONS if pythons is None else pythons, platforms)
     source = source_info(dir, output)
     out = output / bundle_name(spec)
-    project = load_project(dir, skip=[output])
+    project = load_project(dir, include=spec.package.include, exclude=spec.package.exclude, skip=[output])
     check_version(project, spec.version, SPEC_FILE)  # before any build or download
+    static = static_members(dir, spec.static.paths)
     with tempfile.TemporaryDirectory(prefix="integrator-bundle-") as tmp:
         work = Path(tmp)
         progress(f"building the wheel of {spec.name} {spec.version} ...")
@@ -115,7 +117,12 @@ def bundle(
         requirements = prepare_requirements(project, work, progress)
         house = collect_wheels(app, requirements, targets, work, dir, progress, optional=pythons is None)
         verdict = run_preflight(spec, house, work, progress) if preflight else SKIPPED
-        members = {"__main__.py": MAIN_PY, **host_code(package_dir()), **payload(spec_json(spec), house)}
+        members = {
+            "__main__.py": MAIN_PY,
+            **host_code(package_dir()),
+            **payload(spec_json(spec), house),
+            **static,
+        }
         manifest = make_manifest(spec, source, house, members)
         manifest_bytes = manifest.to_json()
         signature = None

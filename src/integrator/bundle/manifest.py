@@ -25,6 +25,7 @@ from .manifest_data import (
     MANIFEST_NAME,
     SIGNATURE_NAME,
     SPEC_PATH,
+    STATIC,
     WHEELHOUSE,
     FileEntry,
     InstallTarget,
@@ -40,6 +41,7 @@ __all__ = [
     "SHEBANG",
     "SIGNATURE_NAME",
     "SPEC_PATH",
+    "STATIC",
     "WHEELHOUSE",
     "FileEntry",
     "InstallTarget",
@@ -162,9 +164,12 @@ def _check_payload(zf: zipfile.ZipFile, manifest: Manifest, path: Path, unpacked
     for name, entry in manifest.files.items():
         if name.startswith(f"{WHEELHOUSE}/"):
             wheels[name[len(WHEELHOUSE) + 1 :]] = entry.sha256
+        elif name.startswith(f"{STATIC}/"):
+            continue  # files nginx serves ([static]); never imported or executed
         elif name.startswith("payload/") and name != SPEC_PATH and name not in locks:
             raise BundleError(
-                f"{path}: member {name!r} refused: the payload holds only spec.json, locks and wheels"
+                f"{path}: member {name!r} refused: the payload holds only spec.json, locks and wheels "
+                f"(and files below {STATIC}/)"
             )
     pinned: set[str] = set()
     for lock in sorted(locks):

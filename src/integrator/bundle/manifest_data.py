@@ -20,6 +20,7 @@ SIGNATURE_NAME = "manifest.sig"
 SPEC_PATH = "payload/spec.json"
 WHEELHOUSE = "payload/wheelhouse"
 LOCKS = "payload/locks"
+STATIC = "payload/static"  # [static] directories, as they are in the project: served by nginx
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 

@@ -119,6 +119,11 @@ def load_project(
     build = build_file(root, pyproject)
     if pyproject is not None and build is None:
         notes.append(f"{PYPROJECT} only configures tools (no [project] or [build-system]): a flat project")
+    if build and (include or exclude):
+        raise SpecError(
+            f"[package] include/exclude apply to a flat project; {root / build} builds this one's wheel: "
+            "say what it holds there (its package data), and remove [package]"
+        )
     source_root = _source_root(root) if build else ""
     tree = source_files(root, skip=skip)
     below = PurePosixPath(source_root).parts

@@ -15,6 +15,7 @@ from .common import HSTS_MAX_AGE_S, UPSTREAM_IDLE_S, header, proxy_timeout
 from .lb import Backends, proxy_tls, upstream_body
 from .nginx_acme import acme_challenge
 from .nginx_logs import log_directives, log_format
+from .nginx_static import static_locations
 from .nginx_text import INDENT, Version, block, listens
 
 UPSTREAM_KEEPALIVE = 16  # idle connections each nginx worker keeps open to gunicorn
@@ -153,6 +154,7 @@ def _https_server(
         f"client_max_body_size {spec.http.max_body};",
         "",
         *block("location /", _proxy(spec, layout, backends)),
+        *static_locations(spec, layout),
     ]
     return [*block("server", body)]
 

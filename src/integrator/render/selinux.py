@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..bundle.manifest_data import STATIC
 from ..layout import Layout
 from ..spec import ServiceSpec
 
@@ -28,7 +29,8 @@ class FileContext:
 def file_contexts(spec: ServiceSpec, layout: Layout) -> list[FileContext]:
     """The rules this spec needs; provided certificates are labelled by whoever placed them."""
     tls_dir = str(layout.tls_cert.parent)
-    return [r for r in all_file_contexts(layout) if spec.tls.mode != "provided" or r.top != tls_dir]
+    rules = [r for r in all_file_contexts(layout) if spec.tls.mode != "provided" or r.top != tls_dir]
+    return [r for r in rules if spec.static.paths or r.type != "httpd_sys_content_t"]
 
 
 def all_file_contexts(layout: Layout) -> list[FileContext]:
@@ -48,6 +50,12 @@ def all_file_contexts(layout: Layout) -> list[FileContext]:
             "systemd may execute gunicorn and python from the venvs the releases link to",
         ),
         FileContext(f"{tls_dir}(/.*)?", "cert_t", str(tls_dir), "nginx may read the generated certificate"),
+        FileContext(
+            f"{layout.releases}/[^/]+/{STATIC}(/.*)?",
+            "httpd_sys_content_t",
+            str(layout.releases),
+            "nginx may read each release's [static] files",
+        ),
     ]
 
 

@@ -13,11 +13,15 @@ from .text import (
     ENTRY_RE,
     ENV_NAME_RE,
     ENV_VALUE_MAX,
+    PACKAGE_PATTERN_RE,
     PATH_RE,
     PERCENT_RE,
     RESERVED_ENV,
     SERVER_NAME_RE,
     SIZE_RE,
+    STATIC_DIR_RE,
+    STATIC_MAX,
+    STATIC_PREFIX_RE,
     SYSTEM_ACCOUNTS,
     URL_PATH_RE,
     VERSION_MAX,
@@ -87,6 +91,8 @@ def check_values(s: ServiceSpec, src: str) -> None:
     for secret in secrets:
         check_secret_name(secret, f"{src}: [secrets] files")
     fail_unless(len(set(secrets)) == len(secrets), src, "[secrets] files", "has duplicates")
+    _check_package(s, src)
+    _check_static(s, src)
     limits = s.limits
     fail_unless(
         limits.memory_max == "" or fullmatch(SIZE_RE, limits.memory_max),
@@ -146,4 +152,37 @@ def _check_tls(tls: TlsSpec, src: str) -> None:
     else:
         fail_unless(
             tls.cert is None and tls.key is None, src, "[tls]", "cert/key only go with mode = 'provided'"
+        )
+
+
+def _check_package(s: ServiceSpec, src: str) -> None:
+    for key, patterns in (("include", s.package.include), ("exclude", s.package.exclude)):
+        for pattern in patterns:
+            ok = fullmatch(PACKAGE_PATTERN_RE, pattern) and ".." not in pattern.split("/")
+            why = "is not a pattern of the project's files (.gitignore syntax, no '..')"
+            fail_unless(ok, src, f"[package] {key}", f"{show(pattern)} {why}")
+
+
+def _check_static(s: ServiceSpec, src: str) -> None:
+    """Prefixes nginx answers itself: never the health path (the app must answer it), never `/`."""
+    paths = s.static.paths
+    fail_unless(len(paths) <= STATIC_MAX, src, "[static]", f"has more than {STATIC_MAX} entries")
+    for prefix, directory in paths:
+        fail_unless(
+            fullmatch(STATIC_PREFIX_RE, prefix),
+            src,
+            "[static]",
+            f"{show(prefix)} must be a URL prefix like /static/ (starts and ends with /, not /)",
+        )
+        fail_unless(
+            fullmatch(STATIC_DIR_RE, directory),
+            src,
+            f"[static] {prefix}",
+            f"{show(directory)} must be a directory of the project like static or shop/static",
+        )
+        fail_unless(
+            not s.http.health_path.startswith(prefix),
+            src,
+            f"[static] {prefix}",
+            f"would serve [http] health_path {s.http.health_path} from files: the app must answer it",
         )

@@ -89,6 +89,21 @@ class Deploy:
 
 
 @dataclass(frozen=True)
+class Package:
+    """What the app wheel holds beyond the rules of project/files.py (.gitignore-style patterns)."""
+
+    include: tuple[str, ...] = setting((), "files the rules leave out that the app needs, e.g. instance/")
+    exclude: tuple[str, ...] = setting((), "files not to package; wins over include")
+
+
+@dataclass(frozen=True)
+class Static:
+    paths: tuple[tuple[str, str], ...] = setting(
+        (), 'URL prefix -> directory of the project that nginx serves, e.g. "/static/" = "static"'
+    )
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """A validated service.toml. Frozen: renderers cannot change it behind each other's back."""
 
@@ -125,6 +140,12 @@ class ServiceSpec:
         Security, 'network = "none" (unix socket only) or "outbound"; memory_deny_write_execute'
     )
     deploy: Deploy = table(Deploy, "keep_releases: how many releases stay on the host for rollback")
+    package: Package = table(
+        Package, 'include = ["instance/"], exclude = ["*.sqlite3"]: what the app wheel holds (docs/adopt.md)'
+    )
+    static: Static = table(
+        Static, '"/static/" = "static": URL prefixes nginx serves from directories of the release'
+    )
 
     @property
     def name(self) -> str:

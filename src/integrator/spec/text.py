@@ -49,6 +49,12 @@ PATH_RE = re.compile(r"/[A-Za-z0-9._+@,=:/-]{0,1023}")
 # An HTTP request path (the health check sends it as is): printable ASCII, no quote or space.
 URL_PATH_RE = re.compile(r"/[A-Za-z0-9._~!&()*+,=:@%/?-]{0,1023}")
 DESCRIPTION_MAX = 200
+# [package] patterns (.gitignore syntax, relative to the project): no `..`, no control or quote.
+PACKAGE_PATTERN_RE = re.compile(r"!?[A-Za-z0-9._*?\[\]/-]{1,255}")
+# [static]: a URL prefix `/a/b/` (segments not starting with `.`), a project directory `a/b`.
+STATIC_PREFIX_RE = re.compile(r"/([A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}/){1,8}")
+STATIC_DIR_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}){0,7}")
+STATIC_MAX = 16
 # The service runs as a user and group of its own name: these belong to someone else. Users and
 # groups of Debian's base-passwd and RHEL 9's setup package, and common services' accounts (`-`
 # spelled `_`). An early, clear error for service.toml and spec.json only: the host refuses any

@@ -55,3 +55,19 @@ def find_candidates(project: Project) -> tuple[Found, list[str]]:
 def normalise_name(raw: str) -> str:
     """A project or directory name in service-name form: `Order-Tracker` -> `order_tracker`."""
     return re.sub(r"[^a-z0-9_]+", "_", raw.strip().lower()).strip("_")
+
+
+FLASK_KINDS = frozenset({"factory", "app", "re-export", "procfile"})
+
+
+def flask_static_dir(project: Project, module: str) -> str | None:
+    """`static/` beside the module that makes a Flask app (its default static folder), relative to
+    the project, when it holds files the model ships: what init proposes for [static]."""
+    files = dict(project.module_files())
+    if module not in files:
+        return None
+    prefix = PurePosixPath(project.source_root) if project.source_root else PurePosixPath()
+    static = files[module].parent / "static"
+    if any(static in rel.parents for rel in project.shipped):
+        return (prefix / static).as_posix()
+    return None

@@ -12,7 +12,7 @@ from ..project.metadata import PYPROJECT, requirement_name
 from ..project.model import PACKAGED, Project, describe, load_project
 from ..result import Result
 from ..spec import SPEC_FILE, ServiceSpec, parse_spec
-from .adopt import find_candidates, normalise_name
+from .adopt import FLASK_KINDS, find_candidates, flask_static_dir, normalise_name
 from .probe import Probe, probe_health
 from .render import DEFAULT_VERSION, host_names, service_toml, title_of, write_new_file
 from .shapes import Found, choose_entry
@@ -31,7 +31,9 @@ def health_path(routes: set[str]) -> str:
     return "/health" if "/healthz" not in routes and "/health" in routes else "/healthz"
 
 
-def _adopted_spec(project: Project, root: Path, name: str | None, entry: str, health: str) -> ServiceSpec:
+def _adopted_spec(
+    project: Project, root: Path, name: str | None, entry: str, health: str, static: str | None = None
+) -> ServiceSpec:
     derived_from = ""
     if name is None:
         name, derived_from = _derive_name(project, root)
@@ -46,6 +48,8 @@ def _adopted_spec(project: Project, root: Path, name: str | None, entry: str, he
     }
     if health != "/healthz":
         data["http"] = {"health_path": health}
+    if static is not None:
+        data["static"] = {"/static/": static}
     try:
         return parse_spec(data, source="init")
     except SpecError as exc:
@@ -82,9 +86,11 @@ def init(directory: Path, name: str | None = None, entry: str | None = None) -> 
     _check_adopted(project, spec, root, entry)
     probe = probe_health(project, spec)
     health = probe.path if probe and probe.path else health_path(found.routes)
-    spec = _adopted_spec(project, root, name, chosen, health)
-    write_new_file(target, service_toml(spec))
     kind = picked.kind if picked else next((c.kind for c in found.candidates if c.entry == entry), "app")
+    origin = (picked.origin or picked.entry) if picked else chosen
+    static = flask_static_dir(project, origin.split(":")[0]) if kind in FLASK_KINDS else None
+    spec = _adopted_spec(project, root, name, chosen, health, static)
+    write_new_file(target, service_toml(spec))
     result = _init_result(project, found, spec, target, entry_given=entry is not None, probe=probe)
     result.data["notes"] = [*project.notes, *notes]
     for note in result.data["notes"]:
@@ -133,6 +139,7 @@ def _init_result(
             "django_settings": found.django_settings,
             "health_path": spec.http.health_path,
             "health_probe": probe.line if probe else None,
+            "static": dict(spec.static.paths),
             "notes": project.notes,
         }
     )
@@ -160,6 +167,10 @@ def _init_result(
         )
     for line in _layout_notes(project):
         result.say(f"  {line}")
+    for prefix, directory in spec.static.paths:
+        result.say(
+            f'  static: "{prefix}" = "{directory}" (Flask\'s static folder): nginx serves it, not gunicorn'
+        )
     result.say(f"  on a host: {host_names(spec)}")
     return result
 

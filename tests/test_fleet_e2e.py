@@ -147,8 +147,9 @@ class _ToLb(http.client.HTTPSConnection):
         super().__init__(SERVICE, 443, timeout=10, context=ssl.create_default_context(cafile=str(ca)))
         self.address = address
 
-    def _create_connection(self, *_args: object, **_kwargs: object) -> socket.socket:
-        return socket.create_connection((self.address, 443), 10)
+    def connect(self) -> None:
+        raw = socket.create_connection((self.address, 443), 10)
+        self.sock = self._context.wrap_socket(raw, server_hostname=SERVICE)  # type: ignore[attr-defined]
 
 
 def _loop(address: str, ca: Path, stop: threading.Event, load: Load, keepalive: bool, limit: int) -> None:

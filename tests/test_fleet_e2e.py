@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.network, pytest.mark.root]
 
 SERVICE = "fleetsvc"
 FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
+MAX_LOAD_S = 900  # each client thread stops by then, whatever happens
 BROKEN_FLAG = "/etc/fleet-broken-on-purpose"  # v3 answers /healthz with 500 where this exists
 ORDERS = '''
 
@@ -156,8 +157,9 @@ def _loop(address: str, ca: Path, stop: threading.Event, load: Load, keepalive: 
     """GET / and POST /orders in turn, on one keep-alive connection or a new one each time."""
     conn = _ToLb(address, ca)
     reused = False
+    deadline = time.monotonic() + MAX_LOAD_S
     for n in range(limit):
-        if stop.is_set():
+        if stop.is_set() or time.monotonic() > deadline:
             break
         post = n % 2 == 1
         rid = uuid.uuid4().hex
@@ -202,7 +204,7 @@ def _loop(address: str, ca: Path, stop: threading.Event, load: Load, keepalive: 
 class Traffic:
     """Four client threads (two keep-alive, two a connection per request), bounded."""
 
-    def __init__(self, fleet: Fleet, limit: int = 3000) -> None:
+    def __init__(self, fleet: Fleet, limit: int = 40_000) -> None:
         self.load, self.stop = Load(), threading.Event()
         self.threads = [
             threading.Thread(target=_loop, args=(fleet.lb.address, fleet.ca, self.stop, self.load, ka, limit))
@@ -213,6 +215,10 @@ class Traffic:
         for t in self.threads:
             t.start()
         return self.load
+
+    def running(self) -> bool:
+        """Still sending: the load covered everything before this."""
+        return all(t.is_alive() for t in self.threads)
 
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
@@ -244,10 +250,11 @@ def test_v1_everywhere(fleet: Fleet, releases: Releases) -> None:
 
 
 def test_v2_rolls_under_load_without_a_failed_or_repeated_request(fleet: Fleet, releases: Releases) -> None:
-    with Traffic(fleet) as load:
+    with (traffic := Traffic(fleet)) as load:
         time.sleep(1)
         assert fleet_cli("deploy", str(releases.v2), "-i", str(fleet.inventory)) == 0
         time.sleep(1)
+        assert traffic.running()
     assert load.answered > 100, load
     assert not load.failures, load.failures
     seen = posts_in_journals(fleet)
@@ -278,8 +285,9 @@ def test_a_release_failing_on_the_second_host_rolls_the_fleet_back(fleet: Fleet,
     second = fleet.apps[1]
     second.exec(["touch", BROKEN_FLAG])
     try:
-        with Traffic(fleet) as load:
+        with (traffic := Traffic(fleet)) as load:
             assert fleet_cli("deploy", str(releases.v3), "-i", str(fleet.inventory)) == 1
+            assert traffic.running()
     finally:
         second.exec(["rm", "-f", BROKEN_FLAG])
     assert versions(fleet) == v2  # the first host is back, the second restored itself

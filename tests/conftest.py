@@ -13,6 +13,14 @@ pytest_plugins = ["tests.sandbox_fixture"]
 NETWORK_FIXTURES = ("shop",)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _resolution_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One resolution cache per test session (bundle/resolvecache.py), never the user's."""
+    import os
+
+    os.environ["INTEGRATOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("integrator-cache"))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(f in getattr(item, "fixturenames", ()) for f in NETWORK_FIXTURES):

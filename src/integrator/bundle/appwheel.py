@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import zipfile
+from importlib.metadata import version
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
@@ -22,6 +23,7 @@ from ..project.files import never_ours
 from ..project.metadata import INDEX_OPTIONS, PYPROJECT, project_metadata, read_pyproject, requirement_option
 from ..project.model import FLAT, Project, same_version
 from ..spec import SPEC_FILE, ServiceSpec
+from . import resolvecache
 from .flatwheel import write_flat_wheel
 from .locks import wheel_metadata
 from .venv import pip_error
@@ -88,12 +90,24 @@ def build_app_wheel(
     copy = work / "source"
     shutil.copytree(project.root, copy, ignore=_copy_ignore(project.root.resolve(), exclude))
     out = work / "app"
-    env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch), PYTHONHASHSEED="0")
-    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check", "--no-input"]
-    proc = run_pip([*argv, "--wheel-dir", str(out), str(copy)], cwd=work, env=env)
-    if proc.returncode != 0:
-        why = pip_error(proc.stdout + proc.stderr)
-        raise BundleError(f"building the wheel of {project.root} failed: {why}")
+    key = resolvecache.app_wheel_key(copy, epoch, version("pip"))
+    if resolvecache.cached_app_wheel(key, out) is None:  # built from this very tree within the hour
+        env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch), PYTHONHASHSEED="0")
+        argv = [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--no-input",
+        ]
+        proc = run_pip([*argv, "--wheel-dir", str(out), str(copy)], cwd=work, env=env)
+        if proc.returncode != 0:
+            why = pip_error(proc.stdout + proc.stderr)
+            raise BundleError(f"building the wheel of {project.root} failed: {why}")
+        for built in out.glob("*.whl"):
+            resolvecache.store_app_wheel(key, built)
     wheels = sorted(out.glob("*.whl"))
     if len(wheels) != 1:
         raise BundleError(f"building the wheel of {project.root} gave {len(wheels)} wheels, expected one")

@@ -23,10 +23,12 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
 from ..errors import BundleError
+from . import resolvecache
 from .locks import TargetLock, check_closure, pin_of, requirement_names, walk, wheel_metadata
 from .targets import MAX_GLIBC, TargetSpec, admits
 from .venv import pip_error
@@ -91,6 +93,11 @@ def download_target(
 ) -> list[Path]:
     """pip's resolution of app + gunicorn (+ requirements.txt) for `target`, completed for the
     target's markers (see the module docstring), as wheel files in `dest`."""
+    key = resolvecache.resolution_key(target, app_wheel, requirements, ALWAYS, version("pip"))
+    cached = resolvecache.lookup(key, dest)
+    if cached is not None:  # the same dependencies resolved within the hour: no index asked
+        shutil.copyfile(app_wheel, dest / app_wheel.name)
+        return sorted(dest.glob("*.whl"))
     roots = {pin_of(app_wheel).name, *ALWAYS}
     listed = requirement_names(requirements.read_text().splitlines()) if requirements else set()
     extra: list[str] = list(ALWAYS)
@@ -112,7 +119,9 @@ def download_target(
     for wheel in wheels:
         if wheel.name not in keep:  # pip took it for this interpreter's markers, not the target's
             (dest / wheel.name).unlink()
-    return sorted(dest.glob("*.whl"))
+    resolved = sorted(dest.glob("*.whl"))
+    resolvecache.store(key, [wheel for wheel in resolved if wheel.name != app_wheel.name])
+    return resolved
 
 
 def _download_round(

@@ -103,7 +103,7 @@ def main() -> int:
             toml.write_text(toml.read_text().replace("workers = 2", "workers = 3"))
             third = build(src, work / "dist" / name / "3", [PY])[0]
             plans.append((name, first, second, third))
-        with disposable_host("venvbench") as box:
+        with disposable_host("venv") as box:
             for n, (name, first, second, third) in enumerate(plans, 1):
                 took, data = timed_deploy(box, first)
                 times["first"].append(took)

@@ -285,8 +285,9 @@ def test_bundle_holds_the_host_code_and_no_build_side_code(shop: tuple[Path, Pat
 
 
 def test_two_builds_of_the_same_tree_are_byte_identical(
-    shop: tuple[Path, Path, Result], tmp_path: Path
+    shop: tuple[Path, Path, Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("INTEGRATOR_CACHE_DIR", "off")  # built and resolved again, not reused
     service, pyz, _ = shop
     again = _build(service, tmp_path / "again", ALL_PYTHONS)
     assert Path(again.data["path"]).read_bytes() == pyz.read_bytes()

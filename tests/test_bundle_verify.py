@@ -458,26 +458,32 @@ def test_pyz_name_verbs_default_to_the_bundles_service(bundle: Path, monkeypatch
     monkeypatch.setattr(verbs, "status", lambda system, name: called("status", name))
     monkeypatch.setattr(verbs, "rollback", lambda system, name, to: called("rollback", name))
     monkeypatch.setattr(
-        verbs,
-        "deploy",
-        lambda s, b, plan_only, secrets, allowed_signers, release_id=None: called("deploy", plan_only),
+        verbs, "deploy_here", lambda s, bundle, plan_only, **_: called("deploy", (bundle, plan_only))
     )
+    monkeypatch.setattr(verbs, "releases", lambda system, name: called("releases", name))
     assert pyzmain.main(["status"], bundle=bundle) == 0
     assert pyzmain.main(["status", "--all"], bundle=bundle) == 0
     assert pyzmain.main(["rollback", "other"], bundle=bundle) == 0
-    assert pyzmain.main(["plan"], bundle=bundle) == 0
-    assert calls == [("status", "shop"), ("status", None), ("rollback", "other"), ("deploy", True)]
+    assert pyzmain.main(["deploy", "--plan"], bundle=bundle) == 0
+    assert pyzmain.main(["releases"], bundle=bundle) == 0
+    assert calls == [
+        ("status", "shop"),
+        ("status", None),
+        ("rollback", "other"),
+        ("deploy", (bundle, True)),
+        ("releases", "shop"),
+    ]
 
 
 def test_pyz_deploy_with_allowed_signers_refuses_an_unsigned_bundle(
     bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from integrator.host import verbs
+    from integrator.host import deploy
 
     def never(*args: object, **kwargs: object) -> None:
         raise AssertionError("deploy must not start")
 
-    monkeypatch.setattr(verbs, "deploy", never)
+    monkeypatch.setattr(deploy, "deploy_local", never)
     _, signers = _keypair(tmp_path, "release")
     assert pyzmain.main(["deploy", "--allowed-signers", str(signers)], bundle=bundle) == 1
     assert "not signed" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import pytest
 from integrator.cli import build_parser, main
 
 VERBS = ["new", "clone", "init", "render", "plan", "bundle", "verify", "deploy", "status", "list", "logs"]
-VERBS += ["rollback", "uninstall", "doctor", "sandbox"]
+VERBS += ["releases", "rollback", "uninstall", "doctor", "sandbox"]
 
 
 def test_help_lists_every_command_and_the_exit_codes() -> None:

@@ -244,7 +244,7 @@ def test_deploy_v2_then_rollback_returns_previous(host: Sandbox, bundles: Bundle
     assert version(host.address, "demo") == "0.2.0"
     ok(commands.rollback("demo", target))
     assert version(host.address, "demo") == "0.1.0"
-    listing = ok(commands.list_services("demo", target))
+    listing = ok(commands.releases("demo", target))
     outcomes = [r["outcome"] for r in listing.data["releases"]]
     assert outcomes == ["ok", "failed", "failed", "rolled_back"], listing.lines  # import error, 500
     assert ok(commands.status("demo", target)).data["services"][0]["healthy"] is True
@@ -289,7 +289,7 @@ def test_two_services_and_a_clone_side_by_side(host: Sandbox, bundles: Bundles) 
     for name in ("demo", "shop", "shopx"):
         status, body, _ = get(address, "/", host=name)
         assert status == 200 and json.loads(body)["service"] == name, body
-    names = [s["service"] for s in ok(commands.list_services(None, target)).data["services"]]
+    names = [s["service"] for s in ok(commands.list_services(target)).data["services"]]
     assert names == ["demo", "shop", "shopx"]
 
 

@@ -91,7 +91,15 @@ def _run(main: Callable[[], int]) -> tuple[int, str]:
     return code, err.getvalue()
 
 
-VERBS = [["status"], ["list"], ["logs"], ["rollback"], ["uninstall"], ["uninstall", "--purge"], ["doctor"]]
+VERBS = [
+    ["status"],
+    ["releases"],
+    ["logs"],
+    ["rollback"],
+    ["uninstall"],
+    ["uninstall", "--purge"],
+    ["doctor"],
+]
 
 
 @pytest.mark.parametrize("bad", BAD_NAMES)
@@ -192,8 +200,8 @@ def test_verify_refuses_a_bundle_whose_spec_lacks_tls(tmp_path: Path) -> None:
     assert code == 1 and err.count("\n") == 1 and "tls is missing" in err, err
     proc = subprocess.run([sys.executable, "-I", str(bad), "verify"], capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "tls is missing" in proc.stderr
-    # plan (which crashed with a traceback) refuses the same way, before looking at the host
-    code, err = _run(lambda: pyzmain.main(["plan"], bundle=bad))
+    # deploy --plan (which crashed with a traceback) refuses the same way, before looking at the host
+    code, err = _run(lambda: pyzmain.main(["deploy", "--plan"], bundle=bad))
     assert code == 1 and "tls is missing" in err, err
 
 

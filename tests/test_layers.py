@@ -3,8 +3,8 @@
 - render/ is pure: it never imports host/, sandbox/, targets/ or subprocess.
 - host-side code (`HOST_SIDE` in bundle/zipapp.py: what the bundle carries) imports nothing but
   the standard library and other host-side modules, lazily or not: it runs on a bare Python.
-- the host tool (`HOST_TOOL`: host-side code plus the command line that runs it there) needs
-  nothing else at import time; its build-side imports are inside verbs the host never runs.
+- the host tool (`HOST_TOOL`: the host-side code, run there by host/pyzmain.py `tool_main`) needs
+  nothing else at import time.
 - no import cycle between the packages: host -> bundle (its host-side readers), targets -> host,
   never back.
 """

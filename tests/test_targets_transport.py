@@ -41,7 +41,12 @@ def test_ssh_quotes_every_argument_and_uses_sudo_unless_root() -> None:
 def test_host_tool_is_deterministic_and_host_only() -> None:
     data, digest = host_tool()
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-    assert "__main__.py" in names and "integrator/host/deploy.py" in names and "integrator/cli.py" in names
+    assert (
+        "__main__.py" in names
+        and "integrator/host/deploy.py" in names
+        and "integrator/catalog_host.py" in names
+    )
+    assert "integrator/cli.py" not in names and not any(n.startswith("integrator/targets/") for n in names)
     assert not any(n.startswith(("integrator/sandbox/", "integrator/template/")) for n in names)
     assert not any("__pycache__" in n for n in names)
     host_tool.cache_clear()

@@ -87,6 +87,17 @@ def emit_error(message: str, exit_code: int, *, as_json: bool = False, json_line
     return exit_code
 
 
+def run_command_line(command: Callable[[], Result], ns: Any) -> int:
+    """The end of every command line (integrator's, a bundle's, the host tool's): the steps of a
+    deploy go to the sink that matches the output (host/progress.py), then `run_and_emit`."""
+    from .host.progress import json_lines_sink, reporting, text_sink
+
+    as_json, json_lines = bool(getattr(ns, "json", False)), bool(getattr(ns, "json_lines", False))
+    sink = json_lines_sink() if json_lines else None if as_json else text_sink()
+    with reporting(sink):
+        return run_and_emit(command, as_json=as_json, json_lines=json_lines)
+
+
 def run_and_emit(command: Callable[[], Result], *, as_json: bool, json_lines: bool = False) -> int:
     """Run one command and print its outcome: the only place user errors become messages and exit codes.
 

@@ -40,6 +40,8 @@ from .wheels import Wheelhouse
 # listed here, which import nothing from host/ and nothing build-side.
 HOST_SIDE = (
     "__init__.py",
+    "catalog_host.py",
+    "verbtable.py",
     "errors.py",
     "result.py",
     "spec",
@@ -56,10 +58,9 @@ HOST_SIDE = (
     "bundle/sign.py",
     "bundle/verify.py",
 )
-# The host tool (`integrator --ssh/--host`, targets/transport.py `host_tool`) runs
-# `integrator VERB --local` on the host: the host-side code plus that command line. These two
-# load with host-side code only; their build-side imports sit inside verbs a host never runs.
-HOST_TOOL = (*HOST_SIDE, "cli.py", "targets")
+# The host tool (`integrator --ssh/--host`, targets/transport.py `host_tool`) runs a verb on the
+# host with the host-side command line (host/pyzmain.py `tool_main`): exactly the host-side code.
+HOST_TOOL = HOST_SIDE
 PACKAGE = "integrator"
 
 MAIN_PY = b'''\

@@ -1,15 +1,16 @@
-"""The host verbs as they run on this machine: deploy, status, list, logs, rollback, uninstall, doctor.
+"""The host verbs as they run on this machine: deploy, status, list, releases, logs, rollback, ...
 
-Host-side: the bundle's own command line (`pyzmain.py`) calls these, and so does the operator's
-`integrator VERB` (targets/commands.py) on `--local`, which is also how the host tool runs each
-verb on a remote host. Each returns its human lines in its data too, so `--json` carries them back.
+Host-side: the bundle's own command line and the host tool (`pyzmain.py`, which runs each verb
+sent to a remote host) call these, and so does the operator's `integrator VERB`
+(targets/commands.py) on `--local`; catalog_host.py names them. Each returns its human lines in its
+data too, so `--json` carries them back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import UsageError
@@ -72,16 +73,70 @@ def deploy(
         return with_lines(deploy_local(system, copy, plan_only, dict(secrets or {}), release_id))
 
 
+def deploy_here(
+    system: System,
+    bundle: Path,
+    plan_only: bool = False,
+    secrets: Mapping[str, Path] | None = None,
+    allowed_signers: Path | None = None,
+    sha256: str | None = None,
+    release_id: str | None = None,
+) -> Result:
+    """A deploy started on the host (a bundle's own, the host tool's): with `allowed_signers`, a
+    bundle file not signed is refused before anything else, then checked again on the copy deployed."""
+    if allowed_signers is not None:
+        from ..bundle.verify import verify_bundle
+
+        verify_bundle(bundle, allowed_signers=allowed_signers)
+    return deploy(system, bundle, plan_only, secrets, allowed_signers, sha256, release_id)
+
+
+def lb(
+    system: System,
+    bundle: Path,
+    backends: Sequence[str] = (),
+    down: Sequence[str] = (),
+    drain_timeout: float = 30.0,
+    plan_only: bool = False,
+) -> Result:
+    """A fleet's load balancer on this host: the bundle's site routing to `backends` (host/lb.py)."""
+    from ..render.lb import Backends
+    from .lb import lb_sync
+
+    return lb_sync(system, bundle, Backends(tuple(backends), frozenset(down)), drain_timeout, plan_only)
+
+
+def probe(system: System, bundle: Path, address: str) -> Result:
+    """The bundle's health path on one app host, asked directly, as its load balancer asks."""
+    from .lb import lb_probe
+
+    return lb_probe(system, bundle, address)
+
+
 def status(system: System, name: str | None) -> Result:
     from .status import status_local
 
     return with_lines(status_local(system, checked_name(name)))
 
 
-def list_services(system: System, name: str | None) -> Result:
+def list_services(system: System) -> Result:
     from .status import list_local
 
-    return with_lines(list_local(system, checked_name(name)))
+    return with_lines(list_local(system, None))
+
+
+def releases(system: System, name: str) -> Result:
+    from .status import list_local
+
+    check_service_name(name)
+    return with_lines(list_local(system, name))
+
+
+def verify(system: System, bundle: Path, allowed_signers: Path | None = None) -> Result:
+    """Every member of the bundle against its manifest, and its signature if asked (reads only)."""
+    from ..bundle.verify import verify_bundle
+
+    return verify_bundle(bundle, allowed_signers=allowed_signers)
 
 
 def logs(

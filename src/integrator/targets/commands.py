@@ -1,8 +1,9 @@
-"""The host verbs the CLI forwards to: deploy, status, list, logs, rollback, uninstall, doctor.
+"""The host verbs the CLI forwards to: deploy, status, list, releases, logs, rollback, uninstall, doctor.
 
 Each takes typed values and a target. On `LocalTarget` the host code runs here (host/verbs.py);
-on a remote target the same verb runs on the host through the host tool (see transport.py), so
-there is one implementation of every verb. Arguments are checked here, before any host is reached.
+on a remote target the same verb runs on the host through the host tool (see transport.py), with
+the argv built from the verb's one declaration (catalog_host.py, `verbtable.tool_argv`), so there is
+one implementation of every verb. Arguments are checked here, before any host is reached.
 """
 
 from __future__ import annotations
@@ -10,17 +11,42 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+from ..catalog_host import HOST_VERBS
 from ..errors import EXIT_FAILED, UsageError
 from ..host import verbs
 from ..host.progress import step as announce
 from ..host.verbs import checked_copy, checked_name
 from ..result import Result
 from ..spec import check_service_name
-from .remote import Arg, Upload
+from ..verbtable import tool_argv
+from .remote import Upload
 from .transport import HostTarget, LocalTarget, RemoteTarget
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+_BY_NAME = {verb.name: verb for verb in HOST_VERBS}
+
+
+def invoke_verb(
+    target: RemoteTarget, verb: str, given: Mapping[str, Any], known: Mapping[Path, str] | None = None
+) -> Result:
+    """Run `verb` with the values `given` on a remote host: one connection, each file it names
+    staged privately there and checked by sha256 (`known`: digests already computed)."""
+    uploads: list[Upload] = []
+
+    def stage(path: Path) -> str:
+        taken = {u.name for u in uploads}
+        plain = _PLAIN_NAME.fullmatch(path.name) and not path.name.startswith("integrator-host-")
+        name = path.name if plain and path.name not in taken else f"upload-{len(uploads) + 1}"
+        digest = (known or {}).get(path)
+        uploads.append(Upload(name, path, digest, path.stat().st_size) if digest else Upload.of(name, path))
+        return name
+
+    argv = tool_argv(_BY_NAME[verb], given, stage)
+    if uploads:  # the host's own steps follow
+        announce("send", f"{target.describe()}, {sum(u.size for u in uploads) / 1e6:.1f} MB")
+    return target.invoke(argv, uploads)
 
 
 def deploy(
@@ -30,6 +56,7 @@ def deploy(
     secrets: Mapping[str, Path] | None = None,
     allowed_signers: Path | None = None,
     sha256: str | None = None,
+    release_id: str | None = None,
 ) -> Result:
     """Deploy a bundle: health-gated, rolled back on failure (see host/deploy.py).
 
@@ -38,39 +65,41 @@ def deploy(
     operator runs, and only that copy is deployed. A remote host gets the copy's sha256 along
     and deploys only bytes that hash to it (a bundle checking its own signature proves nothing)."""
     if isinstance(target, LocalTarget):
-        return verbs.deploy(target.system, bundle, plan_only, secrets, allowed_signers, sha256)
-    with checked_copy(bundle, sha256, allowed_signers) as (copy, digest):
-        return _deploy_remote(copy, digest, target, plan_only, dict(secrets or {}))
+        return verbs.deploy(target.system, bundle, plan_only, secrets, allowed_signers, sha256, release_id)
+    if release_id is not None:
+        from ..render.common import check_release_id
 
-
-def _deploy_remote(
-    bundle: Path, digest: str, target: RemoteTarget, plan_only: bool, secrets: dict[str, Path]
-) -> Result:
-    """One connection: the bundle and the secrets staged privately on the host, checked by
-    sha256 there, deployed, removed (see remote.py and host/stager.py)."""
-    name = bundle.name if _PLAIN_NAME.fullmatch(bundle.name) else "bundle.pyz"
-    uploads = [Upload(name, bundle, digest, bundle.stat().st_size)]
-    args: list[Arg] = ["deploy", ("", name), "--sha256", digest, *(["--plan"] if plan_only else [])]
-    for n, (secret, path) in enumerate(sorted(secrets.items()), start=1):
+        check_release_id(release_id)
+    for secret, path in sorted((secrets or {}).items()):
         if not path.is_file():
             raise UsageError(f"--secret {secret}={path}: no such file")
-        uploads.append(Upload.of(f"secret-{n}", path))
-        args += ["--secret", (f"{secret}=", f"secret-{n}")]
-    size = sum(u.size for u in uploads)
-    announce("send", f"{target.describe()}, {size / 1e6:.1f} MB")  # the host's own steps follow
-    return target.invoke(args, uploads)
+    with checked_copy(bundle, sha256, allowed_signers) as (copy, digest):
+        given = {
+            "bundle": copy,
+            "plan_only": plan_only,
+            "secrets": dict(secrets or {}),
+            "sha256": digest,
+            "release_id": release_id,
+        }
+        return invoke_verb(target, "deploy", given, known={copy: digest})
 
 
 def status(name: str | None, target: HostTarget) -> Result:
     if isinstance(target, LocalTarget):
         return verbs.status(target.system, name)
-    return target.invoke(["status", *_opt(checked_name(name))])
+    return invoke_verb(target, "status", {"name": checked_name(name)})
 
 
-def list_services(name: str | None, target: HostTarget) -> Result:
+def list_services(target: HostTarget) -> Result:
     if isinstance(target, LocalTarget):
-        return verbs.list_services(target.system, name)
-    return target.invoke(["list", *_opt(checked_name(name))])
+        return verbs.list_services(target.system)
+    return invoke_verb(target, "list", {})
+
+
+def releases(name: str, target: HostTarget) -> Result:
+    if isinstance(target, LocalTarget):
+        return verbs.releases(target.system, name)
+    return invoke_verb(target, "releases", {"name": check_service_name(name)})
 
 
 def logs(
@@ -91,7 +120,7 @@ def logs(
     check_service_name(name)
     check_source(source)
     if not follow:
-        return target.invoke(["logs", name, "--source", source, "-n", str(lines), *_opt(since, "--since")])
+        return invoke_verb(target, "logs", {"name": name, "source": source, "lines": lines, "since": since})
     target.run_checked(["journalctl", "--version"])  # unreachable: one clear error before streaming
     # journalctl needs only the unit names, which are the same on every distro.
     argv = journal_argv(Layout(name, profile("debian")), source, True, since, lines)
@@ -111,14 +140,13 @@ def rollback(name: str, target: HostTarget, to: str | None = None) -> Result:
     check_service_name(name)
     if to is not None:
         check_release_id(to)
-    return target.invoke(["rollback", name, *_opt(to, "--to")])
+    return invoke_verb(target, "rollback", {"name": name, "to": to})
 
 
 def uninstall(name: str, target: HostTarget, purge: bool = False) -> Result:
     if isinstance(target, LocalTarget):
         return verbs.uninstall(target.system, name, purge)
-    check_service_name(name)
-    return target.invoke(["uninstall", name] + (["--purge"] if purge else []))
+    return invoke_verb(target, "uninstall", {"name": check_service_name(name), "purge": purge})
 
 
 def doctor(name: str | None, target: HostTarget, bundle: Path | None = None) -> Result:
@@ -126,10 +154,4 @@ def doctor(name: str | None, target: HostTarget, bundle: Path | None = None) -> 
     as `python3 BUNDLE.pyz doctor`) also whether that bundle fits the host."""
     if isinstance(target, LocalTarget):
         return verbs.doctor(target.system, name, bundle)
-    return target.invoke(["doctor", *_opt(checked_name(name))])
-
-
-def _opt(value: str | None, flag: str | None = None) -> list[str]:
-    if value is None:
-        return []
-    return [flag, value] if flag else [value]
+    return invoke_verb(target, "doctor", {"name": checked_name(name)})

@@ -19,15 +19,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Union
 
 from ..errors import EnvironmentProblem, HostError
 from ..host import stager
 from ..host.stager import TOOL_MISSING
 from ..layout import REMOTE_ROOT
+from ..verbtable import Arg
 
-# A tool argument: a literal, or (prefix, upload name) for prefix + that upload's staged path.
-Arg = Union[str, tuple[str, str]]
 _CHUNK = 1 << 16
 
 

@@ -1,12 +1,12 @@
 """Where host commands act: this machine, a sandbox host, or one host over ssh.
 
 All real work happens in one code path, the local one, running on the host itself. A remote
-target runs a small *host tool* there (`HOST_TOOL` in bundle/zipapp.py: the host-side code and
-the command line that drives it, zipped in memory) as `integrator --json-lines VERB ... --local`,
-then turns the JSON back into a Result. The tool is used for every verb, deploy included,
-rather than the last bundle kept on the host: it exists before the first deploy and after a
-failed one, `doctor` and `uninstall` work on any host, and the code that acts is always the
-version the operator is running.
+target runs a small *host tool* there (`HOST_TOOL` in bundle/zipapp.py: the host-side code with
+its command line, host/pyzmain.py `tool_main`, zipped in memory) as `--json-lines VERB ...`, then
+turns the JSON back into a Result. The tool is used for every verb, deploy included, rather
+than the last bundle kept on the host: it exists before the first deploy and after a failed
+one, `doctor` and `uninstall` work on any host, and the code that acts is always the version the
+operator is running.
 
 Each verb is one connection: `remote.py` sends the stager, which checks a root-only directory,
 verifies the cached tool (or the copy sent along) and every upload by sha256, and runs the tool
@@ -40,8 +40,8 @@ TOOL_MAIN = (
     "import sys\n"
     "if sys.version_info < (3, 9):\n"
     "    sys.exit('integrator needs Python >= 3.9 on the host; this is ' + sys.version.split()[0])\n"
-    "from integrator.cli import main\n"
-    "sys.exit(main())\n"
+    "from integrator.host.pyzmain import tool_main\n"
+    "sys.exit(tool_main())\n"
 )
 # An ssh config file to use instead of ~/.ssh/config (ssh -F): keys, known hosts, port, jump hosts.
 SSH_CONFIG_ENV = "INTEGRATOR_SSH_CONFIG"
@@ -87,11 +87,11 @@ class RemoteTarget:
 
     # --- the host tool ---------------------------------------------------------------------
     def invoke(self, args: Sequence[Arg], uploads: Sequence[Upload] = (), *, timeout: float = 900) -> Result:
-        """Run `integrator --json-lines ARGS --local` on the host, pass its step lines on as they
+        """Run the host tool's `--json-lines ARGS` on the host, pass its step lines on as they
         arrive (host/progress.py) and rebuild its Result from the last line: one connection when
         the tool is cached there (always, with uploads: then the tool travels with them)."""
         data, digest = host_tool()
-        argv: list[Arg] = ["--json-lines", *args, "--local"]
+        argv: list[Arg] = ["--json-lines", *args]
         for send_tool in (True,) if uploads else (False, True):
             plan = stage_plan(digest, len(data), send_tool, uploads, argv, self.remote_root)
             parts = stdin_parts(data if send_tool else None, uploads)

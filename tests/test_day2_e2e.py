@@ -171,7 +171,7 @@ def test_a_replaced_provided_certificate_is_served_without_a_deploy(box: Sandbox
         box, "systemctl", "show", "-p", "ActiveState,UnitFileState", f"{NAME}-tls.path"
     ).stdout.decode()
     assert state.split() == ["ActiveState=active", "UnitFileState=enabled"], state
-    records = len(ok(commands.list_services(NAME, target)).data["releases"])
+    records = len(ok(commands.releases(NAME, target)).data["releases"])
     # An operator's copy: new files renamed over the old ones, key first.
     new = _new_pair(box, f"{TLS_DIR}/new-cert.pem", f"{TLS_DIR}/new-key.pem")
     assert _served_fingerprint(box) != new
@@ -187,7 +187,7 @@ def test_a_replaced_provided_certificate_is_served_without_a_deploy(box: Sandbox
             and sh(box, "mv", "-T", f"{TLS_DIR}/.{kind}.tmp", f"{TLS_DIR}/{kind}.pem").returncode == 0
         )
     print(f"symlink re-pointed: served after {_wait_served(box, new):.2f} s")
-    assert len(ok(commands.list_services(NAME, target)).data["releases"]) == records  # no deploy
+    assert len(ok(commands.releases(NAME, target)).data["releases"]) == records  # no deploy
     reloads = sh(box, "journalctl", "-u", f"{NAME}-tls.service", "--no-pager", "-o", "cat").stdout.decode()
     assert f"Finished {NAME}-tls.service" in reloads, reloads
 

@@ -262,7 +262,7 @@ def test_the_same_lock_reuses_its_venv_and_rollback_after_cleanup_serves(
     def link(rid: str) -> str:
         return sh(host, "readlink", f"/opt/demo/releases/{rid}/venv").stdout.decode().strip()
 
-    records = ok(commands.list_services("demo", target)).data["releases"]
+    records = ok(commands.releases("demo", target)).data["releases"]
     current = next(r["id"] for r in records if r["outcome"] == "ok")
     previous = next(r["id"] for r in records if r["outcome"] == "rolled_back")
     shared = link(current)

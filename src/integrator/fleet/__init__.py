@@ -2,7 +2,7 @@
 run its playbooks with `ansible-playbook`, streaming its output.
 
 Nothing here deploys anything itself: the playbooks call the bundle's own command line on each
-host (deploy, rollback, status, plan, lb, probe). This module only chooses the run's id (for the
+host (deploy, deploy --plan, rollback, status, lb, probe). This module only chooses the run's id (for the
 fleet lock), finds the collection inside the installed package and maps a failed rollout to the
 fleet-wide rollback playbook. ansible-core is needed on the controller only (docs/fleet.md).
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -18,16 +19,17 @@ from typing import Any, Callable
 
 import pytest
 
-from integrator.host import ownership, releases, venvs
+from integrator.host import ownership, releases, tls, venvs
 from integrator.host.activate import HostContext, activate
+from integrator.host.apply import activation_for
 from integrator.host.bundleio import BundleInfo
+from integrator.host.changes import Change
 from integrator.host.facts import probe_host
 from integrator.host.fs import FileWriter
 from integrator.host.health import Probe
 from integrator.host.releases import OK, ReleaseRecord
 from integrator.host.secrets import install_secrets
 from integrator.host.system import Account, Proc, System
-from integrator.host.tls import ensure_tls
 from integrator.host.users import ensure_user
 from integrator.layout import Layout
 from integrator.spec import ServiceSpec, parse_spec
@@ -170,14 +172,14 @@ def make_host(root: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHost:
 def fake_health(monkeypatch: pytest.MonkeyPatch, host: FakeHost) -> None:
     """The health check answers 200 while `host.serving` and the socket or service unit is active
     (a connection to an active socket starts a stopped service)."""
-    from integrator.host import activate, deploy, repair
+    from integrator.host import activate, release_facts, repair
 
     def check_serving(ctx: Any, deadline_s: float = 20.0) -> Probe:
         listening = {ctx.layout.socket_unit, ctx.layout.service_unit} & host.active  # the socket starts it
         up = host.serving and bool(listening)
         return Probe(up, 200 if up else 0, "" if up else "connection refused")
 
-    for module in (activate, deploy, repair):
+    for module in (activate, release_facts, repair):
         monkeypatch.setattr(module, "check_serving", check_serving)
     monkeypatch.setattr(activate, "time", _NoPause())
 
@@ -187,6 +189,21 @@ class _NoPause:
 
     def sleep(self, seconds: float) -> None:
         pass
+
+
+def ensure_tls(
+    system: System,
+    writer: FileWriter,
+    spec: ServiceSpec,
+    layout: Layout,
+    hostname: str,
+    now: float | None = None,
+) -> list[Change]:
+    """The deploy's TLS step alone: probe, plan, apply (with a dry-run writer: the plan's changes)."""
+    plan = tls.plan_tls(spec, layout, tls.probe_tls(system, spec, layout), hostname, now or time.time())
+    return (
+        list(plan.changes) if writer.dry_run else tls.apply_tls(system, writer, spec, layout, hostname, plan)
+    )
 
 
 # --- a deployed service, made with the deploy's own steps ---------------------------------------
@@ -235,6 +252,6 @@ def deployed(
     releases.save_records(writer, layout, releases.upsert(releases.load_records(host, layout), record))
     ensure_tls(host, writer, spec, layout, ctx.facts.hostname)
     install_secrets(writer, spec, layout, secrets_of(host))
-    assert activate(ctx, writer, rid, previous=None).ok
+    assert activate(ctx, writer, activation_for(ctx, rid), previous=None).ok
     ownership.claim(host, layout)
     return ctx

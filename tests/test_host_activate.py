@@ -10,6 +10,7 @@ import pytest
 
 from integrator.errors import EnvironmentProblem, HostError
 from integrator.host.activate import HostContext, activate, restore
+from integrator.host.apply import activation_for
 from integrator.host.facts import HostFacts, systemd_booted
 from integrator.host.fs import FileWriter
 from integrator.host.secrets import require_credentials
@@ -89,7 +90,9 @@ def test_an_invalid_nginx_config_stops_activation_before_any_start(tmp_path: Pat
     system = InvalidNginx(tmp_path)
     layout = Layout.for_spec(SPEC, "debian")
     ctx = HostContext(system, FACTS, SPEC, layout)
-    outcome = activate(ctx, FileWriter(system), "20260101T000000Z-abcdef12", previous=None)
+    outcome = activate(
+        ctx, FileWriter(system), activation_for(ctx, "20260101T000000Z-abcdef12"), previous=None
+    )
     assert not outcome.ok and outcome.restored is None and outcome.journal == []
     assert outcome.reason == "nginx -t failed: nginx: [emerg] unknown directive"
     assert not any(r.startswith(("systemctl start", "systemctl restart")) for r in system.ran)
@@ -115,7 +118,8 @@ def test_a_port_the_release_left_loses_its_catch_all_and_gets_it_back_on_failure
     layout = Layout.for_spec(SPEC, "debian")
     old = edit(SPEC, http={"https_port": 8443})
     FileWriter(system).put_rendered(render_all(old, layout, "r0"))  # shop served on 8443 before
-    outcome = activate(HostContext(system, FACTS, SPEC, layout), FileWriter(system), "r1", previous=None)
+    ctx = HostContext(system, FACTS, SPEC, layout)
+    outcome = activate(ctx, FileWriter(system), activation_for(ctx, "r1"), previous=None)
     assert not outcome.ok
     # The activation's check: the new port's catch-all, not the old one's.
     checked = system.seen[0]

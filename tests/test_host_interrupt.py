@@ -14,6 +14,7 @@ import pytest
 
 from integrator.host import releases
 from integrator.host.activate import HostContext, activate
+from integrator.host.apply import activation_for
 from integrator.host.facts import HostFacts
 from integrator.host.fs import FileWriter
 from integrator.host.interrupt import Interrupted, hold_signals, interruptible
@@ -47,7 +48,8 @@ def host(tmp_path: Path) -> tuple[FakeSystemd, Layout, Path]:
 
 
 def activate_with(system: FakeSystemd, layout: Layout) -> Any:
-    return activate(HostContext(system, FACTS, SPEC, layout), FileWriter(system), RID, previous=None)
+    ctx = HostContext(system, FACTS, SPEC, layout)
+    return activate(ctx, FileWriter(system), activation_for(ctx, RID), previous=None)
 
 
 def raise_(exc: BaseException) -> Callable[[], None]:

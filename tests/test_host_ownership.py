@@ -16,7 +16,7 @@ import pytest
 from integrator.errors import HostError, UsageError
 from integrator.host import ownership
 from integrator.host.activate import HostContext
-from integrator.host.deploy import remove_first_deploy
+from integrator.host.apply import remove_first_deploy
 from integrator.host.facts import HostFacts
 from integrator.host.lifecycle import uninstall_local
 from integrator.host.system import Account, System

@@ -21,16 +21,16 @@ from ..render.tls_watch import watched
 from ..spec import ServiceSpec
 from . import bundleio, units
 from .facts import HostFacts
-from .fs import CHANGE, Change, FileWriter
+from .fs import Change, FileWriter
 from .health import Probe, check_name, wait_healthy
 from .interrupt import hold_signals, signal_name
-from .nginxconf import unused_catch_alls
 from .progress import step as announce
 from .system import System
 from .tls import tls_files
 
 if TYPE_CHECKING:
     from ..render import RenderedFile
+    from .release_plan import Activation
     from .releases import DeployLock
 
 
@@ -102,19 +102,21 @@ def previous_release(system: System, layout: Layout, release_id: str | None) -> 
     return Previous(release_id, bundleio.release_spec(system, layout, release_id)) if release_id else None
 
 
-def activate(ctx: HostContext, writer: FileWriter, release_id: str, previous: Previous | None) -> Outcome:
-    """Make `release_id` serve, or put `previous` back; never leaves a half-written config."""
+def activate(ctx: HostContext, writer: FileWriter, plan: Activation, previous: Previous | None) -> Outcome:
+    """Make `plan.release_id` serve, or put `previous` back; never leaves a half-written config."""
     changes: list[Change] = []
     try:
         ctx.progress("write")
-        changes = writer.put_rendered(render_for(ctx, release_id))
+        changes = writer.put_rendered(plan.files)
         # A port this release left (its spec changed) keeps no catch-all: undone with the rest.
-        changes += [writer.remove(p) for p in unused_catch_alls(ctx.system, ctx.layout)]
-        changes += drop_tls_watch(ctx, writer)
-        start_and_check(ctx, changes)
+        # So does a watch of a provided certificate when the mode changed: stopped, then removed.
+        if plan.stop_tls_watch:
+            units.tls_watch(ctx.system, ctx.layout, on=False)
+        changes += [writer.remove(p) for p in plan.remove]
+        start_and_check(ctx, plan)
         hold_signals()  # it serves and passed: switching must not be cut short
         ctx.progress("switch")
-        switch_current(ctx.system, ctx.layout, release_id)
+        switch_current(ctx.system, ctx.layout, plan.release_id)
         return Outcome(True, changes=changes)
     except BaseException as exc:
         failure = failure_of(exc, ctx.step)
@@ -149,14 +151,15 @@ def os_error_text(exc: OSError) -> str:
     return f"{exc.strerror or exc}{f' ({code})' if code else ''}{where}"
 
 
-def start_and_check(ctx: HostContext, changes: list[Change]) -> None:
-    """nginx -t, (re)start the units as written, reload nginx, and prove it serves."""
+def start_and_check(ctx: HostContext, plan: Activation) -> None:
+    """nginx -t, (re)start the units as written (the socket too when its unit changed, the
+    watch of a provided certificate), reload nginx, and prove it serves."""
     ctx.progress("nginx-test")
     units.nginx_check(ctx.system)
     ctx.progress("start")
     units.daemon_reload(ctx.system)
-    started = units.start_service(ctx.system, ctx.layout, socket_changed(ctx.layout, changes))
-    if watched(ctx.spec):
+    started = units.start_service(ctx.system, ctx.layout, plan.restart_socket)
+    if plan.tls_watch:
         units.tls_watch(ctx.system, ctx.layout, on=True)
     ctx.progress("nginx-reload")
     found_nginx = units.nginx_reload(ctx.system)  # set when this started a stopped nginx
@@ -173,22 +176,6 @@ def start_and_check(ctx: HostContext, changes: list[Change]) -> None:
         if found_nginx is not None:
             units.put_nginx_back(ctx.system, found_nginx)  # the restore leaves a stopped nginx stopped
         raise ActivationFailed(reason, journal)
-
-
-def drop_tls_watch(ctx: HostContext, writer: FileWriter) -> list[Change]:
-    """A release without a provided certificate keeps no watch units (its spec changed):
-    stopped first, then removed through `writer`, so a failed activation puts them back."""
-    paths = ctx.layout.tls_watch_unit_paths
-    if watched(ctx.spec) or not any(ctx.system.path(p).exists() for p in paths):
-        return []
-    units.tls_watch(ctx.system, ctx.layout, on=False)
-    return [writer.remove(p) for p in paths]
-
-
-def socket_changed(layout: Layout, changes: list[Change]) -> bool:
-    """An existing socket unit that changed must be restarted (a new one is simply started);
-    `deploy --plan` says so from the same changes."""
-    return any(c.path == layout.socket_unit_path and c.action == CHANGE for c in changes)
 
 
 def check_serving(ctx: HostContext, deadline_s: float = 20.0) -> Probe:

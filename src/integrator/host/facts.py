@@ -190,13 +190,21 @@ def venv_python(system: System, venv: PurePosixPath) -> tuple[int, ...] | None:
 
 def venv_usable(system: System, venv: PurePosixPath, facts: HostFacts) -> str | None:
     """Why a release's venv no longer fits the host's Python (None if it does)."""
-    built = venv_python(system, venv)
+    runs = os.access(system.path(venv / "bin" / "python"), os.X_OK)
+    return venv_stale(venv, venv_python(system, venv), runs, facts)
+
+
+def venv_stale(
+    venv: PurePosixPath, built: tuple[int, ...] | None, runs: bool, facts: HostFacts
+) -> str | None:
+    """Pure: why a venv built for `built` (pyvenv.cfg) whose bin/python `runs` (is executable)
+    no longer fits the host's Python; None if it does."""
     if built is None:
         return f"{venv} has no pyvenv.cfg"
     if tuple(built[:2]) != facts.python_version[:2]:
         have = ".".join(map(str, built))
         return f"{venv} was built for Python {have}, the host now has {facts.python_short}"
-    if not os.access(system.path(venv / "bin" / "python"), os.X_OK):
+    if not runs:
         return f"{venv}/bin/python is missing or broken (the host's Python changed)"
     return None
 

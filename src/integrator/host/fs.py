@@ -7,7 +7,6 @@ what would change, which is how `deploy --plan` stays honest: it runs the real c
 
 from __future__ import annotations
 
-import difflib
 import grp
 import os
 import pwd
@@ -20,25 +19,13 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from ..errors import HostError
+from .changes import CHANGE, CREATE, REMOVE, UNCHANGED, Change, unified_diff
 from .system import System
+
+__all__ = ["CHANGE", "CREATE", "REMOVE", "UNCHANGED", "Change", "FileWriter", "remove_tree", "write_atomic"]
 
 if TYPE_CHECKING:
     from ..render import RenderedFile
-
-CREATE, CHANGE, UNCHANGED, REMOVE = "create", "change", "unchanged", "remove"
-
-
-@dataclass(frozen=True)
-class Change:
-    """What a write did (or would do) to one path; `diff` is empty for hidden content."""
-
-    path: PurePosixPath
-    action: str
-    diff: str = ""
-
-    @property
-    def changed(self) -> bool:
-        return self.action != UNCHANGED
 
 
 @dataclass(frozen=True)
@@ -79,7 +66,7 @@ class FileWriter:
         if old is not None and old == data and _meta(real) == (mode, uid, gid):
             return Change(path, UNCHANGED)
         action = CREATE if old is None else CHANGE
-        diff = "" if secret else _diff(path, old, data)
+        diff = "" if secret else unified_diff(path, old, data)
         if not self.dry_run:
             self.ensure_dir(path.parent)
             self._remember(path, real, old)
@@ -210,6 +197,11 @@ def _meta(real: Path) -> tuple[int, int, int]:
     return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
 
 
+def wanted_ids(owner: str, group: str) -> tuple[int, int]:
+    """The ids `put` gives a file of `owner:group` (-1, -1 for a user the deploy creates first)."""
+    return _ids(owner, group, strict=False)
+
+
 def _ids(owner: str, group: str, *, strict: bool) -> tuple[int, int]:
     """Names to ids. When not root, ownership cannot change, so keep our own ids. A plan may
     name a user that the deploy would create first: not `strict`, it compares as unknown (-1)."""
@@ -231,13 +223,3 @@ def _fchown(fd: int, uid: int, gid: int) -> None:
 def _chown(real: Path, uid: int, gid: int) -> None:
     if os.geteuid() == 0:
         os.chown(real, uid, gid)
-
-
-def _diff(path: PurePosixPath, old: bytes | None, new: bytes) -> str:
-    try:
-        old_lines = (old or b"").decode().splitlines(keepends=True)
-        new_lines = new.decode().splitlines(keepends=True)
-    except UnicodeDecodeError:
-        return "(binary content)"
-    before = "/dev/null" if old is None else f"a{path}"
-    return "".join(difflib.unified_diff(old_lines, new_lines, before, f"b{path}"))

@@ -14,6 +14,7 @@ from ..result import Result
 from ..spec import check_service_name
 from . import bundleio, ownership, releases, units, venvs
 from .activate import HostContext, activate, previous_release
+from .apply import activation_for
 from .facts import current_release, probe_host, venv_usable
 from .fs import FileWriter, remove_tree
 from .interrupt import interruptible
@@ -65,7 +66,7 @@ def _rollback_to(
     ctx.progress("venv")
     notes = _rebuild_venv_if_stale(ctx, target)
     previous = previous_release(system, layout, current)
-    outcome = activate(ctx, FileWriter(system), target, previous)
+    outcome = activate(ctx, FileWriter(system), activation_for(ctx, target), previous)
     data = {
         "service": layout.name,
         "release": target,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import CheckFailed
 from ..layout import Layout
-from .fs import CREATE, Change, FileWriter
+from .fs import Change, FileWriter
 from .system import System
 
 CA_DAYS = 3650  # the anchor clients install once; the leaves it signs live DAYS (tls.py)
@@ -53,21 +53,14 @@ CA_EXTENSIONS = [
 ]
 
 
-def ensure_ca(system: System, writer: FileWriter, layout: Layout, hostname: str) -> list[Change]:
-    """Use the CA found (after checking who may change it), or make one; half a CA is refused."""
+def ca_present(system: System, layout: Layout) -> tuple[bool, bool]:
+    """Whether the local CA's certificate and key exist (a symlink counts: it is refused later)."""
     cert, key = system.path(layout.local_ca_cert), system.path(layout.local_ca_key)
-    present = [p.exists() or p.is_symlink() for p in (cert, key)]
-    if all(present):
-        if writer.dry_run and not system.is_root():
-            return []  # `deploy --plan` as another user cannot read a root-only key; a deploy checks it
-        check_ca_files(system, layout)
-        return []
-    if any(present):
-        lack = layout.local_ca_key if present[0] else layout.local_ca_cert
-        raise CheckFailed(f"{lack} is missing: place both the local CA's certificate and key in "
-                          f"{layout.local_ca_dir}, or neither (the deploy then makes a CA)")  # fmt: skip
-    if writer.dry_run:
-        return [Change(layout.local_ca_cert, CREATE, "(a new local CA)"), Change(layout.local_ca_key, CREATE)]
+    return cert.exists() or cert.is_symlink(), key.exists() or key.is_symlink()
+
+
+def make_ca(system: System, writer: FileWriter, layout: Layout, hostname: str) -> list[Change]:
+    """A new CA (the plan found none): its key root-only, its certificate world-readable."""
     host = re.sub(r"[^A-Za-z0-9.-]", "", hostname)[:40]  # only name characters reach the config
     cert_pem, key_pem = _make_ca(system, f"integrator local CA {host}")
     return [

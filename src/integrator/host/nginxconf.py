@@ -118,22 +118,37 @@ def check_site_fits(system: System, spec: ServiceSpec, layout: Layout) -> None:
         )
 
 
-def unused_catch_alls(system: System, layout: Layout) -> list[PurePosixPath]:
-    """Catch-all files (render/nginx_shared.catch_all) for a port no integrator site listens on any
-    more: kept while one does, removed with the last (uninstall)."""
+def integrator_sites(system: System, layout: Layout) -> tuple[dict[str, str], tuple[str, ...]]:
+    """conf.d as catch-alls need it: the sites that use integrator's includes (file name -> text)
+    and the names of the catch-all files there."""
     conf_d = system.path(layout.nginx_site.parent)
     marker = str(layout.nginx_include_dir)
-    dump = "".join(
-        f"# configuration file {p}:\n{p.read_text(errors='replace')}\n"
-        for p in sorted(conf_d.glob("*.conf"))
-        if p.is_file() and not CATCH_ALL_NAME.match(p.name) and marker in p.read_text(errors="replace")
-    )
+    sites = {}
+    for p in sorted(conf_d.glob("*.conf")):
+        if p.is_file() and not CATCH_ALL_NAME.match(p.name):
+            text = p.read_text(errors="replace")
+            if marker in text:
+                sites[p.name] = text
+    return sites, tuple(p.name for p in sorted(conf_d.glob(f"{CATCH_ALL_PREFIX}*.conf")))
+
+
+def unused_catch_alls_of(
+    sites: dict[str, str], catch_alls: tuple[str, ...], layout: Layout
+) -> list[PurePosixPath]:
+    """Pure: catch-all files (render/nginx_shared.catch_all) for a port none of `sites` listens on:
+    kept while one does, removed with the last."""
+    dump = "".join(f"# configuration file {name}:\n{text}\n" for name, text in sorted(sites.items()))
     used = set()
     for server in parse_servers(dump):
         used |= {(port, port in server.tls_ports) for port in server.ports}
     unused = []
-    for p in sorted(conf_d.glob(f"{CATCH_ALL_PREFIX}*.conf")):
-        found = CATCH_ALL_NAME.match(p.name)
+    for name in catch_alls:
+        found = CATCH_ALL_NAME.match(name)
         if found and (int(found["port"]), found["kind"] == "https") not in used:
-            unused.append(layout.nginx_site.parent / p.name)
+            unused.append(layout.nginx_site.parent / name)
     return unused
+
+
+def unused_catch_alls(system: System, layout: Layout) -> list[PurePosixPath]:
+    """The catch-alls no integrator site on this host uses any more (uninstall)."""
+    return unused_catch_alls_of(*integrator_sites(system, layout), layout)

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import HostError, IntegratorError
 from ..layout import Layout
-from .fs import FileWriter, remove_tree
+from .fs import FileWriter
 from .system import System
 
 OK, FAILED, ROLLED_BACK, DEPLOYING = "ok", "failed", "rolled_back", "deploying"
@@ -258,23 +258,3 @@ class DeployLock:
 def _read_fd(fd: int) -> str:
     return os.pread(fd, 4096, 0).decode("utf-8", errors="replace")
 
-
-def unique_release_id(system: System, layout: Layout, sha256: str) -> str:
-    rid = new_release_id(sha256)
-    candidate, n = rid, 1
-    while system.path(layout.release(candidate)).exists():
-        n += 1
-        candidate = f"{rid}.{n}"
-    return candidate
-
-
-def wanted_release_id(
-    system: System, layout: Layout, sha256: str, wanted: str | None, current: str | None
-) -> str:
-    """A fleet's id (`--release-id`), else a new one; a leftover release of it (not current) is replaced."""
-    if wanted is None or wanted == current:
-        return unique_release_id(system, layout, sha256)
-    remove_tree(system, layout.release(wanted))
-    kept = [r for r in load_records(system, layout) if r.id != wanted]
-    save_records(FileWriter(system), layout, kept)
-    return wanted

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from ..errors import IntegratorError
 from ..layout import Layout
 from . import bundleio, releases
-from .activate import ActivationFailed, HostContext, check_serving, render_for, start_and_check
+from .activate import ActivationFailed, HostContext, check_serving, start_and_check
+from .apply import activation_for
 from .facts import current_release, probe_host
 from .fs import FileWriter, remove_tree
 from .interrupt import held
@@ -140,8 +141,9 @@ def _put_back(
         ctx = HostContext(system, probe_host(system), spec, layout, lock)
         if not found.touched_units and check_serving(ctx, deadline_s=5).ok:
             return True, ""
-        changes = FileWriter(system).put_rendered(render_for(ctx, current))
-        start_and_check(ctx, changes)
+        activation = activation_for(ctx, current)
+        FileWriter(system).put_rendered(activation.files)
+        start_and_check(ctx, activation)
     except ActivationFailed as exc:
         return False, exc.reason
     except (IntegratorError, OSError) as exc:

@@ -114,7 +114,7 @@ def renewal_reason(
     cert: CertFacts | None, names: Sequence[str], mode: str, now: float, renew_days: int = RENEW_DAYS
 ) -> str | None:
     """Why a deploy must make the certificate again (None: keep it). Issuer and key checks that
-    need the files are made by `ensure_tls` itself."""
+    need the files are made by `plan_tls`."""
     if cert is None:
         return "no certificate yet"
     left = (cert.not_after - now) / DAY_S
@@ -141,40 +141,90 @@ def expiry_note(path: PurePosixPath, cert: CertFacts, now: float, renews: bool) 
     return None
 
 
-# --- actions -------------------------------------------------------------------------------------
+# --- facts, decision, action: what a deploy reads, decides and does about TLS ---------------------
 
 
-def ensure_tls(
-    system: System,
-    writer: FileWriter,
-    spec: ServiceSpec,
-    layout: Layout,
-    hostname: str,
-    now: float | None = None,
-) -> list[Change]:
-    """Make the certificate when missing, close to expiry, for other names or another mode
-    (self-signed, or from the local CA, which is made first if needed); check a provided pair."""
-    import time
+@dataclass(frozen=True)
+class TlsFacts:
+    """The TLS files as a deploy finds them (`probe_tls`)."""
 
+    cert: CertFacts | None  # the certificate, None when there is no readable one
+    cert_present: bool
+    key_present: bool
+    pair_matches: bool  # the same public key in both
+    issued_by_ca: bool  # local-ca: the certificate chains to the host's CA
+    ca_present: tuple[bool, bool]  # local-ca: the CA's certificate, its key
+
+
+def probe_tls(system: System, spec: ServiceSpec, layout: Layout) -> TlsFacts:
+    """Read the files; a local CA found here is checked first (who may change it), as root."""
+    files = tls_files(spec, layout)
+    cert_present, key_present = system.path(files.cert).is_file(), system.path(files.key).is_file()
+    pair = cert_present and key_present and _pair_matches(system, files)
+    if spec.tls.mode == "provided":
+        return TlsFacts(None, cert_present, key_present, pair, False, (False, False))
+    ca = localca.ca_present(system, layout) if spec.tls.mode == "local-ca" else (False, False)
+    if all(ca) and system.is_root():  # `deploy --plan` as another user cannot read the key
+        localca.check_ca_files(system, layout)
+    cert = cert_facts(system, files.cert)
+    issued = (
+        spec.tls.mode == "local-ca" and cert is not None and all(ca) and localca.issued_by_ca(system, layout)
+    )
+    return TlsFacts(cert, cert_present, key_present, pair, issued, ca)
+
+
+@dataclass(frozen=True)
+class TlsPlan:
+    """What a deploy does about TLS: make the local CA, make the certificate again (and why)."""
+
+    make_ca: bool
+    renew: str | None  # why the certificate is made (again); None: it is kept
+    changes: tuple[Change, ...]  # the files this writes, as `deploy --plan` lists them
+
+
+def plan_tls(spec: ServiceSpec, layout: Layout, facts: TlsFacts, hostname: str, now: float) -> TlsPlan:
+    """Pure. Make the certificate when missing, close to expiry, for other names or another mode
+    (self-signed, or from the local CA, which is made first if missing); a provided pair must
+    exist and match, half a local CA is refused (CheckFailed, before any change)."""
     files = tls_files(spec, layout)
     if spec.tls.mode == "provided":
-        check_pair(system, files.cert, files.key)
-        return []
+        for path, present in ((files.cert, facts.cert_present), (files.key, facts.key_present)):
+            if not present:
+                raise CheckFailed(f"[tls] mode = 'provided' but {path} does not exist on the host")
+        if not facts.pair_matches:
+            raise CheckFailed(f"{files.cert} and {files.key} do not match (different public keys)")
+        return TlsPlan(False, None, ())
     changes: list[Change] = []
-    if spec.tls.mode == "local-ca":
-        changes += localca.ensure_ca(system, writer, layout, hostname)
-    names = wanted_names(spec, hostname)
-    cert = cert_facts(system, files.cert)
-    reason = renewal_reason(cert, names, spec.tls.mode, time.time() if now is None else now)
-    if reason is None and not _pair_matches(system, files):
+    make_ca = spec.tls.mode == "local-ca" and not any(facts.ca_present)
+    if spec.tls.mode == "local-ca" and not make_ca and not all(facts.ca_present):
+        lack = layout.local_ca_key if facts.ca_present[0] else layout.local_ca_cert
+        raise CheckFailed(f"{lack} is missing: place both the local CA's certificate and key in "
+                          f"{layout.local_ca_dir}, or neither (the deploy then makes a CA)")  # fmt: skip
+    if make_ca:
+        changes += [
+            Change(layout.local_ca_cert, CREATE, "(a new local CA)"),
+            Change(layout.local_ca_key, CREATE),
+        ]
+    reason = renewal_reason(facts.cert, wanted_names(spec, hostname), spec.tls.mode, now)
+    if reason is None and not facts.pair_matches:
         reason = "the key does not match"
-    if reason is None and spec.tls.mode == "local-ca" and not localca.issued_by_ca(system, layout):
+    if reason is None and spec.tls.mode == "local-ca" and not facts.issued_by_ca:
         reason = "not issued by the local CA"
     if reason is None:
+        return TlsPlan(make_ca, None, tuple(changes))
+    action = CREATE if facts.cert is None else CHANGE
+    changes += [Change(files.cert, action, f"(certificate: {reason})"), Change(files.key, action)]
+    return TlsPlan(make_ca, reason, tuple(changes))
+
+
+def apply_tls(
+    system: System, writer: FileWriter, spec: ServiceSpec, layout: Layout, hostname: str, plan: TlsPlan
+) -> list[Change]:
+    """Do what `plan` says: the CA, then a new key and certificate (key first, root-only)."""
+    changes = localca.make_ca(system, writer, layout, hostname) if plan.make_ca else []
+    if plan.renew is None:
         return changes
-    action = CREATE if cert is None else CHANGE
-    if writer.dry_run:
-        return [*changes, Change(files.cert, action, f"(certificate: {reason})"), Change(files.key, action)]
+    files, names = tls_files(spec, layout), wanted_names(spec, hostname)
     if spec.tls.mode == "local-ca":
         cert_pem, key_pem = localca.issue(system, layout, names, DAYS)
     else:
@@ -195,15 +245,6 @@ def generate_self_signed(system: System, names: Sequence[str]) -> tuple[bytes, b
             ]
         )  # fmt: skip
         return cert.read_bytes(), key.read_bytes()
-
-
-def check_pair(system: System, cert: PurePosixPath, key: PurePosixPath) -> None:
-    """Provided files must exist and belong together (same public key)."""
-    for path in (cert, key):
-        if not system.path(path).is_file():
-            raise CheckFailed(f"[tls] mode = 'provided' but {path} does not exist on the host")
-    if not _pair_matches(system, TlsFiles(cert, key, None)):
-        raise CheckFailed(f"{cert} and {key} do not match (different public keys)")
 
 
 def _pair_matches(system: System, files: TlsFiles) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,17 +18,18 @@ from typing import Any, Callable
 
 import pytest
 
-from integrator.host import ownership, releases, tls, venvs
+from integrator.host import ownership, releases, venvs
 from integrator.host.activate import HostContext, activate
 from integrator.host.apply import activation_for
 from integrator.host.bundleio import BundleInfo
-from integrator.host.changes import Change
 from integrator.host.facts import probe_host
 from integrator.host.fs import FileWriter
 from integrator.host.health import Probe
+from integrator.host.release_facts import tree_dirs
 from integrator.host.releases import OK, ReleaseRecord
 from integrator.host.secrets import install_secrets
 from integrator.host.system import Account, Proc, System
+from integrator.host.tls import ensure_tls
 from integrator.host.users import ensure_user
 from integrator.layout import Layout
 from integrator.spec import ServiceSpec, parse_spec
@@ -191,21 +191,6 @@ class _NoPause:
         pass
 
 
-def ensure_tls(
-    system: System,
-    writer: FileWriter,
-    spec: ServiceSpec,
-    layout: Layout,
-    hostname: str,
-    now: float | None = None,
-) -> list[Change]:
-    """The deploy's TLS step alone: probe, plan, apply (with a dry-run writer: the plan's changes)."""
-    plan = tls.plan_tls(spec, layout, tls.probe_tls(system, spec, layout), hostname, now or time.time())
-    return (
-        list(plan.changes) if writer.dry_run else tls.apply_tls(system, writer, spec, layout, hostname, plan)
-    )
-
-
 # --- a deployed service, made with the deploy's own steps ---------------------------------------
 
 
@@ -236,7 +221,7 @@ def deployed(
     writer = FileWriter(host)
     ownership.reserve(host, layout)
     ensure_user(host, layout)
-    for path, mode in ((layout.root, 0o755), (layout.releases, 0o755), (layout.state_dir, 0o700)):
+    for path, mode in tree_dirs(layout):
         writer.ensure_dir(path, mode)
     release = host.path(layout.release(rid))
     (release / "payload").mkdir(parents=True)

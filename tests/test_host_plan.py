@@ -242,7 +242,7 @@ def test_plan_of_a_new_bundle_with_an_edited_socket_restarts_the_socket(host: Fa
 
 
 def test_remove_releases_removes_what_the_plan_names_and_keeps_recent_history(host: FakeHost) -> None:
-    ctx = ctx_for(host, replace(SPEC, keep_releases=1))
+    ctx = ctx_for(host, edit(SPEC, deploy={"keep_releases": 1}))
     ids = [f"r{n:02}" for n in range(60)]
     for rid in ids[-3:]:
         host.path(ctx.layout.release(rid) / "venv").mkdir(parents=True)
@@ -304,10 +304,11 @@ def _rotate_secret(host: FakeHost, ctx: HostContext) -> None:
     (host.root.parent / "api_key").write_text("rotated\n")
 
 
+MORE = edit(SPEC, service={"version": "1.1"}, server={"workers": 4})
 APPLIED = [
     # (case, whether a release serves before, what changed then, spec and bundle deployed now)
     ("first deploy", False, _nothing, SPEC, SHA_A),
-    ("a new version with more workers", True, _nothing, replace(SPEC, version="1.1", workers=4), SHA_B),
+    ("a new version with more workers", True, _nothing, MORE, SHA_B),
     ("a rotated secret", True, _rotate_secret, SPEC, SHA_A),
     ("a certificate near expiry", True, _cert_near_expiry, SPEC, SHA_A),
     ("an edited socket unit", True, _socket_edited, SPEC, SHA_A),

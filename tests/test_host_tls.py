@@ -24,7 +24,6 @@ from integrator.host.system import System
 from integrator.layout import Layout
 from integrator.spec import ServiceSpec, TlsSpec, parse_spec
 
-from .host_fakes import ensure_tls
 from .spec_edit import edit, make
 
 DAY = 86400
@@ -40,7 +39,7 @@ def _facts(system: System, path: PurePosixPath) -> tls.CertFacts:
 
 
 def _deploy_tls(system: System, spec: ServiceSpec, now: float | None = None) -> list[str]:
-    changes = ensure_tls(system, FileWriter(system), spec, LAYOUT, "host1", now=now)
+    changes = tls.ensure_tls(system, FileWriter(system), spec, LAYOUT, "host1", now=now)
     return [str(c.path) for c in changes if c.changed]
 
 
@@ -79,7 +78,7 @@ def test_the_next_deploy_renews_a_certificate_30_days_before_expiry(system: Syst
 def test_changed_server_names_renew_the_certificate(system: System) -> None:
     _deploy_tls(system, SPEC)
     renamed = edit(SPEC, http={"server_names": ("shop.example", "www.shop.example")})
-    plan = ensure_tls(system, FileWriter(system, dry_run=True), renamed, LAYOUT, "host1")
+    plan = tls.ensure_tls(system, FileWriter(system, dry_run=True), renamed, LAYOUT, "host1")
     assert [c.action for c in plan] == ["change", "change"] and "server names changed" in plan[0].diff
     _deploy_tls(system, renamed)
     assert "www.shop.example" in _facts(system, LAYOUT.tls_cert).dns_names
@@ -128,7 +127,7 @@ def test_local_ca_is_made_once_and_issues_a_server_certificate(system: System) -
     assert _deploy_tls(system, CA_SPEC) == []  # nothing to renew, the CA is kept
     # A second service gets its certificate from the same CA.
     other = Layout("billing", LAYOUT.profile)
-    ensure_tls(system, FileWriter(system), edit(CA_SPEC, service={"name": "billing"}), other, "host1")
+    tls.ensure_tls(system, FileWriter(system), edit(CA_SPEC, service={"name": "billing"}), other, "host1")
     assert system.path(LAYOUT.local_ca_cert).read_bytes() == ca_before
 
 

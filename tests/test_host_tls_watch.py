@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from integrator.host.activate import activate, previous_release
+from integrator.host.apply import activation_for
 from integrator.host.fs import FileWriter
 from integrator.host.lifecycle import rollback_local, uninstall_local
 from integrator.host.tls import ensure_tls
@@ -61,7 +62,7 @@ def test_a_failed_activation_puts_the_watch_back(host: FakeHost) -> None:
     ctx, writer = ctx_for(host, SPEC), FileWriter(host)
     ensure_tls(host, writer, SPEC, LAYOUT, ctx.facts.hostname)
     host.serving = False
-    outcome = activate(ctx, writer, R2, previous_release(host, LAYOUT, R1))
+    outcome = activate(ctx, writer, activation_for(ctx, R2), previous_release(host, LAYOUT, R1))
     assert not outcome.ok  # (not restored: this fake host serves nothing now)
     assert watching(host) == (True, True)
 

@@ -24,9 +24,10 @@ from integrator.host.releases import FAILED, INTERRUPTED, OK, ReleaseRecord
 from integrator.host.tls import CertFacts, TlsFacts, wanted_names
 from integrator.layout import Layout
 from integrator.render import render_all
-from integrator.spec import ServiceSpec, TlsSpec
+from integrator.spec import ServiceSpec
 
 from .host_fakes import SHA_A, SHA_B, SPEC
+from .spec_edit import edit
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 DAY = 86400
@@ -85,16 +86,16 @@ def summary(plan: ReleasePlan) -> tuple[object, ...]:
     return plan.reason, plan.release_id, plan.create_user, plan.restart, plan.cleanup
 
 
-V11 = replace(SPEC, version="1.1")
-LOCAL_CA = replace(SPEC, tls=TlsSpec(mode="local-ca"))
+V11 = edit(SPEC, service={"version": "1.1"})
+LOCAL_CA = edit(SPEC, tls={"mode": "local-ca"})
 SERVICE, SOCKET = "shop.service", "shop.socket"
-FIRST = [LAYOUT.root, LAYOUT.releases, LAYOUT.state_dir, LAYOUT.tls_cert, LAYOUT.tls_key, LAYOUT.etc_dir,
-         LAYOUT.credentials_dir, SECRET]  # fmt: skip
+FIRST = [LAYOUT.root, LAYOUT.releases, LAYOUT.state_dir, LAYOUT.acme_webroot, LAYOUT.tls_cert, LAYOUT.tls_key,
+         LAYOUT.etc_dir, LAYOUT.credentials_dir, SECRET]  # fmt: skip
 FIRST_FILES = {str(p): CREATE for p in FIRST}
 FIRST_FILES.update({str(f.path): CREATE for f in render_all(SPEC, LAYOUT, NEW)})
 GUNICORN_NEW, UNIT = str(LAYOUT.gunicorn_conf(NEW)), str(LAYOUT.service_unit_path)
 NEWER = {UNIT: CHANGE, GUNICORN_NEW: CREATE}  # a new release of another bundle
-KEEP2 = replace(SPEC, keep_releases=2)
+KEEP2 = edit(SPEC, deploy={"keep_releases": 2})
 SAME = "20270115T080000Z-aaaaaaaa"  # the same bundle deployed again at NOW
 AGAIN = {UNIT: CHANGE, str(LAYOUT.gunicorn_conf(SAME)): CREATE}  # a new release of the same bundle
 PLANS: list[tuple[str, ReleaseFacts, BundleInfo, str, tuple[object, ...], dict[str, str]]] = [
@@ -178,7 +179,7 @@ def test_an_edited_socket_unit_restarts_the_socket_and_an_unused_catch_all_goes(
 
 
 def test_a_provided_certificate_that_is_missing_stops_the_plan() -> None:
-    provided = replace(SPEC, tls=TlsSpec(mode="provided", cert="/etc/ssl/shop.pem", key="/etc/ssl/shop.key"))
+    provided = edit(SPEC, tls={"mode": "provided", "cert": "/etc/ssl/shop.pem", "key": "/etc/ssl/shop.key"})
     with pytest.raises(CheckFailed, match=r"\[tls\] mode = 'provided' but /etc/ssl/shop.pem does not exist"):
         plan_release(served(provided, tls=NO_TLS), info(provided, SHA_B), {})
 

@@ -108,7 +108,7 @@ def probe_files(ctx: HostContext, release_id: str | None) -> FileFacts:
         state = _state(system, path, keep=True)  # the watch units: removed when not rendered
         if state is not None:
             files[path] = state
-    for name in ctx.spec.secrets:
+    for name in ctx.spec.secrets.files:
         state = _state(system, layout.credentials_dir / name, keep=False)
         if state is not None:
             files[layout.credentials_dir / name] = state
@@ -126,7 +126,12 @@ def probe_files(ctx: HostContext, release_id: str | None) -> FileFacts:
 def tree_dirs(layout: Layout) -> tuple[tuple[PurePosixPath, int], ...]:
     """The directories every deploy needs, with their modes: the release tree, integrator's
     state, and the ACME webroot (root's alone: tokens, render/nginx_acme.py)."""
-    return ((layout.root, 0o755), (layout.releases, 0o755), (layout.state_dir, 0o700), (layout.acme_webroot, 0o755))
+    return (
+        (layout.root, 0o755),
+        (layout.releases, 0o755),
+        (layout.state_dir, 0o700),
+        (layout.acme_webroot, 0o755),
+    )
 
 
 def secret_dirs(layout: Layout) -> tuple[tuple[PurePosixPath, int], ...]:

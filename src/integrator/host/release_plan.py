@@ -196,10 +196,10 @@ def plan_secrets(
 ) -> tuple[FileChange, ...]:
     """The credentials directories and each supplied secret that differs (content never shown).
     `supplied` holds digests: the plan never sees a secret."""
-    if not spec.secrets:
+    if not spec.secrets.files:
         return ()
     changes = [FileChange(d, CREATE, DIR) for d, _ in missing_dirs(secret_dirs(layout), found)]
-    for name in spec.secrets:
+    for name in spec.secrets.files:
         if name in supplied:
             path = layout.credentials_dir / name
             state = found.files.get(path)

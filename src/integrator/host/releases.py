@@ -257,4 +257,3 @@ class DeployLock:
 
 def _read_fd(fd: int) -> str:
     return os.pread(fd, 4096, 0).decode("utf-8", errors="replace")
-

@@ -232,6 +232,24 @@ def apply_tls(
     return [*changes, writer.put(files.key, key_pem, 0o600, secret=True), writer.put(files.cert, cert_pem)]
 
 
+def ensure_tls(
+    system: System,
+    writer: FileWriter,
+    spec: ServiceSpec,
+    layout: Layout,
+    hostname: str,
+    now: float | None = None,
+) -> list[Change]:
+    """Probe, plan and apply in one call (a fleet's LB, host/lb.py; a deploy takes the three
+    steps apart); with a dry-run writer, only the plan's changes."""
+    import time
+
+    plan = plan_tls(
+        spec, layout, probe_tls(system, spec, layout), hostname, time.time() if now is None else now
+    )
+    return list(plan.changes) if writer.dry_run else apply_tls(system, writer, spec, layout, hostname, plan)
+
+
 def generate_self_signed(system: System, names: Sequence[str]) -> tuple[bytes, bytes]:
     """`openssl req -x509` for a server-auth leaf with SANs = `names`; returns (cert, key) bytes."""
     with tempfile.TemporaryDirectory(prefix="integrator-tls-") as tmp:

@@ -19,7 +19,7 @@ from typing import Callable
 
 import pytest
 
-from integrator.host import apply, bundleio, localca, releases
+from integrator.host import apply, bundleio, localca, releases, venvs
 from integrator.host.activate import HostContext
 from integrator.host.apply import apply_release, remove_releases
 from integrator.host.bundleio import BundleInfo
@@ -269,12 +269,13 @@ def stub_release(monkeypatch: pytest.MonkeyPatch) -> None:
         (release / "payload/spec.json").write_text(json.dumps(info.spec.to_dict()))
         return release
 
-    def venv(ctx: HostContext, info: BundleInfo, rid: str) -> None:
+    def venv(ctx: HostContext, info: BundleInfo, rid: str) -> venvs.VenvOutcome:
         real = ctx.system.path(ctx.layout.venv(rid))
         (real / "bin").mkdir(parents=True)
         (real / "pyvenv.cfg").write_text(f"version = {ctx.facts.python_short}.0\n")
         (real / "bin/python").write_text("#!/bin/sh\n")
         (real / "bin/python").chmod(0o755)
+        return venvs.VenvOutcome(f"stub-{rid}", False, 0.0)
 
     monkeypatch.setattr(bundleio, "unpack_release", unpack)
     monkeypatch.setattr(apply, "build_venv", venv)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import EXIT_FAILED, HostError
 from ..result import Result
-from . import bundleio, ownership, releases, units
+from . import bundleio, ownership, releases, units, venvs
 from .activate import HostContext, Outcome, Previous, activate, failure_of, previous_release
 from .bundleio import BundleInfo
 from .fs import FileWriter, remove_tree
@@ -47,7 +47,7 @@ def apply_release(
     try:
         ctx.progress("user")
         created_user = plan.create_user is not None and ensure_user(ctx.system, ctx.layout)
-        prepare_release(ctx, info, writer, plan, secrets)
+        venv = prepare_release(ctx, info, writer, plan, secrets)
         outcome = activate(ctx, writer, plan.activation, previous)  # restores on any failure itself
     except BaseException as exc:  # before activation (or a bug in it): the serving release is untouched
         hold_signals()
@@ -61,7 +61,7 @@ def apply_release(
         return result
     if not outcome.ok:
         return _failed(ctx, rid, previous, created_user, outcome)
-    return _succeeded(ctx, plan, outcome, time.monotonic() - started)
+    return _succeeded(ctx, plan, outcome, time.monotonic() - started, venv)
 
 
 def activation_for(ctx: HostContext, release_id: str) -> Activation:
@@ -73,7 +73,7 @@ def activation_for(ctx: HostContext, release_id: str) -> Activation:
 
 def prepare_release(
     ctx: HostContext, info: BundleInfo, writer: FileWriter, plan: ReleasePlan, secrets: Mapping[str, Path]
-) -> None:
+) -> venvs.VenvOutcome:
     """Directories, the unpacked release with its venv, TLS and secrets; recorded as deploying."""
     system, layout, rid = ctx.system, ctx.layout, str(plan.release_id)
     for path, mode in plan.dirs:
@@ -82,18 +82,20 @@ def prepare_release(
     ctx.progress("unpack")
     bundleio.unpack_release(system, info, layout, rid)
     ctx.progress("venv")
-    build_venv(ctx, info, rid)
+    venv = build_venv(ctx, info, rid)
     ctx.progress("tls")
     apply_tls(system, writer, ctx.spec, layout, ctx.facts.hostname, plan.tls)
     ctx.progress("secrets")
     install_secrets(writer, plan, secrets, ctx)
     ctx.progress("labels")
     apply_labels(system, ctx.spec, layout)
+    return venv
 
 
-def build_venv(ctx: HostContext, info: BundleInfo, rid: str) -> None:
-    """The release's venv, offline from the bundle's wheels (the one place a deploy makes one)."""
-    bundleio.build_release_venv(ctx.system, info, ctx.layout, rid, ctx.facts)
+def build_venv(ctx: HostContext, info: BundleInfo, rid: str) -> venvs.VenvOutcome:
+    """The release's venv, linked to the one of its lock (reused, or built offline from the
+    bundle's wheels): the one place a deploy or rollback makes one."""
+    return venvs.ensure_venv(ctx.system, info, ctx.layout, rid, ctx.facts)
 
 
 def install_secrets(
@@ -141,7 +143,9 @@ def set_outcome(
     )
 
 
-def _succeeded(ctx: HostContext, plan: ReleasePlan, outcome: Outcome, secs: float) -> Result:
+def _succeeded(
+    ctx: HostContext, plan: ReleasePlan, outcome: Outcome, secs: float, venv: venvs.VenvOutcome
+) -> Result:
     held = hold_signals()  # already held since the health check passed: finish recording
     rid = str(plan.release_id)
     ctx.progress("record")
@@ -158,12 +162,14 @@ def _succeeded(ctx: HostContext, plan: ReleasePlan, outcome: Outcome, secs: floa
             "changed": True,
             "files": [{"path": str(c.path), "action": c.action} for c in changed],
             "removed_releases": removed,
+            "venv": {"name": venv.name, "reused": venv.reused, "seconds": round(venv.seconds, 2)},
             "elapsed_s": round(secs, 2),
         }
     )
     result.say(
         f"deployed {ctx.spec.name} {ctx.spec.version} as release {rid} in {secs:.1f} s ({plan.reason})"
     )
+    result.say(f"  {venv.line()}")
     for c in changed:
         result.say(f"  {c.action:7} {c.path}")
     result.say(
@@ -179,9 +185,11 @@ def _succeeded(ctx: HostContext, plan: ReleasePlan, outcome: Outcome, secs: floa
 
 def remove_releases(ctx: HostContext, doomed: tuple[str, ...]) -> list[str]:
     """Delete the releases the plan names (`releases.to_remove`: never current nor the rollback
-    target); their records stay as recent history (`releases.prune_records`)."""
+    target), then the venvs no remaining release links to; their records stay as recent history
+    (`releases.prune_records`)."""
     for rid in doomed:
         remove_tree(ctx.system, ctx.layout.release(rid))
+    venvs.remove_unused(ctx.system, ctx.layout)
     remaining = releases.release_ids(ctx.system, ctx.layout)
     records = releases.prune_records(releases.load_records(ctx.system, ctx.layout), remaining)
     releases.save_records(FileWriter(ctx.system), ctx.layout, records)
@@ -200,6 +208,7 @@ def _failed(
     else:
         set_outcome(ctx, rid, INTERRUPTED if outcome.interrupted else FAILED, outcome.reason)
         remove_tree(system, layout.venv(rid))  # keep the release for inspection, not its venv
+        venvs.remove_unused(system, layout)  # the venv built for it, unless another release uses it
         serving = "still serving" if outcome.restored else "NOT serving (check `integrator status`)"
         state = f"release {previous.release_id} {serving}"
     result = Result(

@@ -14,7 +14,7 @@ from ..result import Result
 from ..spec import check_service_name
 from . import bundleio, ownership, releases, units, venvs
 from .activate import HostContext, activate, previous_release
-from .apply import activation_for
+from .apply import activation_for, build_venv
 from .facts import current_release, probe_host, venv_usable
 from .fs import FileWriter, remove_tree
 from .interrupt import interruptible
@@ -102,7 +102,7 @@ def _rebuild_venv_if_stale(ctx: HostContext, rid: str) -> list[str]:
     if why is None:
         return []
     info = bundleio.reopen_release_bundle(ctx.system, ctx.layout, rid)
-    venv = venvs.ensure_venv(ctx.system, info, ctx.layout, rid, ctx.facts)
+    venv = build_venv(ctx, info, rid)
     venvs.remove_unused(ctx.system, ctx.layout)
     apply_labels(ctx.system, ctx.spec, ctx.layout)  # the new venv/bin needs bin_t on RHEL
     return [f"rebuilt the venv of {rid}: {why} ({venv.line()})"]

@@ -4,7 +4,7 @@ uninstall only when the ownership record says integrator created it (never a sys
 from __future__ import annotations
 
 from ..layout import Layout
-from .ownership import GROUP, USER, Owned, owns_account, user_comment
+from .owned import GROUP, USER, Owned, owns_account, user_comment
 from .system import System
 
 NOLOGIN_CANDIDATES = ("/usr/sbin/nologin", "/sbin/nologin")

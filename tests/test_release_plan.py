@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from integrator.errors import CheckFailed
+from integrator.errors import CheckFailed, HostError
 from integrator.host.bundleio import BundleInfo
 from integrator.host.changes import CHANGE, CREATE
 from integrator.host.facts import HostFacts
 from integrator.host.release_facts import FileFacts, FileState, ReleaseFacts, secret_dirs, tree_dirs
 from integrator.host.release_plan import ReleasePlan, plan_release, plan_result
-from integrator.host.releases import FAILED, INTERRUPTED, OK, ReleaseRecord
+from integrator.host.releases import FAILED, INTERRUPTED, OK, ROLLED_BACK, ReleaseRecord, rollback_target
 from integrator.host.tls import CertFacts, TlsFacts, wanted_names
 from integrator.layout import Layout
 from integrator.render import render_all
@@ -195,3 +195,39 @@ def test_the_plan_is_what_deploy_plan_prints() -> None:
         result.lines[-1]
         == "  restart shop.service, nginx.service (reload); then health check, switch /opt/shop/current"
     )
+
+
+# --- rollback: where it goes, from the records alone -----------------------------------------------
+
+ROLLBACKS = [
+    # (case, releases (id, outcome), current, --to, on disk (None: all), target or the error)
+    ("the previous good one", [(R1, OK), (R2, OK)], R2, None, None, R1),
+    ("past failed and interrupted ones", [(R1, OK), (R2, FAILED), (R3, INTERRUPTED), (R4, OK)], R4, None,
+     None, R1),
+    ("a rolled-back release is good", [(R1, ROLLED_BACK), (R2, OK)], R2, None, None, R1),
+    ("never a newer one", [(R1, OK), (R2, OK), (R3, OK)], R2, None, None, R1),
+    ("--to any recorded one, even failed", [(R1, OK), (R2, FAILED), (R3, OK)], R3, R2, None, R2),
+    ("--to the current one", [(R1, OK), (R2, OK)], R2, R2, None, R2),
+    ("none earlier", [(R1, OK)], R1, None, None, "shop has no earlier good release"),
+    ("--to an unknown id", [(R1, OK)], R1, R5, None, f"no release '{R5}' of shop"),
+    ("removed by cleanup", [(R1, OK), (R2, OK)], R2, None, [R2],
+     f"release {R1} of shop was removed from the host"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("history", "current", "to", "on_disk", "expected"),
+    [c[1:] for c in ROLLBACKS],
+    ids=[c[0] for c in ROLLBACKS],
+)
+def test_rollback_target(
+    history: list[tuple[str, str]], current: str, to: str | None, on_disk: list[str] | None, expected: str
+) -> None:
+    records = [ReleaseRecord(r, "", "", SHA_A, "1.0", "3.11.2", o) for r, o in history]
+    disk = on_disk if on_disk is not None else [r for r, _ in history]
+    if expected.startswith(("2027", "2026")):
+        assert rollback_target("shop", records, current, to, disk) == expected
+    else:
+        with pytest.raises(HostError) as err:
+            rollback_target("shop", records, current, to, disk)
+        assert err.value.message == expected

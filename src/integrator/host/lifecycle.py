@@ -48,12 +48,9 @@ def rollback_local(system: System, name: str, to: str | None) -> Result:
             return Result(lines=repair.lines, data=data).say(
                 f"rolled back: release {current} serves again (the {undone} is undone)"
             )
-        target = releases.find(records, to) if to else releases.previous_good(records, current)
-        if target is None:
-            raise HostError(f"no release {to!r} of {name}" if to else f"{name} has no earlier good release")
-        if not system.path(layout.release(target.id)).is_dir():
-            raise HostError(f"release {target.id} of {name} was removed from the host")
-        result = _rollback_to(system, layout, lock, current, target.id)
+        on_disk = releases.release_ids(system, layout)
+        target = releases.rollback_target(name, records, current, to, on_disk)
+        result = _rollback_to(system, layout, lock, current, target)
     result.lines[:0] = repair.lines
     return result
 

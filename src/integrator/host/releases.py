@@ -112,6 +112,19 @@ def previous_good(records: Sequence[ReleaseRecord], current: str | None) -> Rele
     return good[-1] if good else None
 
 
+def rollback_target(
+    name: str, records: Sequence[ReleaseRecord], current: str | None, to: str | None, on_disk: Sequence[str]
+) -> str:
+    """Pure: where `rollback` goes: `--to ID` (any recorded release, current included), else the
+    newest good release before `current`; it must still be on disk (HostError naming why not)."""
+    target = find(records, to) if to else previous_good(records, current)
+    if target is None:
+        raise HostError(f"no release {to!r} of {name}" if to else f"{name} has no earlier good release")
+    if target.id not in on_disk:
+        raise HostError(f"release {target.id} of {name} was removed from the host")
+    return target.id
+
+
 def to_remove(
     existing: Sequence[str], records: Sequence[ReleaseRecord], current: str | None, keep: int
 ) -> list[str]:

@@ -87,7 +87,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-progress-") as tmp:
         work = Path(tmp)
         bundles = build_versions(NAME, work, 2 * rounds + 1)
-        with disposable_host("day2bench") as box:
+        with disposable_host("d2b") as box:
             env = {**os.environ, "INTEGRATOR_SSH_CONFIG": str(ssh_config(box, work))}
             ways = {"sandbox": ["--host", box.name], "ssh": ["--ssh", f"root@{box.address}"]}
             timed_deploy(bundles[0], ways["sandbox"], env)  # first deploy: user, dirs, venv cache

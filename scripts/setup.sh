@@ -14,7 +14,8 @@ fi
 bash scripts/install-sandbox-deps.sh
 bash scripts/install-nginx.sh
 need=()
-for pkg in openssl openssh-client git python3-venv; do
+# pebble (a test-only ACME server) and certbot: the ACME renewal e2e (tests/test_day2_e2e.py).
+for pkg in openssl openssh-client git python3-venv pebble certbot; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

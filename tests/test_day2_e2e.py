@@ -8,8 +8,16 @@ sandbox's address.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +36,7 @@ NAME = "edge"
 
 TLS_DIR = f"/etc/ssl/{NAME}"  # the provided pair, as an ACME client would keep it
 WEBROOT = f"/etc/integrator/{NAME}/acme"
+ACME_NAME = f"{NAME}.test"  # what pebble's mock DNS answers with the sandbox's address
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +45,9 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     src = _new_service(NAME, root / NAME)
     toml = src / "service.toml"
     provided = f'[tls]\nmode = "provided"\ncert = "{TLS_DIR}/cert.pem"\nkey = "{TLS_DIR}/key.pem"'
-    toml.write_text(toml.read_text().replace('[tls]\nmode = "self-signed"', provided))
-    assert provided in toml.read_text()
+    text = toml.read_text().replace('[tls]\nmode = "self-signed"', provided)
+    toml.write_text(text.replace("server_names = []", f'server_names = ["{NAME}", "{ACME_NAME}"]'))
+    assert provided in toml.read_text() and ACME_NAME in toml.read_text()
     return _build(src, root / "dist")
 
 
@@ -186,10 +196,87 @@ def test_a_replaced_provided_certificate_is_served_without_a_deploy(box: Sandbox
             link.returncode == 0
             and sh(box, "mv", "-T", f"{TLS_DIR}/.{kind}.tmp", f"{TLS_DIR}/{kind}.pem").returncode == 0
         )
+    print(f"file replaced by a symlink: served after {_wait_served(box, new):.2f} s")
+    # A renewal: the links re-pointed again; the files they pointed to stay as they were.
+    new = _new_pair(box, f"{TLS_DIR}/archive/cert3.pem", f"{TLS_DIR}/archive/key3.pem")
+    for kind in ("key", "cert"):
+        link = sh(box, "ln", "-sfn", f"archive/{kind}3.pem", f"{TLS_DIR}/.{kind}.tmp")
+        moved = sh(box, "mv", "-T", f"{TLS_DIR}/.{kind}.tmp", f"{TLS_DIR}/{kind}.pem")
+        assert link.returncode == 0 and moved.returncode == 0
     print(f"symlink re-pointed: served after {_wait_served(box, new):.2f} s")
     assert len(ok(commands.releases(NAME, target)).data["releases"]) == records  # no deploy
     reloads = sh(box, "journalctl", "-u", f"{NAME}-tls.service", "--no-pager", "-o", "cat").stdout.decode()
     assert f"Finished {NAME}-tls.service" in reloads, reloads
+
+
+@contextlib.contextmanager
+def pebble(box: Sandbox, work: Path) -> Iterator[str]:
+    """pebble (Debian's test-only ACME server) on 127.0.0.1, validating HTTP-01 on port 80 of
+    the sandbox: its mock DNS (pebble-challtestsrv) answers every name with the sandbox's address
+    and no IPv6 one. Both stopped afterwards. Yields the ACME directory URL."""
+    for tool in ("pebble", "pebble-challtestsrv", "certbot"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} not found: bash scripts/setup.sh installs it", pytrace=False)
+    key, cert = work / "pebble-key.pem", work / "pebble-cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "1", "-subj", "/CN=pebble", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)  # fmt: skip
+    config = {"pebble": {"listenAddress": "127.0.0.1:14480", "managementListenAddress": "127.0.0.1:15480",
+                         "certificate": str(cert), "privateKey": str(key), "httpPort": 80, "tlsPort": 443,
+                         "ocspResponderURL": "", "externalAccountBindingRequired": False}}  # fmt: skip
+    (work / "pebble.json").write_text(json.dumps(config))
+    dns = ["pebble-challtestsrv", "-defaultIPv4", box.address, "-defaultIPv6", "",
+           "-dns01", "127.0.0.1:18053", "-http01", "", "-https01", "", "-tlsalpn01", "",
+           "-management", "127.0.0.1:18055"]  # fmt: skip
+    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0"}
+    acme = ["pebble", "-config", str(work / "pebble.json"), "-dnsserver", "127.0.0.1:18053"]
+    log = open(work / "pebble.log", "wb")  # noqa: SIM115 (closed below)
+    procs = [subprocess.Popen(argv, stdout=log, stderr=log, env=env) for argv in (dns, acme)]
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", 14480), 1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (work / "pebble.log").read_text()
+                time.sleep(0.1)
+        yield "https://127.0.0.1:14480/dir"
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+        log.close()
+
+
+def test_certbot_webroot_renewal_from_a_local_acme_server_is_served(box: Sandbox, tmp_path: Path) -> None:
+    """The whole path with real parts: certbot --webroot writes the token into the service's
+    webroot (the sandbox's file system, from this machine), pebble fetches it over port 80 of the
+    site, issues, and the new pair copied over the provided one is served without a deploy."""
+    webroot = box.paths.root / WEBROOT.lstrip("/")
+    with pebble(box, tmp_path) as directory:
+        dirs = [f"--{kind}-dir={tmp_path / kind}" for kind in ("config", "work", "logs")]
+        certbot = ["certbot", "certonly", "--non-interactive", "--agree-tos",
+                   "--register-unsafely-without-email", "--server", directory, "--no-verify-ssl",
+                   "--webroot", "-w", str(webroot), "-d", ACME_NAME]  # fmt: skip
+        issued = subprocess.run([*certbot, *dirs], capture_output=True, text=True, timeout=180)
+        assert issued.returncode == 0, issued.stdout + issued.stderr + (tmp_path / "pebble.log").read_text()
+    live = tmp_path / "config" / "live" / ACME_NAME
+    chain = (live / "fullchain.pem").read_text()
+    leaf = chain.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+    fingerprint = hashlib.sha256(ssl.PEM_cert_to_DER_cert(leaf)).hexdigest()
+    for kind, src in (("key", live / "privkey.pem"), ("cert", live / "fullchain.pem")):
+        box.copy_in(src.resolve(), f"{TLS_DIR}/acme-{kind}.pem")  # live/ holds symlinks; staged, then renamed
+    for kind in ("key", "cert"):
+        assert sh(box, "mv", f"{TLS_DIR}/acme-{kind}.pem", f"{TLS_DIR}/{kind}.pem").returncode == 0
+    try:
+        print(f"pebble-issued certificate served after {_wait_served(box, fingerprint):.2f} s")
+    except AssertionError:  # what the watch and nginx did instead
+        journal = ["journalctl", "-u", f"{NAME}-tls.service", "-u", "nginx.service", "-n", "20", "--no-pager"]
+        print(sh(box, *journal).stdout.decode())
+        raise
+    issuer = sh(box, "openssl", "x509", "-noout", "-issuer", "-in", f"{TLS_DIR}/cert.pem").stdout.decode()
+    assert "Pebble" in issuer, issuer
 
 
 def test_uninstall_removes_the_watch(box: Sandbox) -> None:

@@ -8,14 +8,25 @@ itself: they get no watch.
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .common import header
+
+SETTLE_S = 1  # seconds between the first change and the reload
 
 
 def watched(spec: ServiceSpec) -> bool:
     """Whether the service has the watch units: one place for the deploy and the renderer."""
     return spec.tls.mode == "provided"
+
+
+def watched_paths(spec: ServiceSpec) -> list[str]:
+    """The certificate, the key and the directories holding them."""
+    files = [str(spec.tls.cert), str(spec.tls.key)]
+    dirs = sorted({str(PurePosixPath(f).parent) for f in files})
+    return [*files, *dirs]
 
 
 def watch_path_unit(spec: ServiceSpec, layout: Layout) -> str:
@@ -27,10 +38,10 @@ def watch_path_unit(spec: ServiceSpec, layout: Layout) -> str:
         f"Description={spec.name}: reload nginx when its provided TLS certificate or key changes",
         "",
         "[Path]",
-        "# Written and closed, or a new file renamed over it (certbot re-points its symlinks in",
-        "# live/ that way): systemd watches each file and its directory.",
-        f"PathChanged={spec.tls.cert}",
-        f"PathChanged={spec.tls.key}",
+        "# Each file (written and closed: for a symbolic link, the file it points to) and each",
+        "# directory (a file or a new symbolic link renamed into it: certbot re-points the links",
+        "# in live/ that way; the file a link pointed to does not change then).",
+        *(f"PathChanged={path}" for path in watched_paths(spec)),
         f"Unit={layout.tls_reload_unit}",
         "",
         "[Install]",
@@ -55,6 +66,8 @@ def reload_service_unit(spec: ServiceSpec, layout: Layout) -> str:
         "",
         "[Service]",
         "Type=oneshot",
+        f"# A renewal replaces two files: changes within {SETTLE_S} s of the first are all in one reload.",
+        f"ExecStartPre=/bin/sleep {SETTLE_S}",
         "# Reloads nginx if it runs (a stopped nginx stays stopped). systemd's private socket",
         "# accepts root alone, hence root, with every other privilege taken away below.",
         "ExecStart=/bin/systemctl try-reload-or-restart nginx.service",

@@ -17,7 +17,7 @@ import shutil
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
@@ -216,6 +216,10 @@ def expected(benign: list[Directive], marker: str, value: str) -> list[Directive
     lower-cased, as `$host` is, and with dots escaped in its regular-expression keys)."""
 
     def swapped(d: Directive) -> Directive:
+        parent = (str(PurePosixPath(marker).parent),)
+        if d.key == "PathChanged" and marker.startswith("/") and d.value == parent:
+            # the directory of a provided certificate or key, watched too (render/tls_watch.py)
+            return Directive(d.where, d.key, (str(PurePosixPath(value).parent),))
         in_map = bool(d.where[:1]) and d.where[0].startswith("map ")
         new = value.lower() if in_map else value
 

@@ -23,10 +23,9 @@ def watched(spec: ServiceSpec) -> bool:
 
 
 def watched_paths(spec: ServiceSpec) -> list[str]:
-    """The certificate, the key and the directories holding them."""
+    """The certificate, the key and the directory of each (the same one twice is harmless)."""
     files = [str(spec.tls.cert), str(spec.tls.key)]
-    dirs = sorted({str(PurePosixPath(f).parent) for f in files})
-    return [*files, *dirs]
+    return [*files, *(str(PurePosixPath(f).parent) for f in files)]
 
 
 def watch_path_unit(spec: ServiceSpec, layout: Layout) -> str:

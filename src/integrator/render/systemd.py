@@ -30,6 +30,19 @@ def service_unit(spec: ServiceSpec, layout: Layout, release_id: str) -> str:
     for block in (
         _process(spec, layout, release_id),
         _environment(spec, layout, release_id),
+        *confinement(spec, layout, release_id),
+    ):
+        if block:
+            lines += [*block, ""]
+    lines += ["[Install]", "WantedBy=multi-user.target"]
+    return "\n".join(lines) + "\n"
+
+
+def confinement(spec: ServiceSpec, layout: Layout, release_id: str) -> list[list[str]]:
+    """The [Service] blocks that confine every process of the service: credentials, limits,
+    user, file system, privileges, network, system calls. Declared once: NAME.service and the
+    transient units of `run` (render/transient.py) both read them."""
+    return [
         _secrets(spec, layout),
         _limits(spec),
         _identity(layout),
@@ -37,11 +50,18 @@ def service_unit(spec: ServiceSpec, layout: Layout, release_id: str) -> str:
         _privileges(spec),
         _network(spec),
         _syscalls(),
-    ):
-        if block:
-            lines += [*block, ""]
-    lines += ["[Install]", "WantedBy=multi-user.target"]
-    return "\n".join(lines) + "\n"
+    ]
+
+
+def environment(spec: ServiceSpec, layout: Layout, release_id: str) -> list[tuple[str, str]]:
+    """The variables every process of the service gets: the release's venv first on PATH, logs
+    unbuffered, no .pyc writes into the read-only release, then [env] from service.toml."""
+    return [
+        ("PATH", f"{layout.venv(release_id)}/bin:/usr/bin:/bin"),
+        ("PYTHONUNBUFFERED", "1"),
+        ("PYTHONDONTWRITEBYTECODE", "1"),
+        *spec.env.vars,
+    ]
 
 
 def socket_unit(spec: ServiceSpec, layout: Layout) -> str:
@@ -116,17 +136,16 @@ def _process(spec: ServiceSpec, layout: Layout, release_id: str) -> list[str]:
 
 
 def _environment(spec: ServiceSpec, layout: Layout, release_id: str) -> list[str]:
+    base, own = environment(spec, layout, release_id), len(spec.env.vars)
     lines = [
         "# The release's venv first on PATH; logs reach the journal unbuffered; no .pyc writes",
         "# into the read-only release. The journal tags lines with the service name.",
-        _env("PATH", f"{layout.venv(release_id)}/bin:/usr/bin:/bin"),
-        _env("PYTHONUNBUFFERED", "1"),
-        _env("PYTHONDONTWRITEBYTECODE", "1"),
+        *(_env(key, value) for key, value in base[: len(base) - own]),
         f"SyslogIdentifier={layout.journal_tag}",
     ]
-    if spec.env.vars:
+    if own:
         lines.append("# [env] from service.toml")
-        lines += [_env(key, value) for key, value in spec.env.vars]
+        lines += [_env(key, value) for key, value in base[len(base) - own :]]
     return lines
 
 

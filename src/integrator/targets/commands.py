@@ -9,7 +9,8 @@ one implementation of every verb. Arguments are checked here, before any host is
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,19 @@ def logs(
     return Result(exit_code=EXIT_FAILED).warn(
         f"{target.describe()}: the journal stream ended (exit code {rc})"
     )
+
+
+def run(name: str, target: HostTarget, command: Sequence[str]) -> Result:
+    """`run NAME -- CMD`: the command as the service would run it (host/run.py), on the host;
+    a terminal when ours is one; the command's exit code is ours."""
+    from ..render.transient import check_command
+
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    if isinstance(target, LocalTarget):
+        return Result(exit_code=verbs.run(target.system, name, command, tty))
+    check_service_name(name)
+    check_command(["/", *command[1:]] if command else [])
+    return Result(exit_code=target.run_tool(["run", name, "--local", "--", *command], tty))
 
 
 def rollback(name: str, target: HostTarget, to: str | None = None) -> Result:

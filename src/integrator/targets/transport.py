@@ -85,7 +85,24 @@ class RemoteTarget:
         """A local command line that runs `argv` on the host as root, with our stdin as its stdin."""
         raise NotImplementedError
 
+    def interactive_argv(self, argv: Sequence[str], tty: bool) -> list[str]:
+        """A local command line that runs `argv` on the host as root with our stdin, stdout and
+        stderr (`run`); with `tty`, on a terminal there."""
+        return self.exec_argv(argv)
+
     # --- the host tool ---------------------------------------------------------------------
+    def run_tool(self, args: Sequence[str], tty: bool) -> int:
+        """Run the host tool with ARGS on the host with our terminal (`run`): its exit code.
+        The tool is cached there first (`list` sends it if missing), so nothing else is on stdin."""
+        self.invoke(["list"])
+        data, digest = host_tool()
+        plan = stage_plan(digest, len(data), False, [], list(args), self.remote_root)
+        argv = self.interactive_argv(stager_argv(plan), tty)
+        try:
+            return subprocess.call(argv)
+        except FileNotFoundError:
+            raise EnvironmentProblem(f"{argv[0]}: not found on this machine") from None
+
     def invoke(self, args: Sequence[Arg], uploads: Sequence[Upload] = (), *, timeout: float = 900) -> Result:
         """Run the host tool's `--json-lines ARGS` on the host, pass its step lines on as they
         arrive (host/progress.py) and rebuild its Result from the last line: one connection when
@@ -175,6 +192,9 @@ class SshTarget(RemoteTarget):
         if proc.returncode == SSH_FAILED:
             raise HostError(f"ssh to {self.destination} failed: {ssh_message(proc.stderr)}")
         return proc
+
+    def interactive_argv(self, argv: Sequence[str], tty: bool) -> list[str]:
+        return self._remote_argv(argv, "-t") if tty else self._remote_argv(argv)
 
     def stream_argv(self, argv: Sequence[str]) -> list[str]:
         # -n: no stdin, no terminal. When ssh ends, sshd closes the command's output and

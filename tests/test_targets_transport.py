@@ -112,3 +112,11 @@ def test_the_ssh_command_line_quotes_the_stager_whole() -> None:
     line = SshTarget("ops@web1")._remote_argv(stager_argv(plan))[-1]
     assert line.startswith("sudo -n python3 -I -c '")
     assert shlex.split(line) == ["sudo", "-n", *stager_argv(plan)]
+
+
+@pytest.mark.parametrize(("tty", "flags"), [(True, ["-t"]), (False, [])])
+def test_run_over_ssh_gets_a_terminal_only_with_one(tty: bool, flags: list[str]) -> None:
+    argv = SshTarget("root@web1").interactive_argv(["python3", "-c", "x y"], tty)
+    assert argv[: argv.index("root@web1")] == ["ssh", "-o", "BatchMode=yes", *flags]
+    assert "-n" not in argv  # our stdin reaches the command
+    assert argv[-1] == "python3 -c 'x y'"

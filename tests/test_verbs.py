@@ -17,7 +17,7 @@ import pytest
 from integrator import cli
 from integrator.catalog import VERBS
 from integrator.host import pyzmain
-from integrator.verbtable import BUNDLE, CLI, TOOL, VERB_KEY, Verb, tool_argv, values
+from integrator.verbtable import BUNDLE, CLI, TOOL, VERB_KEY, Verb, parse, tool_argv, values
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -80,7 +80,7 @@ def test_a_verb_has_the_same_help_and_options_at_every_door(verb: Verb) -> None:
 
 
 def _cli_values(argv: list[str]) -> tuple[Verb, dict[str, Any]]:
-    ns = PARSERS[CLI].parse_args(argv)
+    ns = parse(PARSERS[CLI], VERBS, argv)
     verb: Verb = getattr(ns, VERB_KEY)
     return verb, values(verb, ns, CLI)
 
@@ -105,6 +105,7 @@ REMOTE_CASES = {
     "rollback": ["rollback", "shop", "--to", "20260101T000000Z-abc"],
     "uninstall": ["uninstall", "shop", "--purge"],
     "doctor": ["doctor"],
+    "run": ["run", "shop", "--", "python", "-c", "print(1)", "--", "--local", "$HOME"],
 }
 
 
@@ -114,7 +115,9 @@ def test_every_host_verb_has_a_remote_case() -> None:
 
 @pytest.mark.parametrize("name", sorted(REMOTE_CASES))
 def test_the_remote_argv_parses_back_to_the_same_values_on_the_host(name: str) -> None:
-    verb, given = _cli_values([*REMOTE_CASES[name], "--ssh", "root@web1"])
+    case = REMOTE_CASES[name]
+    cut = case.index("--") if "--" in case else len(case)
+    verb, given = _cli_values([*case[:cut], "--ssh", "root@web1", *case[cut:]])
     staged: dict[str, Path] = {}
 
     def stage(path: Path) -> str:
@@ -126,7 +129,7 @@ def test_the_remote_argv_parses_back_to_the_same_values_on_the_host(name: str) -
     staging = Path("/var/cache/integrator-host/staging/run-x")
     # as host/stager.py tool_argv puts it together on the host
     host_argv = [a if isinstance(a, str) else a[0] + str(staging / a[1]) for a in argv]
-    ns = PARSERS[TOOL].parse_args(["--json", *host_argv])
+    ns = parse(PARSERS[TOOL], HOST_VERBS, ["--json", *host_argv])
     assert getattr(ns, VERB_KEY) is verb
     on_host = values(verb, ns, TOOL)
     where = {path: staging / upload for upload, path in staged.items()}

@@ -10,7 +10,7 @@ only, in catalog.py) and its handlers; see docs/architecture.md, "Verbs".
 from __future__ import annotations
 
 from .host.journal import SOURCE_HELP, SOURCES
-from .verbtable import BUNDLE, CLI, HOST_DOORS, Opt, Verb
+from .verbtable import BUNDLE, CLI, HOST_DOORS, TOOL, Opt, Verb
 
 SIGNERS = Opt(
     ("--allowed-signers",),
@@ -147,6 +147,24 @@ _ON_HOSTS = (
             Opt(("--since",), "journalctl --since, e.g. '1 hour ago' or '2026-01-01 10:00'"),
             Opt(("-n", "--lines"), "how many lines (default: 100)", kind="int", default=100),
             Opt(("--source",), SOURCE_HELP, kind="choice", choices=SOURCES, default="all"),
+        ),
+    ),
+    Verb(
+        "run",
+        "run a command as the service would: run NAME -- CMD...",
+        "Run a one-off command (a console, a management command) in a transient unit with the serving "
+        "release's venv, environment, credentials, user and sandboxing; a bare program name is looked "
+        "up in the venv first. Interactive with a terminal; the command's exit code is integrator's.",
+        cli=_TARGETS + "run",
+        host=_HOST + "run",
+        service="one",
+        doors=(CLI, TOOL),
+        opts=(
+            Opt(
+                ("command",),
+                "the command and its arguments (after --), never through a shell",
+                kind="argv",
+            ),
         ),
     ),
     Verb(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from . import __version__
 from .catalog import VERBS
 from .result import Result, run_command_line
-from .verbtable import CLI, TOOL, VERB_KEY, add_output_flags, add_verbs, target_args, values
+from .verbtable import CLI, TOOL, VERB_KEY, add_output_flags, add_verbs, parse, target_args, values
 
 EPILOG = """\
 exit codes:
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:  # bare `integrator`: what it can do, not an error about a missing argument
         parser.print_help()
         return 0
-    ns = parser.parse_args(args)
+    ns = parse(parser, VERBS, args)
     return run_command_line(lambda: forward(ns), ns)
 
 

@@ -30,11 +30,11 @@ Arg = Union[str, tuple[str, str]]
 class Opt:
     """One argument: `flags` ("name" is a positional, "-n", "--lines" an option) and its help.
 
-    kind: str, int, float, path, flag, choice, list (repeatable), rest (everything after), secrets
-    (repeatable NAME=FILE, a {name: Path} for the handler). `convert` ("module:function") turns
-    the parsed value into the handler's, inside the error handling (a UsageError is one line).
-    `upload`: a local file the tool argv stages on the host; `send=False`: used on the operator's
-    side only, never sent to a host."""
+    kind: str, int, float, path, flag, choice, list (repeatable), rest (everything after), argv
+    (a command: everything after the first `--`, see `parse`), secrets (repeatable NAME=FILE, a
+    {name: Path} for the handler). `convert` ("module:function") turns the parsed value into the
+    handler's, inside the error handling (a UsageError is one line). `upload`: a local file the
+    tool argv stages on the host; `send=False`: used on the operator's side only, never sent to a host."""
 
     flags: tuple[str, ...]
     help: str
@@ -122,6 +122,22 @@ def add_output_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, action="store_true", help=help_text)
 
 
+def parse(parser: argparse.ArgumentParser, verbs: Sequence[Verb], args: Sequence[str]) -> argparse.Namespace:
+    """Parse a command line. For a verb with an `argv` option, everything after the first `--` is
+    that command, set apart first: argparse cannot take options between a positional and a
+    `nargs="*"` one (`run NAME --host H -- CMD`)."""
+    args = list(args)
+    verb_name = next((a for a in args if not a.startswith("-")), None)
+    verb = next((v for v in verbs if v.name == verb_name), None)
+    command = next((o for o in verb.opts if o.kind == "argv"), None) if verb else None
+    if command is None or "--" not in args:
+        return parser.parse_args(args)
+    cut = args.index("--")
+    ns = parser.parse_args(args[:cut])
+    setattr(ns, command.attr, args[cut + 1 :])
+    return ns
+
+
 def in_door(verbs: Sequence[Verb], door: str) -> list[Verb]:
     return [v for v in verbs if door in v.doors]
 
@@ -157,6 +173,8 @@ def _add(p: argparse.ArgumentParser | Any, opt: Opt, door: str) -> None:
         kw.update(action="append", default=[])
     elif opt.kind == "rest":
         kw["nargs"] = argparse.REMAINDER
+    elif opt.kind == "argv":
+        kw["nargs"] = "*"
     else:
         kw["type"] = {"int": int, "float": float, "path": Path}.get(opt.kind, str)
         kw["default"] = opt.default
@@ -203,6 +221,7 @@ def tool_argv(verb: Verb, given: Mapping[str, Any], stage: Callable[[Path], str]
     """The host tool's argv for `verb` with the handler's values `given` (as `values` returns
     them): files to upload become (prefix, name) with name = stage(local path)."""
     argv: list[Arg] = [verb.name]
+    rest: list[Arg] = []  # everything after `--`, last
     for opt in verb.options(TOOL):
         value = given.get(opt.key, opt.default)
         if not opt.send or value is None or value is False or value == []:
@@ -218,9 +237,11 @@ def tool_argv(verb: Verb, given: Mapping[str, Any], stage: Callable[[Path], str]
         elif opt.kind == "list":
             for item in value:
                 argv += [*flag, str(item)]
+        elif opt.kind == "argv":
+            rest = ["--", *map(str, value)]
         else:
             argv += [*flag, str(value)]
-    return argv
+    return argv + rest
 
 
 def csv(value: str) -> list[str]:

@@ -19,7 +19,7 @@ from .. import __version__
 from ..catalog_host import HOST_VERBS
 from ..errors import UsageError
 from ..result import Result, run_command_line
-from ..verbtable import BUNDLE, TOOL, VERB_KEY, add_output_flags, add_verbs, values
+from ..verbtable import BUNDLE, TOOL, VERB_KEY, add_output_flags, add_verbs, parse, values
 from .system import System
 
 
@@ -72,5 +72,6 @@ def main(argv: Sequence[str] | None = None, bundle: Path | None = None) -> int:
 
 def tool_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the host tool (targets/transport.py TOOL_MAIN), run by host/stager.py."""
-    ns = build_parser("integrator-host", TOOL).parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
+    ns = parse(build_parser("integrator-host", TOOL), HOST_VERBS, args)
     return run_command_line(lambda: forward(ns, TOOL, None), ns)

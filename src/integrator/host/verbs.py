@@ -154,12 +154,12 @@ def logs(
     return with_lines(logs_local(system, name, source, follow, since, lines))
 
 
-def run(system: System, name: str, command: Sequence[str], tty: bool | None = None) -> int:
-    """A one-off command as the service would run it (host/run.py); its exit code."""
+def run(system: System, name: str, command: Sequence[str], tty: bool | None = None) -> Result:
+    """A one-off command as the service would run it (host/run.py), with its exit code."""
     from .run import run_local
 
     check_service_name(name)
-    return run_local(system, name, command, tty)
+    return Result(exit_code=run_local(system, name, command, tty))
 
 
 def rollback(system: System, name: str, to: str | None = None) -> Result:

@@ -133,17 +133,22 @@ def logs(
     )
 
 
-def run(name: str, target: HostTarget, command: Sequence[str]) -> Result:
+def run(name: str, command: Sequence[str], target: HostTarget) -> Result:
     """`run NAME -- CMD`: the command as the service would run it (host/run.py), on the host;
     a terminal when ours is one; the command's exit code is ours."""
     from ..render.transient import check_command
 
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     if isinstance(target, LocalTarget):
-        return Result(exit_code=verbs.run(target.system, name, command, tty))
+        return verbs.run(target.system, name, command, tty)
     check_service_name(name)
     check_command(["/", *command[1:]] if command else [])
-    return Result(exit_code=target.run_tool(["run", name, "--local", "--", *command], tty))
+    argv = tool_argv(_BY_NAME["run"], {"name": name, "command": list(command)}, _no_uploads)
+    return Result(exit_code=target.run_tool([str(a) for a in argv], tty))
+
+
+def _no_uploads(path: Path) -> str:
+    raise UsageError(f"{path}: this verb sends no files")
 
 
 def rollback(name: str, target: HostTarget, to: str | None = None) -> Result:

@@ -203,6 +203,16 @@ def test_plan_of_a_first_deploy(host: FakeHost) -> None:
     assert secret_diff == []  # a secret's content is never shown
 
 
+def test_plan_shows_the_release_command(host: FakeHost) -> None:
+    spec = edit(SPEC, deploy={"release": ("flask", "db", "upgrade", "a b")})
+    result = plan_deploy(ctx_for(host, spec), bundle(spec), secrets_of(host))
+    assert result.data["release_command"] == ["flask", "db", "upgrade", "a b"]
+    line = "  run     `flask db upgrade 'a b'` with the new venv, as shop (before the switch)"
+    assert result.lines[-2] == line
+    plain = plan_deploy(ctx_for(host), bundle(), secrets_of(host))
+    assert plain.data["release_command"] == [] and not any("  run " in x for x in plain.lines)
+
+
 def test_plan_when_nothing_changed_says_so(host: FakeHost) -> None:
     deployed(host)
     result = plan_deploy(ctx_for(host), bundle(), secrets_of(host))

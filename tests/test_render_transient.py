@@ -43,9 +43,9 @@ def _service_directives(case: Case) -> list[str]:
     ]
 
 
-def _argv(case: Case, command: list[str], tty: bool = False) -> list[str]:
+def _argv(case: Case, command: list[str], stdio: str = "pipe") -> list[str]:
     unit = unit_name(case.layout, "run", "42")
-    return transient_argv(case.spec, case.layout, case.release_id, command, unit=unit, tty=tty)
+    return transient_argv(case.spec, case.layout, case.release_id, command, unit=unit, stdio=stdio)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
@@ -77,13 +77,25 @@ def test_secrets_are_credentials() -> None:
     assert not any(a.startswith("--setenv=") and "password" in a for a in argv)
 
 
-@pytest.mark.parametrize(("tty", "mode", "not_mode"), [(False, "--pipe", "--pty"), (True, "--pty", "--pipe")])
-def test_waits_collects_and_picks_its_stdio(tty: bool, mode: str, not_mode: str) -> None:
-    argv = _argv(DEFAULT, ["/usr/bin/true"], tty=tty)
+@pytest.mark.parametrize(
+    ("stdio", "mode", "not_modes"),
+    [("pipe", ["--pipe"], ["--pty"]), ("pty", ["--pty"], ["--pipe"]), ("journal", [], ["--pty", "--pipe"])],
+)
+def test_waits_collects_and_picks_its_stdio(stdio: str, mode: list[str], not_modes: list[str]) -> None:
+    argv = _argv(DEFAULT, ["/usr/bin/true"], stdio=stdio)
     head = argv[: argv.index("--")]
     assert head[0] == "systemd-run"
-    assert {"--wait", "--collect", mode, f"--unit={DEFAULT.spec.name}-run-42.service"} <= set(head)
-    assert not_mode not in head
+    assert {"--wait", "--collect", *mode, f"--unit={DEFAULT.spec.name}-run-42.service"} <= set(head)
+    assert not set(not_modes) & set(head)
+
+
+def test_a_timeout_is_a_runtime_limit() -> None:
+    unit = unit_name(DEFAULT.layout, "release", "r1")
+    spec, layout = DEFAULT.spec, DEFAULT.layout
+    argv = transient_argv(spec, layout, "R1", ["/bin/true"], unit=unit, stdio="journal", timeout_s=60)
+    assert "--property=RuntimeMaxSec=60" in argv[: argv.index("--")]
+    with pytest.raises(ValueError):
+        transient_argv(spec, layout, "R1", ["/bin/true"], unit=unit, stdio="tty")
 
 
 HOSTILE = [

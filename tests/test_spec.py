@@ -20,6 +20,14 @@ def with_(table: str, **values: object) -> dict[str, dict[str, object]]:
     return data
 
 
+def test_a_release_command_stays_argv() -> None:
+    argv = ["flask", "--app", "shop:create_app()", "db", "upgrade", "a b; $(id)", ""]
+    spec = parse_spec(with_("deploy", release=argv, release_timeout=120))
+    assert spec.deploy.release == tuple(argv) and spec.deploy.release_timeout == 120
+    assert parse_spec(with_("deploy", release=["/usr/bin/env"])).deploy.release == ("/usr/bin/env",)
+    assert parse_spec(MINIMAL).deploy.release == ()
+
+
 def test_minimal_spec_gets_documented_defaults() -> None:
     spec = parse_spec(MINIMAL)
     assert spec.name == "shop"
@@ -68,6 +76,20 @@ def test_minimal_spec_gets_documented_defaults() -> None:
         (with_("limits", memory_max="lots"), "[limits] memory_max"),
         (with_("security", network="host"), "[security] network must be one of none, outbound"),
         (with_("deploy", keep_releases=1), "[deploy] keep_releases must be between 2 and 100"),
+        (with_("deploy", release="flask db upgrade"), "[deploy] release must be a list"),
+        (
+            with_("deploy", release=["flask", "db\nupgrade"]),
+            "[deploy] release 'db\\nupgrade' contains a control",
+        ),
+        (with_("deploy", release=["flask", "x\x00"]), "contains a control character"),
+        (with_("deploy", release=["./manage.py"]), "[deploy] release './manage.py': the program must be"),
+        (with_("deploy", release=["$SHELL"]), "the program must be a plain name or an absolute path"),
+        (
+            with_("deploy", release=["flask", "x" * 4097]),
+            "[deploy] release has an argument longer than 4096 characters",
+        ),
+        (with_("deploy", release=["true"] * 65), "[deploy] release has more than 64 arguments"),
+        (with_("deploy", release_timeout=0), "[deploy] release_timeout must be between 1 and 86400"),
         ({"service": {"name": "shop", "version": "1"}}, "[service] entry is required"),
     ],
 )

@@ -2,9 +2,10 @@
 the plan does not say. The only deploy code that changes a host.
 
 Steps, in order (each names the lock step `status` shows): user, directories and the record
-`deploying`, unpack, venv, tls, secrets, labels, then the activation (activate.py: write,
-nginx-test, start, nginx-reload, health, switch), record, cleanup. A new step (release hooks
-before the switch, a drain-first activation) is one more function here and one more plan field.
+`deploying`, unpack, venv, tls, secrets, labels, the release command ([deploy] release,
+hooks.py), then the activation (activate.py: write, nginx-test, start, nginx-reload, health,
+switch), record, cleanup. A new step (a drain-first activation) is one more function here and
+one more plan field.
 Every file goes through one FileWriter: on a failure before the switch, all of them come back.
 """
 
@@ -20,6 +21,7 @@ from . import bundleio, ownership, releases, units, venvs
 from .activate import HostContext, Outcome, Previous, activate, failure_of, previous_release
 from .bundleio import BundleInfo
 from .fs import FileWriter, remove_tree
+from .hooks import run_release_hook
 from .interrupt import hold_signals
 from .release_facts import probe_files, secret_dirs
 from .release_plan import SECRET, Activation, ReleasePlan, plan_activation
@@ -48,6 +50,9 @@ def apply_release(
         ctx.progress("user")
         created_user = plan.create_user is not None and ensure_user(ctx.system, ctx.layout)
         venv = prepare_release(ctx, info, writer, plan, secrets)
+        if plan.release_command:
+            ctx.progress("release")
+            run_release_hook(ctx.system, ctx.spec, ctx.layout, rid, plan.release_command)
         outcome = activate(ctx, writer, plan.activation, previous)  # restores on any failure itself
     except BaseException as exc:  # before activation (or a bug in it): the serving release is untouched
         hold_signals()

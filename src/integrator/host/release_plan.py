@@ -9,6 +9,7 @@ venv check (`facts.venv_stale`) from here too.
 from __future__ import annotations
 
 import hashlib
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
@@ -76,6 +77,7 @@ class ReleasePlan:
     restart: tuple[str, ...]  # units (re)started, in order
     reload_nginx: bool
     cleanup: tuple[str, ...]  # releases removed once this one serves (keep_releases)
+    release_command: tuple[str, ...] = ()  # [deploy] release: run with the new venv before the switch
 
     @property
     def changes(self) -> tuple[FileChange, ...]:
@@ -112,6 +114,7 @@ def plan_release(
         base, release_id=rid, replaces=replaces, create_user=None if facts.user_exists else layout.user,
         dirs=missing_dirs(tree_dirs(layout), facts.files), secrets=secret_changes, activation=activation,
         restart=(*socket, layout.service_unit), reload_nginx=True, cleanup=tuple(doomed),
+        release_command=spec.deploy.release,
     )  # fmt: skip
 
 
@@ -265,6 +268,7 @@ def plan_result(plan: ReleasePlan, layout: Layout) -> Result:
                        "new_sha256": c.new_sha256, "diff": c.diff} for c in changes],
             "restart": restarts,
             "cleanup": list(plan.cleanup),
+            "release_command": list(plan.release_command),
         }
     )  # fmt: skip
     result.say(f"plan for {plan.service} {plan.version} ({plan.reason}); nothing was changed")
@@ -276,6 +280,9 @@ def plan_result(plan: ReleasePlan, layout: Layout) -> Result:
     for c in changes:
         result.say(f"  {c.action:7} {c.path}")
         result.lines.extend("    " + line for line in c.diff.splitlines())
+    if plan.release_command:
+        hook = shlex.join(plan.release_command)
+        result.say(f"  run     `{hook}` with the new venv, as {layout.user} (before the switch)")
     result.say(f"  restart {', '.join(restarts)}; then health check, switch {layout.current}")
     if plan.cleanup:
         result.say(f"  then remove old releases: {', '.join(plan.cleanup)}")

@@ -59,7 +59,9 @@ def run_local(system: System, name: str, command: Sequence[str], tty: bool | Non
     program = resolve_program(system, layout, release_id, command[0])
     use_tty = sys.stdin.isatty() and sys.stdout.isatty() if tty is None else tty
     unit = unit_name(layout, "run", str(os.getpid()))
-    argv = transient_argv(spec, layout, release_id, [program, *command[1:]], unit=unit, tty=use_tty)
+    argv = transient_argv(
+        spec, layout, release_id, [program, *command[1:]], unit=unit, stdio="pty" if use_tty else "pipe"
+    )
     sys.stdout.flush()
     try:
         return subprocess.call(argv, env={**os.environ, "PATH": SYSTEM_PATH})

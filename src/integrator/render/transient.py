@@ -20,6 +20,7 @@ from .systemd import confinement, environment
 # A unit-name suffix the host picks (its pid): plain, so the unit name needs no escaping.
 _TOKEN = re.compile(r"[a-z0-9]{1,32}")
 MAX_ARGS = 4096
+STDIO = {"pty": ("--pty",), "pipe": ("--pipe",), "journal": ()}
 MAX_ARG_CHARS = 65536
 
 
@@ -62,13 +63,16 @@ def transient_argv(
     command: Sequence[str],
     *,
     unit: str,
-    tty: bool,
+    stdio: str,
     timeout_s: int | None = None,
 ) -> list[str]:
     """systemd-run that runs `command` (argv, program absolute) like NAME.service runs gunicorn:
     same user, venv, environment, credentials and sandboxing; waits, passes the exit code
-    through, leaves no unit behind (--collect). With `tty`, a pseudo-terminal (--pty); else our
-    own stdin, stdout and stderr (--pipe). `timeout_s` stops it (RuntimeMaxSec=) after that long."""
+    through, leaves no unit behind (--collect). `stdio`: "pty" a pseudo-terminal (--pty), "pipe"
+    our own stdin, stdout and stderr (--pipe), "journal" its output to the journal only, tagged
+    with the unit's name (a release hook). `timeout_s` stops it (RuntimeMaxSec=) after that long."""
+    if stdio not in STDIO:
+        raise ValueError(f"stdio must be one of {STDIO}, not {stdio!r}")
     program, *args = check_command(command)
     argv = [
         "systemd-run",
@@ -76,7 +80,7 @@ def transient_argv(
         "--quiet",
         "--wait",
         "--collect",
-        "--pty" if tty else "--pipe",
+        *STDIO[stdio],
         "--service-type=exec",
         f"--working-directory={layout.app_dir(release_id)}",
         f"--description={layout.name}: {program}",

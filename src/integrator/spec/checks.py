@@ -16,6 +16,9 @@ from .text import (
     PACKAGE_PATTERN_RE,
     PATH_RE,
     PERCENT_RE,
+    PROGRAM_RE,
+    RELEASE_ARG_MAX,
+    RELEASE_ARGS_MAX,
     RESERVED_ENV,
     SERVER_NAME_RE,
     SIZE_RE,
@@ -93,6 +96,7 @@ def check_values(s: ServiceSpec, src: str) -> None:
     fail_unless(len(set(secrets)) == len(secrets), src, "[secrets] files", "has duplicates")
     _check_package(s, src)
     _check_static(s, src)
+    _check_release(s.deploy.release, src)
     limits = s.limits
     fail_unless(
         limits.memory_max == "" or fullmatch(SIZE_RE, limits.memory_max),
@@ -106,6 +110,22 @@ def check_values(s: ServiceSpec, src: str) -> None:
         "[limits] cpu_quota",
         f"{show(limits.cpu_quota)}: use e.g. '200%'",
     )
+
+
+def _check_release(argv: tuple[str, ...], src: str) -> None:
+    """[deploy] release: an argv whose program is a name in the venv or an absolute path."""
+    where = "[deploy] release"
+    fail_unless(len(argv) <= RELEASE_ARGS_MAX, src, where, f"has more than {RELEASE_ARGS_MAX} arguments")
+    for arg in argv:
+        fail_unless(
+            len(arg) <= RELEASE_ARG_MAX,
+            src,
+            where,
+            f"has an argument longer than {RELEASE_ARG_MAX} characters",
+        )
+    if argv:
+        ok = fullmatch(PROGRAM_RE, argv[0])
+        fail_unless(ok, src, where, f"{show(argv[0])}: the program must be a plain name or an absolute path")
 
 
 def _check_service(s: ServiceSpec, src: str) -> None:

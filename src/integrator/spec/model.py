@@ -86,6 +86,10 @@ class Security:
 @dataclass(frozen=True)
 class Deploy:
     keep_releases: int = setting(5, "releases kept on the host for rollback", low=2, high=100)
+    release: tuple[str, ...] = setting(
+        (), 'a command (argv) run once per deploy before the switch, e.g. ["flask", "db", "upgrade"]'
+    )
+    release_timeout: int = setting(600, "seconds the release command may run", low=1, high=86400)
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,11 @@ class ServiceSpec:
     security: Security = table(
         Security, 'network = "none" (unix socket only) or "outbound"; memory_deny_write_execute'
     )
-    deploy: Deploy = table(Deploy, "keep_releases: how many releases stay on the host for rollback")
+    deploy: Deploy = table(
+        Deploy,
+        "keep_releases: how many releases stay on the host for rollback; release: a command\n"
+        'run before the switch with the new release (["flask", "db", "upgrade"]), release_timeout',
+    )
     package: Package = table(
         Package, 'include = ["instance/"], exclude = ["*.sqlite3"]: what the app wheel holds (docs/adopt.md)'
     )

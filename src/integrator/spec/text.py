@@ -40,6 +40,10 @@ ENTRY_MAX = 200
 SERVER_NAME_RE = re.compile(r"_|(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 ENV_VALUE_MAX = 4096
+# [deploy] release: the program is a name in the release's venv (or /usr/bin) or an absolute path
+PROGRAM_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}|/[A-Za-z0-9._+@,=:/-]{1,1023}")
+RELEASE_ARGS_MAX = 64
+RELEASE_ARG_MAX = 4096
 SECRET_NAME_RE = re.compile(r"[a-z][a-z0-9_.-]{0,62}")
 SIZE_RE = re.compile(r"[0-9]{1,15}[KMGT]?")
 BODY_SIZE_RE = re.compile(r"[0-9]{1,9}[kmg]?")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,26 +239,32 @@ def test_a_signal_during_a_deploy_restores_at_once(box: Sandbox, step: str, sig:
 
 
 def test_status_shows_a_running_deploy_then_sighup_restores(box: Sandbox) -> None:
+    """The watcher stops the deploy (SIGSTOP) as it starts unpacking, so `status` sees it under
+    way however fast each step is (a venv reused from an earlier deploy takes milliseconds)."""
     before = consistent(box)
+    watcher = subprocess.Popen(
+        box.exec_argv(["python3", "-c", WATCHER, LOCK, "unpack:SIGSTOP"]), stdout=subprocess.PIPE, text=True
+    )
+    assert watcher.stdout is not None and watcher.stdout.readline().strip() == "ready"
     deploy = subprocess.Popen(box.exec_argv(["python3", OLD, "deploy", "--json"]), stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            note = sh(box, "cat", LOCK).stdout.decode().split()
-            if note[1:] == ["venv"]:
-                break
-            assert time.monotonic() < deadline, f"no venv step: {note}"
-            time.sleep(0.05)
+        said = watcher.communicate(timeout=120)[0]
+        assert watcher.returncode == 0, f"the watcher never saw its step: {said}"
+        pid = said.split()[3]  # `sent SIGSTOP to PID at step unpack`
         report = status(box)
-        assert f"  deploying (pid {note[0]}, step venv)" in report.lines, report.lines
+        assert f"  deploying (pid {pid}, step unpack)" in report.lines, report.lines
         assert report.exit_code == 0  # serving, healthy, a deploy under way: nothing wrong
-        sh(box, "kill", "-HUP", note[0])
+        sh(box, "kill", "-HUP", pid)
+        sh(box, "kill", "-CONT", pid)  # the pending SIGHUP is handled as it resumes
+        # nsenter stops itself when its child stops (util-linux forwards job control): resume it too
+        deploy.send_signal(signal.SIGCONT)
         out, _ = deploy.communicate(timeout=60)
     finally:
-        if deploy.poll() is None:
-            deploy.kill()
+        for proc in (deploy, watcher):
+            if proc.poll() is None:
+                proc.kill()
     assert deploy.returncode == 128 + signal.SIGHUP
-    assert "interrupted by SIGHUP at step venv" in json.loads(out)["reason"]
+    assert "interrupted by SIGHUP at step unpack" in json.loads(out)["reason"]
     assert healthy(box, "0.2.0") == before
 
 

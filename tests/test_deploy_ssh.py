@@ -37,6 +37,8 @@ from tests.test_deploy_e2e import _build, _new_service, _set_version, get, sh, v
 
 SERVICE = "viassh"
 CLI = [sys.executable, "-m", "integrator.cli"]
+# A step as it starts, printed on stderr before any error (host/progress.py text_sink).
+PROGRESS_LINE = re.compile(r"integrator: +[0-9]+\.[0-9] s  \S.*")
 
 
 # --- without a host -------------------------------------------------------------------------------
@@ -482,10 +484,16 @@ def test_changed_host_key_is_refused_before_anything_is_copied(
     monkeypatch.setenv(SSH_CONFIG_ENV, str(config))
     before = sh(ssh_host.box, "ls", "-A", "/var/tmp").stdout
     code, out, err = cli(capsys, "deploy", str(bundles.v1), "--ssh", ssh_host.dest)
-    assert (code, out) == (1, "") and len(err.splitlines()) == 1, err
+    # the steps printed as they start (`send`), then the error: one line
+    assert (code, out) == (1, "") and len(error_lines(err)) == 1, err
     assert f"ssh to {ssh_host.dest} failed: Host key for {ssh_host.box.address} has changed" in err
     assert err.endswith("Host key verification failed.\n")
     assert sh(ssh_host.box, "ls", "-A", "/var/tmp").stdout == before
+
+
+def error_lines(err: str) -> list[str]:
+    """stderr without the progress lines (`integrator:    0.1 s  send`, host/progress.py)."""
+    return [line for line in err.splitlines() if not PROGRESS_LINE.fullmatch(line)]
 
 
 @pytest.mark.slow
@@ -499,7 +507,7 @@ def test_unknown_key_is_one_clear_line(
     code, out, err = cli(capsys, "doctor", "--ssh", ssh_host.dest)
     assert (code, out) == (1, "")
     assert err.startswith(f"integrator: error: ssh to {ssh_host.dest} failed: {ssh_host.dest}: ")
-    assert "Permission denied (publickey" in err and len(err.splitlines()) == 1
+    assert "Permission denied (publickey" in err and len(error_lines(err)) == 1, err
 
 
 @pytest.mark.slow

@@ -67,7 +67,13 @@ TEXTS: dict[str, list[Any]] = {
     "[secrets] files": [[], ["db_password", "api.key"]],
     "[limits] memory_max": ["", "1G"],
     "[limits] cpu_quota": ["", "50%"],
+    "[deploy] release": [[], ["flask", "--app", "shop:create_app", "db", "upgrade"], ["/usr/bin/true"]],
+    "[package] include": [[], ["instance/", "data/*.json"]],
+    "[package] exclude": [[], ["*.sqlite3"]],
 }
+# Free tables: names (and values) each table accepts, so most drawn specs are valid ones.
+FREE_KEYS = {"env": ["A", "SHOP_X", "b_2"], "static": ["/static/", "/media/files/"]}
+FREE_VALUES = {"env": st.text(max_size=20), "static": st.sampled_from(["static", "web/assets"])}
 TLS = [{}, {"mode": "local-ca"}, {"mode": "provided", "cert": "/etc/pki/a.crt", "key": "/etc/pki/a.key"}]
 
 
@@ -80,7 +86,7 @@ def _values(key: Key) -> st.SearchStrategy[Any]:
         return st.booleans()
     if key.kind is int and key.low is not None and key.high is not None:
         return st.integers(key.low, key.high)
-    return st.just(key.default)
+    return st.just(list(key.default) if isinstance(key.default, tuple) else key.default)  # TOML has lists
 
 
 @st.composite
@@ -90,9 +96,7 @@ def shapes(draw: st.DrawFn) -> dict[str, Any]:
         if t.name == "tls":
             data["tls"] = dict(draw(st.sampled_from(TLS)))
         elif t.free:
-            data[t.name] = draw(
-                st.dictionaries(st.sampled_from(["A", "SHOP_X", "b_2"]), st.text(max_size=20))
-            )
+            data[t.name] = draw(st.dictionaries(st.sampled_from(FREE_KEYS[t.name]), FREE_VALUES[t.name]))
         else:
             data[t.name] = {k.name: draw(_values(k)) for k in t.keys if k.is_required or draw(st.booleans())}
     return data

@@ -219,20 +219,27 @@ def _filesystem(layout: Layout, release_id: str) -> list[str]:
     ]
 
 
+# No capabilities and no way to gain any: the web unit's lines, and every other unit's that runs a
+# program of ours (render/tls_watch.py), so the units cannot drift apart.
+NO_PRIVILEGES = (
+    "NoNewPrivileges=yes",
+    "CapabilityBoundingSet=",
+    "AmbientCapabilities=",
+    "RestrictSUIDSGID=yes",
+    "RemoveIPC=yes",
+    "KeyringMode=private",
+    "LockPersonality=yes",
+    "RestrictRealtime=yes",
+    "RestrictNamespaces=yes",
+)
+
+
 def _privileges(spec: ServiceSpec) -> list[str]:
     mdwe = "yes" if spec.security.memory_deny_write_execute else "no"
     return [
         "# No capabilities, no way to gain any (setuid, new privileges), no namespaces, no realtime.",
         "# No PrivateUsers=: it fails to start where user namespaces are disabled (common on RHEL).",
-        "NoNewPrivileges=yes",
-        "CapabilityBoundingSet=",
-        "AmbientCapabilities=",
-        "RestrictSUIDSGID=yes",
-        "RemoveIPC=yes",
-        "KeyringMode=private",
-        "LockPersonality=yes",
-        "RestrictRealtime=yes",
-        "RestrictNamespaces=yes",
+        *NO_PRIVILEGES,
         "# No writable+executable memory: CPython and gunicorn are fine; JITs and old-style cffi",
         "# callbacks are not ([security] memory_deny_write_execute in service.toml).",
         f"MemoryDenyWriteExecute={mdwe}",

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .common import header
+from .systemd import NO_PRIVILEGES
 
 SETTLE_S = 1  # seconds between the first change and the reload
 
@@ -97,15 +98,7 @@ def _sandbox() -> list[str]:
         "ProtectHostname=yes",
         "ProtectProc=invisible",
         "ProcSubset=pid",
-        "NoNewPrivileges=yes",
-        "CapabilityBoundingSet=",
-        "AmbientCapabilities=",
-        "RestrictSUIDSGID=yes",
-        "RemoveIPC=yes",
-        "KeyringMode=private",
-        "LockPersonality=yes",
-        "RestrictRealtime=yes",
-        "RestrictNamespaces=yes",
+        *NO_PRIVILEGES,
         "MemoryDenyWriteExecute=yes",
         "UMask=0077",
         "SystemCallArchitectures=native",

@@ -339,3 +339,18 @@ def test_a_wildcard_name_reaches_its_app_as_the_name_asked_for(edge: Edge) -> No
     assert status == 200
     got = _echoed_headers(echoed)
     assert got["host"] == f"eu.reports.example:{edge.https_port}"
+
+
+def test_the_app_gets_the_request_id_nginx_logs(edge: Edge) -> None:
+    """nginx's own id when the client sent none or a malformed one; a well-formed one (a load
+    balancer's) is kept. The access line logs the same variable (tests/test_render_logs.py)."""
+    ids = []
+    for sent in ({}, {"X-Request-ID": "bad id/../x"}, {"X-Request-ID": "x" * 65}):
+        status, echoed = _https(edge.https_port, "demo.example", {"Host": "demo.example", **sent})
+        assert status == 200
+        ids.append(_echoed_headers(echoed)["x-request-id"])
+    assert all(re.fullmatch(r"[0-9a-f]{32}", str(i)) for i in ids) and len(set(ids)) == 3, ids
+    status, echoed = _https(
+        edge.https_port, "demo.example", {"Host": "demo.example", "X-Request-ID": "lb-1.a_b"}
+    )
+    assert _echoed_headers(echoed)["x-request-id"] == "lb-1.a_b"

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
+import integrator.template
 from integrator.errors import UsageError
 from integrator.host.journal import journal_argv, journal_matches
 from integrator.layout import Layout, profile
 from integrator.render.nginx import site
 
 from .render_checks import CASES, DEFAULT, Case
+
+# The rule of the template's requestlog.py for an incoming X-Request-ID.
+TEMPLATE_ID_RE = re.search(
+    r're\.compile\(r"\^(.*)\$"\)',
+    (Path(integrator.template.__file__).parent / "files/src/__name__/requestlog.py").read_text(),
+).group(1)  # type: ignore[union-attr]
 
 # nginx's syslog tag: "at most 32 characters, alphanumerics and underscores" (ngx_syslog.c).
 NGINX_TAG_RE = re.compile(r"[A-Za-z0-9_]{1,32}")
@@ -90,6 +98,24 @@ def test_the_access_line_is_one_json_object_whatever_the_client_sends() -> None:
         "request_time", "upstream_status", "upstream_response_time", "tls", "referer", "user_agent",
         "request_id",
     }  # fmt: skip
+
+
+def test_nginx_logs_the_request_id_it_passes_to_the_app() -> None:
+    """One id per request in both logs: the access line's request_id and X-Request-ID to the app
+    are the same variable, nginx's $request_id unless a well-formed id came in (the template's rule)."""
+    text = _site(DEFAULT)
+    [var] = re.findall(r"^\s+proxy_set_header X-Request-ID (\$\w+);$", text, re.M)
+    assert f'"request_id":"{var}"' in text
+    values = {**HOSTILE, var[1:]: "abc"}
+    assert json.loads(_access_line(text, values))["request_id"] == "abc"
+    body = re.search(rf"^map \$http_x_request_id {re.escape(var)} \{{\n(.*?)^\}}", text, re.S | re.M)
+    assert body is not None, "no map for the request id"
+    assert body.group(1).split() == [
+        "default",
+        "$request_id;",
+        f'"~^{TEMPLATE_ID_RE}$"',
+        "$http_x_request_id;",
+    ]
 
 
 # --- which journal lines `logs NAME --source` shows ------------------------------------------

@@ -18,6 +18,8 @@ from .nginx_logs import log_directives, log_format
 from .nginx_static import static_locations
 from .nginx_text import INDENT, Version, block, listens
 
+# The template's requestlog.py keeps an incoming X-Request-ID only if it matches this, too.
+REQUEST_ID_PATTERN = "[A-Za-z0-9._-]{1,64}"
 UPSTREAM_KEEPALIVE = 16  # idle connections each nginx worker keeps open to gunicorn
 HTTP2_DIRECTIVE_SINCE = (1, 25, 1)  # `http2 on;`; older nginx wants `listen ... http2`
 UPSTREAM_IDLE_TIMEOUT_SINCE = (1, 15, 3)  # `keepalive_timeout` inside upstream{}
@@ -30,7 +32,8 @@ def site(spec: ServiceSpec, layout: Layout, nginx_version: Version, backends: Ba
     lines += ["", *_ipv6_note()]
     lines += ["", *_upstream(spec, layout, nginx_version, backends)]
     lines += ["", *_names_map(spec)]
-    lines += ["", *log_format(layout)]
+    lines += ["", *_request_id_map(spec)]
+    lines += ["", *log_format(layout, request_id_variable(spec))]
     lines += ["", *_redirect_server(spec, layout)]
     lines += ["", *_https_server(spec, layout, nginx_version, backends)]
     return "\n".join(lines) + "\n"
@@ -99,6 +102,25 @@ def _names_map(spec: ServiceSpec) -> list[str]:
         "# The service's names. Redirects, Host and X-Forwarded-Host use only these, never what a",
         f"# client sent; {why}.",
         *block(f"map $host {host_variable(spec)}", body),
+    ]
+
+
+def request_id_variable(spec: ServiceSpec) -> str:
+    """The request's id, in nginx's access line and in X-Request-ID to the app: one id per request
+    in both logs. At most 45 characters (see host_variable)."""
+    return f"{host_variable(spec)}_id"
+
+
+def _request_id_map(spec: ServiceSpec) -> list[str]:
+    """An incoming X-Request-ID that looks harmless (a load balancer's, the same rule as the
+    template's requestlog.py) is kept, so one id follows a request across hosts; else nginx's own."""
+    return [
+        "# The request's id, logged by nginx and passed to the app as X-Request-ID: an incoming",
+        "# one if it is 1-64 of [A-Za-z0-9._-] (a load balancer's), else nginx's own $request_id.",
+        *block(
+            f"map $http_x_request_id {request_id_variable(spec)}",
+            ["default $request_id;", f'"~^{REQUEST_ID_PATTERN}$" $http_x_request_id;'],
+        ),
     ]
 
 
@@ -204,6 +226,8 @@ def _proxy(spec: ServiceSpec, layout: Layout, backends: Backends | None) -> list
         "# The name the client asked for (one of ours: see the map), and the port unless it is 443.",
         f"proxy_set_header Host {authority};",
         f"proxy_set_header X-Forwarded-Host {authority};",
+        "# The id nginx logs for this request (see the map): the app logs the same one.",
+        f"proxy_set_header X-Request-ID {request_id_variable(spec)};",
         '# HTTP/1.1 without "Connection: close" keeps the upstream connections alive.',
         "proxy_http_version 1.1;",
         'proxy_set_header Connection "";',

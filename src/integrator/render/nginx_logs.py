@@ -30,7 +30,7 @@ ACCESS_FIELDS = (
     ("tls", "$ssl_protocol", True),
     ("referer", "$http_referer", True),
     ("user_agent", "$http_user_agent", True),
-    ("request_id", "$request_id", True),
+    ("request_id", "{request_id}", True),  # the site's id variable: the app logs the same one
 )
 
 
@@ -39,9 +39,13 @@ def log_format_name(layout: Layout) -> str:
     return f"{layout.name}_json"
 
 
-def log_format(layout: Layout) -> list[str]:
-    """The access line's format, declared at http level (the site file is included there)."""
-    fields = [f'"{key}":"{var}"' if quoted else f'"{key}":{var}' for key, var, quoted in ACCESS_FIELDS]
+def log_format(layout: Layout, request_id: str) -> list[str]:
+    """The access line's format, declared at http level (the site file is included there);
+    `request_id`: the nginx variable holding the id the app is given too."""
+    fields = [
+        f'"{key}":"{var}"' if quoted else f'"{key}":{var}'
+        for key, var, quoted in ((k, v.format(request_id=request_id), q) for k, v, q in ACCESS_FIELDS)
+    ]
     parts = [f"'{{{fields[0]},'", *(f"'{f},'" for f in fields[1:-1]), f"'{fields[-1]}}}'"]
     return [
         "# The access line: one JSON object per request (escape=json: whatever a client sends",

@@ -19,6 +19,7 @@ import httpload  # bench/httpload.py, next to this file
 
 from integrator import sandbox
 from integrator.bundle.commands import bundle
+from integrator.host.deploy_options import DeployOptions
 from integrator.targets import commands
 from integrator.targets.transport import SandboxTarget
 from integrator.template.commands import new
@@ -63,7 +64,7 @@ def build_versions(name: str, work: Path, count: int) -> list[Path]:
 
 def deploy(box: sandbox.Sandbox, pyz: Path) -> None:
     """`integrator deploy PYZ --host BOX`; a failed deploy ends the benchmark."""
-    result = commands.deploy(pyz, SandboxTarget(box.name))
+    result = commands.deploy(DeployOptions(pyz), SandboxTarget(box.name))
     if result.exit_code != 0:
         raise SystemExit("deploy failed:\n" + "\n".join(result.lines))
 

@@ -29,6 +29,7 @@ from common import PY, disposable_host, new_service, set_version
 
 from integrator import sandbox
 from integrator.bundle.commands import bundle
+from integrator.host.deploy_options import DeployOptions
 from integrator.targets import commands
 from integrator.targets.transport import SandboxTarget
 
@@ -66,7 +67,7 @@ def build(src: Path, out: Path, pythons: list[str]) -> tuple[Path, float]:
 
 def timed_deploy(box: sandbox.Sandbox, pyz: Path) -> tuple[float, dict[str, object]]:
     start = time.monotonic()
-    result = commands.deploy(pyz, SandboxTarget(box.name))
+    result = commands.deploy(DeployOptions(pyz), SandboxTarget(box.name))
     took = time.monotonic() - start
     if result.exit_code != 0:
         raise SystemExit("deploy failed:\n" + "\n".join(result.lines))

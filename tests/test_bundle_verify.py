@@ -37,6 +37,7 @@ from integrator.bundle.wheelinstall import install_wheels
 from integrator.bundle.zipapp import MAIN_PY, file_entries, host_code, package_dir, pyz_bytes, write_pyz
 from integrator.errors import BundleError, HostError, UsageError
 from integrator.host import pyzmain
+from integrator.host.deploy_options import DeployOptions
 from integrator.spec import parse_spec
 
 SPEC = parse_spec({"service": {"name": "shop", "version": "1.2.0", "entry": "shop:create_app()"}})
@@ -458,7 +459,7 @@ def test_pyz_name_verbs_default_to_the_bundles_service(bundle: Path, monkeypatch
     monkeypatch.setattr(verbs, "status", lambda system, name: called("status", name))
     monkeypatch.setattr(verbs, "rollback", lambda system, name, to: called("rollback", name))
     monkeypatch.setattr(
-        verbs, "deploy_here", lambda s, bundle, plan_only, **_: called("deploy", (bundle, plan_only))
+        verbs, "deploy_here", lambda s, options: called("deploy", (options.bundle, options.plan_only))
     )
     monkeypatch.setattr(verbs, "releases", lambda system, name: called("releases", name))
     assert pyzmain.main(["status"], bundle=bundle) == 0
@@ -499,9 +500,11 @@ def test_deploy_checks_the_signature_before_the_bundle_goes_anywhere(tmp_path: P
     signed = make_bundle(tmp_path / "signed.pyz", signing_key=key)
     unreachable = SshTarget("root@127.0.0.1")  # never contacted: the check comes first
     with pytest.raises(BundleError, match="signature is not valid"):
-        commands.deploy(signed, unreachable, allowed_signers=other_signers)
+        commands.deploy(DeployOptions(signed, allowed_signers=other_signers), unreachable)
     with pytest.raises(BundleError, match="not signed"):
-        commands.deploy(make_bundle(tmp_path / "plain.pyz"), unreachable, allowed_signers=signers)
+        commands.deploy(
+            DeployOptions(make_bundle(tmp_path / "plain.pyz"), allowed_signers=signers), unreachable
+        )
 
 
 # --- locks and wheelhouse: nothing but pinned wheels (issue 8, finding 3) ----------------------------

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from integrator.host.deploy_options import DeployOptions
 from integrator.result import Result
 from integrator.sandbox import Sandbox
 from integrator.targets import commands
@@ -66,7 +67,7 @@ def box(make_module_sandbox: MakeSandbox, bundle: Path) -> Sandbox:
     box = make_module_sandbox()
     assert sh(box, "mkdir", "-p", f"{TLS_DIR}/archive").returncode == 0
     _new_pair(box, f"{TLS_DIR}/cert.pem", f"{TLS_DIR}/key.pem")
-    ok(commands.deploy(bundle, SandboxTarget(box.name)))
+    ok(commands.deploy(DeployOptions(bundle), SandboxTarget(box.name)))
     return box
 
 

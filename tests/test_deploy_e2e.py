@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from integrator.errors import IntegratorError
+from integrator.host.deploy_options import DeployOptions
 from integrator.result import Result
 from integrator.sandbox import Sandbox
 from integrator.targets import commands
@@ -186,7 +187,7 @@ def ok(result: Result) -> Result:
 def test_fresh_deploy_serves_https_and_redirects(host: Sandbox, bundles: Bundles) -> None:
     target = SandboxTarget(host.name)
     start = time.monotonic()
-    result = ok(commands.deploy(bundles.demo1, target))
+    result = ok(commands.deploy(DeployOptions(bundles.demo1), target))
     print(f"fresh deploy: {time.monotonic() - start:.1f} s", *result.lines, sep="\n")
     address = host.address
     status, body, _ = get(address, "/", "demo")
@@ -198,13 +199,13 @@ def test_fresh_deploy_serves_https_and_redirects(host: Sandbox, bundles: Bundles
 
 
 def test_same_bundle_again_is_nothing_to_do(host: Sandbox, bundles: Bundles) -> None:
-    result = ok(commands.deploy(bundles.demo1, SandboxTarget(host.name)))
+    result = ok(commands.deploy(DeployOptions(bundles.demo1), SandboxTarget(host.name)))
     assert "nothing to do" in result.lines[0] and result.data["changed"] is False
 
 
 def test_plan_shows_diffs_and_changes_nothing(host: Sandbox, bundles: Bundles) -> None:
     target = SandboxTarget(host.name)
-    result = ok(commands.deploy(bundles.demo2, target, plan_only=True))
+    result = ok(commands.deploy(DeployOptions(bundles.demo2, plan_only=True), target))
     assert any("/etc/systemd/system/demo.service" in line for line in result.lines)
     assert any(line.lstrip().startswith("+") for line in result.lines)  # a diff
     assert version(host.address, "demo") == "0.1.0"
@@ -219,7 +220,7 @@ def test_kill9_of_main_process_serves_again_within_5s(host: Sandbox) -> None:
 
 
 def test_broken_release_fails_and_old_release_serves(host: Sandbox, bundles: Bundles) -> None:
-    result = commands.deploy(bundles.broken, SandboxTarget(host.name))
+    result = commands.deploy(DeployOptions(bundles.broken), SandboxTarget(host.name))
     text = "\n".join(result.lines)
     print(text)
     assert result.exit_code != 0
@@ -230,7 +231,7 @@ def test_broken_release_fails_and_old_release_serves(host: Sandbox, bundles: Bun
 
 def test_unhealthy_release_fails_and_old_release_serves(host: Sandbox, bundles: Bundles) -> None:
     """It starts and imports fine, but /healthz answers 500 through nginx: not activated."""
-    result = commands.deploy(bundles.unhealthy, SandboxTarget(host.name))
+    result = commands.deploy(DeployOptions(bundles.unhealthy), SandboxTarget(host.name))
     text = "\n".join(result.lines)
     assert result.exit_code != 0
     assert "health check" in text and "HTTP 500" in text and "still serving" in text
@@ -240,7 +241,7 @@ def test_unhealthy_release_fails_and_old_release_serves(host: Sandbox, bundles: 
 
 def test_deploy_v2_then_rollback_returns_previous(host: Sandbox, bundles: Bundles) -> None:
     target = SandboxTarget(host.name)
-    ok(commands.deploy(bundles.demo2, target))
+    ok(commands.deploy(DeployOptions(bundles.demo2), target))
     assert version(host.address, "demo") == "0.2.0"
     ok(commands.rollback("demo", target))
     assert version(host.address, "demo") == "0.1.0"
@@ -266,7 +267,7 @@ def test_the_same_lock_reuses_its_venv_and_rollback_after_cleanup_serves(
     current = next(r["id"] for r in records if r["outcome"] == "ok")
     previous = next(r["id"] for r in records if r["outcome"] == "rolled_back")
     shared = link(current)
-    result = ok(commands.deploy(bundles.demo1_tuned, target))
+    result = ok(commands.deploy(DeployOptions(bundles.demo1_tuned), target))
     assert result.data["venv"]["reused"] is True, result.lines
     new = result.data["release"]
     assert link(new) == shared and shared.startswith("../../venvs/py3.11-")
@@ -283,8 +284,8 @@ def test_the_same_lock_reuses_its_venv_and_rollback_after_cleanup_serves(
 
 def test_two_services_and_a_clone_side_by_side(host: Sandbox, bundles: Bundles) -> None:
     target = SandboxTarget(host.name)
-    ok(commands.deploy(bundles.shop, target))
-    ok(commands.deploy(bundles.clone, target))
+    ok(commands.deploy(DeployOptions(bundles.shop), target))
+    ok(commands.deploy(DeployOptions(bundles.clone), target))
     address = host.address
     for name in ("demo", "shop", "shopx"):
         status, body, _ = get(address, "/", host=name)
@@ -319,7 +320,7 @@ def test_changed_host_python_is_detected_and_the_venv_rebuilt(host: Sandbox, bun
     sh(host, "sed", "-i", "s/^version = .*/version = 3.10.0/", "/opt/shop/current/venv/pyvenv.cfg")
     report = commands.doctor("shop", target)
     assert report.exit_code != 0 and any("built for Python 3.10.0" in line for line in report.lines)
-    result = ok(commands.deploy(bundles.shop, target))
+    result = ok(commands.deploy(DeployOptions(bundles.shop), target))
     assert "rebuilding the venv" in result.lines[0]
     ok(commands.doctor("shop", target))
     assert version(host.address, "shop") == "0.1.0"
@@ -342,12 +343,12 @@ def test_uninstall_leaves_nginx_valid_and_no_trace(host: Sandbox) -> None:
 def test_secrets_are_required_and_stored_root_only(host: Sandbox, bundles: Bundles, tmp_path: Path) -> None:
     target = SandboxTarget(host.name)
     with pytest.raises(IntegratorError, match="--secret api_key=FILE") as err:
-        commands.deploy(bundles.vault, target)
+        commands.deploy(DeployOptions(bundles.vault), target)
     assert err.value.exit_code == 2
     assert sh(host, "test", "-e", "/opt/vault").returncode != 0  # refused before touching anything
     secret = tmp_path / "api_key"
     secret.write_text("s3cret-value\n")
-    result = ok(commands.deploy(bundles.vault, target, secrets={"api_key": secret}))
+    result = ok(commands.deploy(DeployOptions(bundles.vault, secrets={"api_key": secret}), target))
     assert "s3cret" not in "\n".join(result.lines)
     modes = sh(
         host,
@@ -372,7 +373,7 @@ def test_secrets_are_required_and_stored_root_only(host: Sandbox, bundles: Bundl
 def test_failed_first_deploy_removes_everything(host: Sandbox, bundles: Bundles) -> None:
     box = host
     before = sh(box, "sh", "-c", "ls /etc/nginx/conf.d /etc/systemd/system; getent passwd | wc -l").stdout
-    result = commands.deploy(bundles.fresh_broken, SandboxTarget(box.name))
+    result = commands.deploy(DeployOptions(bundles.fresh_broken), SandboxTarget(box.name))
     assert result.exit_code != 0 and "everything it wrote was removed" in "\n".join(result.lines)
     after = sh(box, "sh", "-c", "ls /etc/nginx/conf.d /etc/systemd/system; getent passwd | wc -l").stdout
     assert after == before
@@ -398,7 +399,7 @@ def test_default_server_clash_is_refused_before_any_change(host: Sandbox, tmp_pa
     with pytest.raises(
         IntegratorError, match=r"sites-enabled/default already is nginx's default server for port 80"
     ):
-        commands.deploy(bundle, SandboxTarget(box.name))
+        commands.deploy(DeployOptions(bundle), SandboxTarget(box.name))
     assert sh(box, *listing).stdout == before
 
 
@@ -416,14 +417,14 @@ def test_deploy_killed_part_way_leaves_a_release_serving(
 
     box = make_sandbox()
     target = SandboxTarget(box.name)
-    ok(commands.deploy(bundles.demo1, target))
+    ok(commands.deploy(DeployOptions(bundles.demo1), target))
     box.copy_in(bundles.demo2, "/root/demo2.pyz")
     run = interrupted(box, ["/root/demo2.pyz", "deploy"], [f"{step}:SIGKILL"])
     assert run.returncode != 0, "the deploy finished before it was killed: nothing was tested"
     assert sh(box, "nginx", "-t").returncode == 0
     wait_serving(box.address, 10, host="demo")
     assert version(box.address, "demo") in ("0.1.0", "0.2.0")
-    result = ok(commands.deploy(bundles.demo2, target))
+    result = ok(commands.deploy(DeployOptions(bundles.demo2), target))
     assert result.lines[0].startswith("found an interrupted deploy of "), result.lines
     assert version(box.address, "demo") == "0.2.0"
     consistent(box)
@@ -439,7 +440,7 @@ def test_a_server_name_already_served_is_refused_before_any_change(host: Sandbox
         toml.write_text(toml.read_text().replace("server_names = []", 'server_names = ["app.example"]'))
         assert 'server_names = ["app.example"]' in toml.read_text()
         built[name] = _build(src, tmp_path / "dist" / name)
-    ok(commands.deploy(built["alpha"], SandboxTarget(box.name)))
+    ok(commands.deploy(DeployOptions(built["alpha"]), SandboxTarget(box.name)))
     listing = [
         "sh",
         "-c",
@@ -447,6 +448,6 @@ def test_a_server_name_already_served_is_refused_before_any_change(host: Sandbox
     ]
     before = sh(box, *listing).stdout
     with pytest.raises(IntegratorError, match=r"conf.d/alpha.conf already serves app.example on port 443"):
-        commands.deploy(built["beta"], SandboxTarget(box.name))
+        commands.deploy(DeployOptions(built["beta"]), SandboxTarget(box.name))
     assert sh(box, *listing).stdout == before
     assert get(box.address, "/", "app.example")[0] == 200

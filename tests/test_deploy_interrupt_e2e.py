@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from integrator.host.deploy_options import DeployOptions
 from integrator.result import Result
 from integrator.sandbox import Sandbox
 from integrator.targets import commands
@@ -173,7 +174,7 @@ def newest_record(host: Sandbox) -> dict[str, Any]:
 
 
 def test_first_release(box: Sandbox, demo: Demo) -> None:
-    ok(commands.deploy(demo.old, SandboxTarget(box.name)))
+    ok(commands.deploy(DeployOptions(demo.old), SandboxTarget(box.name)))
     healthy(box, "0.1.0")
 
 
@@ -200,7 +201,7 @@ def test_rollback_after_a_deploy_killed_at_its_health_check(box: Sandbox) -> Non
 
 
 def test_the_next_deploy_completes(box: Sandbox, demo: Demo) -> None:
-    ok(commands.deploy(demo.new, SandboxTarget(box.name)))
+    ok(commands.deploy(DeployOptions(demo.new), SandboxTarget(box.name)))
     healthy(box, "0.2.0")
 
 
@@ -282,7 +283,7 @@ def test_a_killed_rollback_is_repaired_by_the_next_deploy(box: Sandbox, demo: De
     assert run.returncode != 0 and run.payload == {}
     report = status(box)
     assert report.exit_code == 1 and report.lines[0].startswith("demo: INTERRUPTED"), report.lines
-    result = ok(commands.deploy(demo.new, SandboxTarget(box.name)))
+    result = ok(commands.deploy(DeployOptions(demo.new), SandboxTarget(box.name)))
     assert result.lines[0].startswith("found an interrupted deploy or rollback (pid "), result.lines
     assert f"release {before} put back and serving" in result.lines[0]
     assert healthy(box, "0.2.0") == before
@@ -302,6 +303,6 @@ def test_a_full_disk_fails_cleanly_and_the_next_deploy_completes(box: Sandbox, d
         assert healthy(box, "0.2.0") == before
     finally:
         sh(box, "rm", "-f", "/opt/filler")
-    ok(commands.deploy(demo.old, SandboxTarget(box.name)))
+    ok(commands.deploy(DeployOptions(demo.old), SandboxTarget(box.name)))
     healthy(box, "0.1.0")
     assert get(box.address, "/healthz", "demo")[0] == 200

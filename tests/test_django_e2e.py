@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from integrator.host.deploy_options import DeployOptions
 from integrator.project.metadata import parse_toml
 from integrator.sandbox import Sandbox
 from integrator.spec import dump_spec_toml, parse_spec
@@ -98,7 +99,7 @@ def test_the_admin_login_page_serves_over_https_with_its_static_files_from_nginx
     box: Sandbox, django_bundle: tuple[Path, Path]
 ) -> None:
     bundle, key = django_bundle
-    ok(commands.deploy(bundle, SandboxTarget(box.name), secrets={"django_secret_key": key}))
+    ok(commands.deploy(DeployOptions(bundle, secrets={"django_secret_key": key}), SandboxTarget(box.name)))
     status, body, _ = get(box.address, "/admin/login/", NAME)
     assert status == 200 and "csrfmiddlewaretoken" in body and "/static/admin/css/base.css" in body
     status, css, headers = get(box.address, "/static/admin/css/base.css", NAME)

@@ -15,6 +15,7 @@ import pytest
 from integrator.errors import BundleError, UsageError
 from integrator.host import bundleio
 from integrator.host.bundleio import BundleInfo, open_bundle, unpack_release
+from integrator.host.deploy_options import DeployOptions
 from integrator.host.system import System
 from integrator.layout import Layout
 from integrator.result import Result
@@ -51,7 +52,7 @@ def test_a_missing_bundle_is_bad_input_before_anything_is_copied(tmp_path: Path)
 
     # Refused before ssh is run: the destination does not even resolve.
     with pytest.raises(UsageError, match="no such bundle") as missing:
-        deploy(tmp_path / "absent.pyz", SshTarget("root@host.invalid"))
+        deploy(DeployOptions(tmp_path / "absent.pyz"), SshTarget("root@host.invalid"))
     assert missing.value.exit_code == 2
 
 
@@ -102,7 +103,7 @@ def test_a_bundle_swapped_after_its_signature_check_is_not_what_is_deployed_here
         return Result()
 
     monkeypatch.setattr(host_deploy, "deploy_local", deploy_local)
-    commands.deploy(given, LocalTarget(), allowed_signers=signers)
+    commands.deploy(DeployOptions(given, allowed_signers=signers), LocalTarget())
     assert _sha256(given) != signed  # the swap happened ...
     assert opened == [signed]  # ... and the deploy used the bytes whose signature was checked
 
@@ -153,7 +154,7 @@ def test_a_bundle_swapped_after_its_signature_check_is_not_what_goes_to_a_host(
             sent.append((list(args), hashlib.sha256(streamed).hexdigest()))
             return Result()
 
-    commands.deploy(given, Recorder(), allowed_signers=signers)
+    commands.deploy(DeployOptions(given, allowed_signers=signers), Recorder())
     assert _sha256(given) != signed
     # the host gets the checked bytes, and the sha256 to refuse anything else with
     assert sent == [(["deploy", ("", given.name), "--sha256", signed], signed)]
@@ -180,7 +181,7 @@ def test_the_host_refuses_a_bundle_that_is_not_the_one_checked(
     # refusals name the operator's path, not the private copy that was checked
     _, signers = _keypair(tmp_path, "release")
     with pytest.raises(BundleError) as unsigned:
-        commands.deploy(bundle, LocalTarget(), allowed_signers=signers)
+        commands.deploy(DeployOptions(bundle, allowed_signers=signers), LocalTarget())
     assert unsigned.value.message == f"{bundle}: not signed, but --allowed-signers requires a signature"
     assert str(unsigned.value) == unsigned.value.message
 

@@ -32,6 +32,7 @@ from integrator.bundle import members
 from integrator.bundle.manifest import Manifest
 from integrator.cli import main
 from integrator.errors import IntegratorError
+from integrator.host.deploy_options import DeployOptions
 from integrator.sandbox import Sandbox
 from tests.sandbox_fixture import MakeSandbox
 from tests.test_bundle_verify import (
@@ -298,7 +299,7 @@ def serving_host(tmp_path_factory: pytest.TempPathFactory, make_module_sandbox: 
     root = tmp_path_factory.mktemp("real")
     shop = _build(_new_service("shop", root / "shop"), root / "dist")
     box = make_module_sandbox()
-    result = commands.deploy(shop, SandboxTarget(box.name))
+    result = commands.deploy(DeployOptions(shop), SandboxTarget(box.name))
     assert result.exit_code == 0, result.lines
     wait_serving(box.address, 30, host="shop")
     return box
@@ -317,7 +318,7 @@ def test_deploying_each_hostile_bundle_is_refused_and_changes_nothing(
     box, bad, expected = serving_host, hostile[case], HOSTILE[case][1]
     before = listing(box)
     with pytest.raises(IntegratorError) as err:
-        commands.deploy(bad, SandboxTarget(box.name))
+        commands.deploy(DeployOptions(bad), SandboxTarget(box.name))
     message = err.value.message
     assert expected in message and "\n" not in message and err.value.exit_code == 1, message
     assert changes(before, listing(box)) == []

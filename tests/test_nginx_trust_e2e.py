@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from integrator.host.deploy_options import DeployOptions
 from integrator.sandbox import Sandbox
 from integrator.targets import commands
 from integrator.targets.transport import SandboxTarget
@@ -58,8 +59,8 @@ def test_unknown_names_and_client_headers_never_reach_the_app(sandbox_host: Sand
     toml.write_text(toml.read_text().replace("https_port = 443", "https_port = 8443"))
     toml.write_text(toml.read_text().replace("http_port = 80", "http_port = 8080"))
     assert "https_port = 8443" in toml.read_text() and "http_port = 8080" in toml.read_text()
-    ok(commands.deploy(front, target))
-    ok(commands.deploy(_build(src, tmp_path / "dist" / "alt"), target))
+    ok(commands.deploy(DeployOptions(front), target))
+    ok(commands.deploy(DeployOptions(_build(src, tmp_path / "dist" / "alt")), target))
     address, tag = box.address, uuid.uuid4().hex[:12]
 
     # Unknown names: no TLS handshake at all (the bare address, a made-up SNI) ...
@@ -101,7 +102,7 @@ def test_unknown_names_and_client_headers_never_reach_the_app(sandbox_host: Sand
 
     # A release that moves to another port leaves no catch-all behind on the old one.
     toml.write_text(toml.read_text().replace("https_port = 8443", "https_port = 9443"))
-    ok(commands.deploy(_build(src, tmp_path / "dist" / "alt2"), target))
+    ok(commands.deploy(DeployOptions(_build(src, tmp_path / "dist" / "alt2")), target))
     assert _https(address, 9443, "alt", "alt", {})[0] == 200
     listing = sh(box, "ls", "/etc/nginx/conf.d").stdout.decode().split()
     assert sorted(n for n in listing if n.startswith("00-integrator")) == [

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from integrator.errors import IntegratorError
+from integrator.host.deploy_options import DeployOptions
 from integrator.sandbox import Sandbox
 from integrator.targets import commands
 from integrator.targets.transport import SandboxTarget
@@ -61,7 +62,7 @@ def listing(box: Sandbox) -> str:
 
 def refused(bundle: Path, box: Sandbox, match: str, plan: bool = False) -> None:
     with pytest.raises(IntegratorError, match=match) as err:
-        commands.deploy(bundle, SandboxTarget(box.name), plan_only=plan)
+        commands.deploy(DeployOptions(bundle, plan_only=plan), SandboxTarget(box.name))
     assert err.value.exit_code == 2 and "\n" not in err.value.message
 
 
@@ -110,7 +111,7 @@ def test_existing_app_data_is_never_taken_over_or_purged(host: Sandbox, bundles:
 def test_deploy_then_purge_leaves_no_trace(host: Sandbox, bundles: Bundles) -> None:
     target = SandboxTarget(host.name)
     before = listing(host)
-    result = commands.deploy(bundles.shopx, target)
+    result = commands.deploy(DeployOptions(bundles.shopx), target)
     assert result.exit_code == 0, result.lines
     assert get(host.address, "/healthz", host="shopx")[0] == 200
     owned = sh(host, "stat -c '%U %a' /var/lib/integrator/shopx /var/lib/integrator/shopx/owned.json")
@@ -126,9 +127,9 @@ def test_a_service_deployed_before_the_record_existed_keeps_working(host: Sandbo
     (its user carries integrator's comment), redeploys, and uninstalls without a trace."""
     target = SandboxTarget(host.name)
     before = listing(host)
-    assert commands.deploy(bundles.shopx, target).exit_code == 0
+    assert commands.deploy(DeployOptions(bundles.shopx), target).exit_code == 0
     assert sh(host, "rm /var/lib/integrator/shopx/owned.json").returncode == 0
-    again = commands.deploy(bundles.shopx, target)
+    again = commands.deploy(DeployOptions(bundles.shopx), target)
     assert again.exit_code == 0 and again.data["changed"] is False, again.lines
     result = commands.uninstall("shopx", target, purge=True)
     assert result.exit_code == 0 and result.data["kept"] == [], result.lines

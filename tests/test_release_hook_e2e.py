@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from integrator.host.deploy_options import DeployOptions
 from integrator.result import Result
 from integrator.sandbox import Sandbox
 from integrator.targets import commands
@@ -74,13 +75,13 @@ def _current(box: Sandbox) -> str:
 
 def test_the_hook_runs_once_per_deploy_with_the_new_venv(box: Sandbox, bundles: Bundles) -> None:
     target = SandboxTarget(box.name)
-    first = ok(commands.deploy(bundles.v1, target))
+    first = ok(commands.deploy(DeployOptions(bundles.v1), target))
     assert _runs(box) == [f"/opt/{NAME}/releases/{first.data['release']}/venv/bin/python"]
     # the same bundle again: nothing to do, the hook does not run
-    again = ok(commands.deploy(bundles.v1, target))
+    again = ok(commands.deploy(DeployOptions(bundles.v1), target))
     assert again.data["changed"] is False
     assert len(_runs(box)) == 1
-    second = ok(commands.deploy(bundles.v2, target))
+    second = ok(commands.deploy(DeployOptions(bundles.v2), target))
     runs = _runs(box)
     assert len(runs) == 2 and f"/releases/{second.data['release']}/venv/" in runs[1]
     assert _current(box) == second.data["release"]
@@ -92,7 +93,7 @@ def test_a_failing_hook_fails_the_deploy_and_the_old_release_keeps_serving(
     target = SandboxTarget(box.name)
     serving = _current(box)
     assert serving  # the step before left v2 serving
-    result: Result = commands.deploy(bundles.broken, target)
+    result: Result = commands.deploy(DeployOptions(bundles.broken), target)
     text = "\n".join(result.lines)
     assert result.exit_code == 1, text
     assert "exited with 1" in text and "migration failed: boom" in text and "step 1 ok" in text

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from integrator.cli import main
+from integrator.host.deploy_options import DeployOptions
 from integrator.sandbox import Sandbox
 from integrator.targets import commands
 from integrator.targets.transport import SandboxTarget
@@ -50,7 +51,7 @@ def box(make_module_sandbox: MakeSandbox, tmp_path_factory: pytest.TempPathFacto
     secret = root / "api_key"
     secret.write_text("s3cret-value\n")
     box = make_module_sandbox()
-    ok(commands.deploy(bundle, SandboxTarget(box.name), secrets={"api_key": secret}))
+    ok(commands.deploy(DeployOptions(bundle, secrets={"api_key": secret}), SandboxTarget(box.name)))
     return box
 
 

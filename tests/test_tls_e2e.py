@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from integrator.host.deploy_options import DeployOptions
 from integrator.sandbox import Sandbox
 from integrator.targets import commands
 from integrator.targets.transport import SandboxTarget
@@ -114,7 +115,7 @@ def test_a_port_held_by_another_program_is_named_and_nginx_left_as_found(
         )
         # nginx found stopped: it cannot start, it is left stopped, and the message says why.
         assert sh(box, "systemctl", "stop", "nginx.service").returncode == 0
-        result = commands.deploy(tls_bundles.plain, target)
+        result = commands.deploy(DeployOptions(tls_bundles.plain), target)
         text = "\n".join(result.lines)
         print(text)
         assert result.exit_code == 1
@@ -125,7 +126,7 @@ def test_a_port_held_by_another_program_is_named_and_nginx_left_as_found(
         assert _nginx_state(box) == "inactive"
         # nginx found running: the reload is refused, the old configuration keeps serving.
         assert sh(box, "systemctl", "start", "nginx.service").returncode == 0
-        result = commands.deploy(tls_bundles.plain, target)
+        result = commands.deploy(DeployOptions(tls_bundles.plain), target)
         text = "\n".join(result.lines)
         assert result.exit_code == 1
         assert "nginx kept its previous configuration: bind() to 0.0.0.0:443 failed" in text, text
@@ -141,7 +142,7 @@ def test_a_port_held_by_another_program_is_named_and_nginx_left_as_found(
 def test_local_ca_site_is_fully_compliant_with_mozilla_intermediate(
     box: Sandbox, tls_bundles: TlsBundles, tmp_path: Path
 ) -> None:
-    ok(commands.deploy(tls_bundles.secure, SandboxTarget(box.name)))
+    ok(commands.deploy(DeployOptions(tls_bundles.secure), SandboxTarget(box.name)))
     modes = sh(
         box, "stat", "-c", "%a %U", "/etc/integrator/local-ca/ca.key", "/etc/integrator/local-ca/ca.pem"
     )
@@ -155,7 +156,7 @@ def test_local_ca_site_is_fully_compliant_with_mozilla_intermediate(
 def test_self_signed_site_passes_every_check_but_trust(box: Sandbox, tls_bundles: TlsBundles) -> None:
     """Lifetime, versions, ciphers, curves and vulnerabilities pass; only the path validation
     cannot (no CA vouches for a self-signed certificate)."""
-    ok(commands.deploy(tls_bundles.plain, SandboxTarget(box.name)))
+    ok(commands.deploy(DeployOptions(tls_bundles.plain), SandboxTarget(box.name)))
     _, issues = _sslyze(box, "plain", None)
     assert set(issues) == {"certificate_path_validation"}, issues
 
@@ -173,7 +174,7 @@ def test_doctor_warns_of_expiry_and_the_next_deploy_renews(box: Sandbox, tls_bun
     assert [w for w in report.warnings if "expires in" in w] == [
         f"{tls_dir}/cert.pem expires in 9 days (the next deploy renews it)"
     ], report.warnings
-    redeploy = ok(commands.deploy(tls_bundles.plain, target))
+    redeploy = ok(commands.deploy(DeployOptions(tls_bundles.plain), target))
     assert "configuration changed" in redeploy.lines[0], redeploy.lines
     end = sh(box, "openssl", "x509", "-noout", "-enddate", "-in", f"{tls_dir}/cert.pem").stdout.decode()
     left = (ssl.cert_time_to_seconds(end.strip().split("=", 1)[1]) - time.time()) / 86400

@@ -160,3 +160,44 @@ def test_names_are_checked_and_resolved_in_one_place(tmp_path: Path) -> None:
         values(getattr(ns, VERB_KEY), ns, CLI)
     with pytest.raises(SystemExit):  # one meaning: `list` lists services, `releases NAME` one's releases
         PARSERS[CLI].parse_args(["list", "shop"])
+
+
+def test_deploy_handlers_get_one_options_value_built_from_the_parsed_values(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The deploy verb's handlers, operator's and host's, take one frozen DeployOptions, built once
+    from the parsed values (`Verb.call`), not the seven keywords each listed again."""
+    from integrator.host import verbs
+    from integrator.host.deploy_options import DeployOptions
+    from integrator.result import Result
+    from integrator.targets import commands
+
+    seen: list[tuple[str, DeployOptions]] = []
+
+    def handler(door: str) -> Any:
+        def record(*lead: object, options: DeployOptions) -> Result:
+            seen.append((door, options))
+            return Result()
+
+        return record
+
+    monkeypatch.setattr(commands, "deploy", lambda options, target: handler("cli")(options=options))
+    monkeypatch.setattr(verbs, "deploy_here", handler("host"))
+    secret = tmp_path / "db"
+    argv = [
+        "deploy",
+        "s.pyz",
+        "--plan",
+        "--secret",
+        f"db={secret}",
+        "--release-id",
+        "r1",
+        "--sha256",
+        "a" * 64,
+    ]
+    assert cli.main(argv) == 0
+    assert pyzmain.tool_main(["--json", *argv]) == 0
+    expected = DeployOptions(Path("s.pyz"), True, {"db": secret}, None, "a" * 64, "r1")
+    assert seen == [("cli", expected), ("host", expected)]
+    with pytest.raises(TypeError):  # frozen all the way down
+        seen[0][1].secrets["db"] = Path("/etc/shadow")  # type: ignore[index]

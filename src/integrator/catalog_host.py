@@ -107,6 +107,7 @@ _ON_HOSTS = (
         ),
         doors=HOST_DOORS,
         own_bundle="bundle",
+        takes="integrator.host.deploy_options:DeployOptions",
     ),
     Verb(
         "status",

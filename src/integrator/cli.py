@@ -46,12 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 def forward(ns: argparse.Namespace) -> Result:
     """Call the chosen verb's handler with its typed values (and, for a host verb, the target)."""
     verb = getattr(ns, VERB_KEY)
-    kwargs = values(verb, ns, CLI)
+    extra = {}
     if TOOL in verb.doors:
         from .targets.transport import target_from_args
 
-        kwargs["target"] = target_from_args(**target_args(ns))
-    result: Result = verb.handler(CLI)(**kwargs)
+        extra["target"] = target_from_args(**target_args(ns))
+    result: Result = verb.call(CLI, values(verb, ns, CLI), **extra)
     return result
 
 

@@ -70,7 +70,9 @@ class Verb:
     without a name every service; in a bundle its own), "" (none). `cli` is the operator's handler
     (`targets/commands.py` for host verbs, called with `target=`), `host` the handler on a host
     (`host/verbs.py`, called with the System first). `own_bundle`: in a bundle, the keyword that
-    gets the running bundle (its option is not offered there). `verbs`: a group's sub-verbs."""
+    gets the running bundle (its option is not offered there). `verbs`: a group's sub-verbs.
+    `takes` ("module:Class"): the handlers take the values as one object of that type, built once
+    (`call`), keyword `options`, instead of one keyword each."""
 
     name: str
     help: str
@@ -82,6 +84,7 @@ class Verb:
     doors: tuple[str, ...] = (CLI,)
     own_bundle: str = ""
     verbs: tuple[Verb, ...] = ()
+    takes: str = ""
 
     def options(self, door: str) -> tuple[Opt, ...]:
         """The arguments this verb takes at `door`, the service name first."""
@@ -93,9 +96,21 @@ class Verb:
         return own + kept + extra
 
     def handler(self, door: str) -> Callable[..., Any]:
-        module, _, function = (self.cli if door == CLI else self.host).partition(":")
-        handler: Callable[..., Any] = getattr(importlib.import_module(module), function)
+        handler: Callable[..., Any] = _load(self.cli if door == CLI else self.host)
         return handler
+
+    def call(self, door: str, given: Mapping[str, Any], *lead: Any, **extra: Any) -> Any:
+        """The handler at `door` called with `lead` (a host handler's System), the values `given`
+        (as `values` returns them; one `takes` object if the verb has one) and `extra` (`target=`)."""
+        kwargs = dict(given)
+        if self.takes:
+            kwargs = {"options": _load(self.takes)(**kwargs)}
+        return self.handler(door)(*lead, **kwargs, **extra)
+
+
+def _load(name: str) -> Any:
+    module, _, attr = name.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 NAME = Opt(("name",), "service name")
@@ -202,8 +217,7 @@ def values(
     for opt in verb.options(door):
         value = getattr(ns, opt.attr)
         if opt.convert and value is not None:
-            module, _, function = opt.convert.partition(":")
-            value = getattr(importlib.import_module(module), function)(value)
+            value = _load(opt.convert)(value)
         out[opt.key] = value
     every = bool(out.pop("all_services", False))
     if every and out["name"] is not None:

@@ -53,7 +53,7 @@ def forward(ns: argparse.Namespace, door: str, bundle: Path | None) -> Result:
     kwargs = values(verb, ns, door, own_name=own)
     if bundle is not None and verb.own_bundle:
         kwargs[verb.own_bundle] = bundle
-    result: Result = verb.handler(door)(System(), **kwargs)
+    result: Result = verb.call(door, kwargs, System())
     return result
 
 

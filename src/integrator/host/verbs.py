@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import UsageError
 from ..result import Result
 from ..spec import check_service_name
+from .deploy_options import DeployOptions
 from .system import System
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -54,41 +55,26 @@ def checked_copy(
         yield copy, digest
 
 
-def deploy(
-    system: System,
-    bundle: Path,
-    plan_only: bool = False,
-    secrets: Mapping[str, Path] | None = None,
-    allowed_signers: Path | None = None,
-    sha256: str | None = None,
-    release_id: str | None = None,
-) -> Result:
+def deploy(system: System, options: DeployOptions) -> Result:
     """Deploy a bundle on this machine: health-gated, rolled back on failure (see deploy.py)."""
     from ..render.common import check_release_id
     from .deploy import deploy_local
 
-    if release_id is not None:
-        check_release_id(release_id)
-    with checked_copy(bundle, sha256, allowed_signers) as (copy, _digest):
-        return with_lines(deploy_local(system, copy, plan_only, dict(secrets or {}), release_id))
+    if options.release_id is not None:
+        check_release_id(options.release_id)
+    with checked_copy(options.bundle, options.sha256, options.allowed_signers) as (copy, _digest):
+        secrets = dict(options.secrets)
+        return with_lines(deploy_local(system, copy, options.plan_only, secrets, options.release_id))
 
 
-def deploy_here(
-    system: System,
-    bundle: Path,
-    plan_only: bool = False,
-    secrets: Mapping[str, Path] | None = None,
-    allowed_signers: Path | None = None,
-    sha256: str | None = None,
-    release_id: str | None = None,
-) -> Result:
+def deploy_here(system: System, options: DeployOptions) -> Result:
     """A deploy started on the host (a bundle's own, the host tool's): with `allowed_signers`, a
     bundle file not signed is refused before anything else, then checked again on the copy deployed."""
-    if allowed_signers is not None:
+    if options.allowed_signers is not None:
         from ..bundle.verify import verify_bundle
 
-        verify_bundle(bundle, allowed_signers=allowed_signers)
-    return deploy(system, bundle, plan_only, secrets, allowed_signers, sha256, release_id)
+        verify_bundle(options.bundle, allowed_signers=options.allowed_signers)
+    return deploy(system, options)
 
 
 def lb(

@@ -17,6 +17,7 @@ from typing import Any
 from ..catalog_host import HOST_VERBS
 from ..errors import EXIT_FAILED, UsageError
 from ..host import verbs
+from ..host.deploy_options import DeployOptions
 from ..host.progress import step as announce
 from ..host.verbs import checked_copy, checked_name
 from ..result import Result
@@ -50,37 +51,29 @@ def invoke_verb(
     return target.invoke(argv, uploads)
 
 
-def deploy(
-    bundle: Path,
-    target: HostTarget,
-    plan_only: bool = False,
-    secrets: Mapping[str, Path] | None = None,
-    allowed_signers: Path | None = None,
-    sha256: str | None = None,
-    release_id: str | None = None,
-) -> Result:
+def deploy(options: DeployOptions, target: HostTarget) -> Result:
     """Deploy a bundle: health-gated, rolled back on failure (see host/deploy.py).
 
-    The bundle is read once, into a private copy (`verbs.checked_copy`): `sha256` (`--sha256`) and,
-    with `allowed_signers`, the signature are checked on that copy, here, by the integrator the
+    The bundle is read once, into a private copy (`verbs.checked_copy`): `--sha256` and, with
+    `--allowed-signers`, the signature are checked on that copy, here, by the integrator the
     operator runs, and only that copy is deployed. A remote host gets the copy's sha256 along
     and deploys only bytes that hash to it (a bundle checking its own signature proves nothing)."""
     if isinstance(target, LocalTarget):
-        return verbs.deploy(target.system, bundle, plan_only, secrets, allowed_signers, sha256, release_id)
-    if release_id is not None:
+        return verbs.deploy(target.system, options)
+    if options.release_id is not None:
         from ..render.common import check_release_id
 
-        check_release_id(release_id)
-    for secret, path in sorted((secrets or {}).items()):
+        check_release_id(options.release_id)
+    for secret, path in sorted(options.secrets.items()):
         if not path.is_file():
             raise UsageError(f"--secret {secret}={path}: no such file")
-    with checked_copy(bundle, sha256, allowed_signers) as (copy, digest):
+    with checked_copy(options.bundle, options.sha256, options.allowed_signers) as (copy, digest):
         given = {
             "bundle": copy,
-            "plan_only": plan_only,
-            "secrets": dict(secrets or {}),
+            "plan_only": options.plan_only,
+            "secrets": dict(options.secrets),
             "sha256": digest,
-            "release_id": release_id,
+            "release_id": options.release_id,
         }
         return invoke_verb(target, "deploy", given, known={copy: digest})
 

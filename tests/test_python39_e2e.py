@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from integrator.bundle.commands import bundle
+from integrator.host.deploy_options import DeployOptions
 from integrator.sandbox import Sandbox
 from integrator.targets import commands
 from integrator.targets.transport import SandboxTarget
@@ -42,7 +43,7 @@ def test_a_deploy_on_a_python39_host_runs_the_cp39_target_with_gunicorn_23(
     box = python39_host
     assert sh(box, "sh", "-c", "command -v python3.11 python3.12 python3.10").stdout == b""
     assert box.exec(["readlink", "-f", "/usr/bin/python3"]).stdout.strip() == b"/usr/bin/python3.9"
-    ok(commands.deploy(two_targets, SandboxTarget(box.name)))
+    ok(commands.deploy(DeployOptions(two_targets), SandboxTarget(box.name)))
 
     venv = box.exec(["readlink", "-f", f"/opt/{NAME}/current/venv"]).stdout.decode().strip()
     assert Path(venv).name.startswith("py3.9-"), venv

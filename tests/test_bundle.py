@@ -533,14 +533,14 @@ def test_a_pyproject_with_only_tool_settings_is_bundled_as_the_flat_project_init
     (tmp_path / "requirements.txt").write_text("flask\n")
     (tmp_path / "pyproject.toml").write_text("[tool.ruff]\nline-length = 100\n")
     project = load_project(tmp_path)
-    assert (project.layout, project.requirements) == (FLAT, "requirements.txt")
+    assert (project.packaging, project.requirements) == (FLAT, "requirements.txt")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\nversion = "1"\n')
     project = load_project(tmp_path)
-    assert (project.layout, project.requirements) == (PACKAGED, None)
+    assert (project.packaging, project.requirements) == (PACKAGED, None)
     (tmp_path / "pyproject.toml").unlink()
     (tmp_path / "setup.py").write_text("from setuptools import setup\nsetup()\n")
     project = load_project(tmp_path)
-    assert (project.layout, project.requirements) == (PACKAGED, None)
+    assert (project.packaging, project.requirements) == (PACKAGED, None)
 
 
 def test_index_options_in_requirements_are_dropped_with_a_note(tmp_path: Path) -> None:

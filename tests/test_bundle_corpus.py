@@ -56,7 +56,7 @@ def listing(wheel: Path) -> str:
 def test_a_flat_apps_wheel_holds_what_the_model_ships(case: str, tmp_path: Path) -> None:
     root = adopted(case, tmp_path)
     project = load_project(root)
-    assert project.layout == FLAT
+    assert project.packaging == FLAT
     wheel = write_flat_wheel(project, load_spec(root), tmp_path / "out", epoch=315532800)
     check_golden(case, "files.txt", listing(wheel))
 

@@ -19,7 +19,7 @@ from integrator.errors import SpecError, TemplateError
 from integrator.spec import load_spec
 from integrator.spec.declare import tables
 from integrator.template.commands import new
-from integrator.template.render import (
+from integrator.template.tree import (
     TEMPLATE_DIR,
     new_spec,
     parse_service_toml,

@@ -82,7 +82,7 @@ def build_app_wheel(
 ) -> Path:
     """The app wheel: written from the model for a flat project; `pip wheel --no-deps` of a clean
     copy for a packaged one, so the build leaves nothing in the user's tree."""
-    if project.layout == FLAT:
+    if project.packaging == FLAT:
         wheel = write_flat_wheel(project, spec, work / "app", epoch)
         check_entry(wheel, spec)
         return wheel

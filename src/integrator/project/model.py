@@ -34,7 +34,7 @@ class Project:
     """What was found in the project directory: the basis of service.toml and of the app wheel."""
 
     root: Path
-    layout: str  # PACKAGED: its build backend makes the wheel; FLAT: `shipped` is the wheel
+    packaging: str  # PACKAGED: a build backend makes the wheel; FLAT: `shipped` is the wheel
     build_file: str | None  # what the wheel is built from: pyproject.toml or setup.py
     source_root: str  # "" or "src": where the importable modules live
     shipped: tuple[PurePosixPath, ...]  # relative to the source root: what the host gets
@@ -142,7 +142,7 @@ def load_project(
     version, description, python = (table.get(k) for k in ("version", "description", "requires-python"))
     return Project(
         root=root,
-        layout=PACKAGED if build else FLAT,
+        packaging=PACKAGED if build else FLAT,
         build_file=build,
         source_root=source_root,
         shipped=tuple(shipped),

@@ -15,7 +15,7 @@ from ..errors import TemplateError
 from ..result import Result
 from ..spec import SPEC_FILE, ServiceSpec, load_spec, parse_spec
 from .rename import VERBATIM_DIRS, Renamer, read_tree, rename_tree
-from .render import (
+from .tree import (
     check_destination,
     host_names,
     new_spec,

@@ -14,8 +14,8 @@ from ..result import Result
 from ..spec import SPEC_FILE, ServiceSpec, parse_spec
 from .adopt import FLASK_KINDS, find_candidates, flask_static_dir, normalise_name
 from .probe import Probe, probe_health
-from .render import DEFAULT_VERSION, host_names, service_toml, title_of, write_new_file
 from .shapes import Found, choose_entry
+from .tree import DEFAULT_VERSION, host_names, service_toml, title_of, write_new_file
 
 
 def _derive_name(project: Project, root: Path) -> tuple[str, str]:
@@ -60,7 +60,7 @@ def _adopted_spec(
 
 def _layout_notes(project: Project) -> list[str]:
     """What `integrator bundle` will do with this project, so nothing about it is a surprise."""
-    if project.layout == PACKAGED:
+    if project.packaging == PACKAGED:
         first = f"layout: {project.build_file}: the bundle builds this project's wheel and its dependencies"
     else:
         deps = f" and installs {project.requirements}" if project.requirements else ""
@@ -125,7 +125,7 @@ def _init_result(
             "entry": spec.entry,
             "version": spec.version,
             "spec": str(target),
-            "layout": project.layout,
+            "layout": project.packaging,
             "build_file": project.build_file,
             "source_root": project.source_root,
             "modules": project.modules,
@@ -199,7 +199,7 @@ def _init_warnings(
             "@app.route/@app.get and add_url_rule are read): the deploy's health check asks for it; "
             "make sure it answers 200, or set [http] health_path to a path that does"
         )
-    if project.layout == PACKAGED and project.version is None:
+    if project.packaging == PACKAGED and project.version is None:
         result.warn(
             f"no static version in {PYPROJECT}: service.toml says {spec.version}; "
             "`integrator bundle` refuses a wheel whose version differs"

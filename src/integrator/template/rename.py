@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import TemplateError
 from ..project.files import VCS_DIRS, source_files
-from .render import Tree, env_prefix_of, title_of
+from .tree import Tree, env_prefix_of, title_of
 
 # Copied byte for byte: its history and config describe the original repository.
 VERBATIM_DIRS = VCS_DIRS

@@ -18,11 +18,12 @@ from integrator.errors import HostError, UsageError
 from integrator.host import releases
 from integrator.host.activate import render_for
 from integrator.host.fs import CHANGE, CREATE, UNCHANGED, FileWriter
-from integrator.host.lifecycle import rollback_local, uninstall_local
+from integrator.host.lifecycle import rollback_local
 from integrator.host.nginxconf import check_site_fits
 from integrator.host.releases import DEPLOYING, FAILED, INTERRUPTED, OK, ROLLED_BACK, DeployLock
 from integrator.host.repair import installed_unit_release, repair_interrupted
 from integrator.host.secrets import check_secrets, install_secrets
+from integrator.host.uninstall import uninstall_local
 from integrator.layout import Layout
 from integrator.spec import ServiceSpec
 

@@ -26,7 +26,7 @@ from integrator.bundle import manifest as mf
 from integrator.bundle.commands import verify
 from integrator.bundle.zipapp import write_pyz
 from integrator.errors import BundleError, SpecError, UsageError
-from integrator.host import journal, lifecycle, pyzmain, status
+from integrator.host import journal, lifecycle, pyzmain, status, uninstall
 from integrator.host.secrets import parse_secret_args
 from integrator.host.system import Proc, System
 from integrator.targets import commands, transport
@@ -133,7 +133,7 @@ def test_host_functions_refuse_a_hand_made_name(tmp_path: Path, bad: str) -> Non
     system = _host(tmp_path)
     before = _listing(tmp_path)
     calls: list[Callable[[], object]] = [
-        lambda: lifecycle.uninstall_local(system, bad, True),
+        lambda: uninstall.uninstall_local(system, bad, True),
         lambda: lifecycle.rollback_local(system, bad, None),
         lambda: status.status_local(system, bad),
         lambda: status.list_local(system, bad),

@@ -18,8 +18,8 @@ from integrator.host import ownership
 from integrator.host.activate import HostContext
 from integrator.host.apply import remove_first_deploy
 from integrator.host.facts import HostFacts
-from integrator.host.lifecycle import uninstall_local
 from integrator.host.system import Account, System
+from integrator.host.uninstall import uninstall_local
 from integrator.host.users import ensure_user
 from integrator.layout import STATE_ROOT, Layout, profile
 from integrator.spec import parse_spec

@@ -12,8 +12,9 @@ import pytest
 from integrator.host.activate import activate, previous_release
 from integrator.host.apply import activation_for
 from integrator.host.fs import FileWriter
-from integrator.host.lifecycle import rollback_local, uninstall_local
+from integrator.host.lifecycle import rollback_local
 from integrator.host.tls import ensure_tls
+from integrator.host.uninstall import uninstall_local
 from integrator.layout import Layout
 from integrator.spec import TlsSpec
 

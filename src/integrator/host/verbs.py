@@ -159,7 +159,7 @@ def rollback(system: System, name: str, to: str | None = None) -> Result:
 
 
 def uninstall(system: System, name: str, purge: bool = False) -> Result:
-    from .lifecycle import uninstall_local
+    from .uninstall import uninstall_local
 
     check_service_name(name)
     return with_lines(uninstall_local(system, name, purge))

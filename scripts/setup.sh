@@ -15,7 +15,8 @@ bash scripts/install-sandbox-deps.sh
 bash scripts/install-nginx.sh
 need=()
 # pebble (a test-only ACME server) and certbot: the ACME renewal e2e (tests/test_day2_e2e.py).
-for pkg in openssl openssh-client git python3-venv pebble certbot; do
+# wrk (a compiled HTTP load generator): bench/drain.py.
+for pkg in openssl openssh-client git python3-venv pebble certbot wrk; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -106,6 +106,9 @@ REMOTE_CASES = {
     "uninstall": ["uninstall", "shop", "--purge"],
     "doctor": ["doctor"],
     "run": ["run", "shop", "--", "python", "-c", "print(1)", "--", "--local", "$HOME"],
+    "config": ["config", "set", "shop", "GREETING=hello $HOME 100%", "B=two words"],
+    "scale": ["scale", "shop", "workers=4", "threads=2"],
+    "secret": ["secret", "set", "shop", "api_key", "--from", "/root/the key"],
 }
 
 

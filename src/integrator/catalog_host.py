@@ -169,6 +169,51 @@ _ON_HOSTS = (
         ),
     ),
     Verb(
+        "config",
+        "show or change a service's environment on a host, without a new release",
+        "config NAME: the release's [env] (the base), this host's overrides and what the service gets "
+        "(secret-looking values hidden). config set NAME KEY=VALUE... / config unset NAME KEY...: "
+        "written to a systemd drop-in integrator owns, kept across deploys, rollbacks and reboots, "
+        "applied with a health-gated restart (on failure the previous drop-in comes back), recorded.",
+        cli=_TARGETS + "config",
+        host=_HOST + "config",
+        doors=(CLI, TOOL),
+        opts=(Opt(("words",), "NAME | set NAME KEY=VALUE... | unset NAME KEY...", kind="words"),),
+    ),
+    Verb(
+        "scale",
+        "set a service's gunicorn workers and threads on a host: scale NAME workers=N threads=M",
+        "Set gunicorn's workers and/or threads on this host (within [server]'s bounds) without a new "
+        "release: a drop-in kept across deploys, applied with a health-gated restart, recorded.",
+        cli=_TARGETS + "scale",
+        host=_HOST + "scale",
+        service="one",
+        doors=(CLI, TOOL),
+        opts=(Opt(("settings",), "workers=N and/or threads=M", kind="words"),),
+    ),
+    Verb(
+        "secret",
+        "set or remove a service's secret on a host: secret set NAME KEY --from FILE / secret rm NAME KEY",
+        "secret set NAME KEY --from FILE: the credential KEY (a root-only file, handed over with "
+        "LoadCredential=) gets FILE's content (a regular file, not a symlink, not writable by others); "
+        "a KEY the release does not name is added on this host. secret rm NAME KEY removes one added "
+        "here. Both restart health-gated; the previous credential comes back on failure.",
+        cli=_TARGETS + "secret",
+        host=_HOST + "secret",
+        doors=(CLI, TOOL),
+        opts=(
+            Opt(("words",), "set NAME KEY | rm NAME KEY", kind="words"),
+            Opt(
+                ("--from",),
+                "the file holding the secret (set)",
+                kind="path",
+                upload=True,
+                dest="source",
+                metavar="FILE",
+            ),
+        ),
+    ),
+    Verb(
         "rollback",
         "go back to the previous good release",
         "Switch back to the previous good release (or --to ID), health-gated like a deploy.",

@@ -30,7 +30,8 @@ Arg = Union[str, tuple[str, str]]
 class Opt:
     """One argument: `flags` ("name" is a positional, "-n", "--lines" an option) and its help.
 
-    kind: str, int, float, path, flag, choice, list (repeatable), rest (everything after), argv
+    kind: str, int, float, path, flag, choice, list (repeatable), rest (everything after), words
+    (one or more positional words, e.g. `set NAME KEY=VALUE...`), argv
     (a command: everything after the first `--`, see `parse`), secrets (repeatable NAME=FILE, a
     {name: Path} for the handler). `convert` ("module:function") turns the parsed value into the
     handler's, inside the error handling (a UsageError is one line). `upload`: a local file the
@@ -190,6 +191,8 @@ def _add(p: argparse.ArgumentParser | Any, opt: Opt, door: str) -> None:
         kw["nargs"] = argparse.REMAINDER
     elif opt.kind == "argv":
         kw["nargs"] = "*"
+    elif opt.kind == "words":
+        kw["nargs"] = "+"
     else:
         kw["type"] = {"int": int, "float": float, "path": Path}.get(opt.kind, str)
         kw["default"] = opt.default
@@ -251,6 +254,8 @@ def tool_argv(verb: Verb, given: Mapping[str, Any], stage: Callable[[Path], str]
         elif opt.kind == "list":
             for item in value:
                 argv += [*flag, str(item)]
+        elif opt.kind == "words":
+            argv += [str(item) for item in value]
         elif opt.kind == "argv":
             rest = ["--", *map(str, value)]
         else:

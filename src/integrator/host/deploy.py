@@ -22,6 +22,7 @@ from ..result import Result
 from . import bundleio, ownership
 from .activate import HostContext
 from .apply import apply_release
+from .config import with_host_config
 from .facts import probe_host, systemd_booted
 from .interrupt import interruptible
 from .nginxconf import check_site_fits
@@ -49,7 +50,8 @@ def deploy_local(
     require_credentials(info.spec, facts.systemd_version)
     check_site_fits(system, info.spec, ctx.layout)
     if plan_only:  # nothing on the host changes; root is not required to look
-        return plan_result(decide(ctx, info, secrets, release_id), ctx.layout)
+        shown = plan_result(decide(ctx, info, secrets, release_id), ctx.layout)
+        return with_host_config(shown, system, ctx.layout)
     require_root(system, "deploy")
     if not systemd_booted(system):
         raise EnvironmentProblem(

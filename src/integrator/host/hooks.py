@@ -18,6 +18,7 @@ from ..errors import HostError
 from ..layout import Layout
 from ..render.transient import transient_argv, unit_name
 from ..spec import ServiceSpec
+from .config_facts import load_config
 from .run import resolve_program
 from .system import System
 
@@ -38,8 +39,16 @@ def run_release_hook(
     timeout = spec.deploy.release_timeout
     program = resolve_program(system, layout, release_id, command[0])
     unit = hook_unit(layout, release_id)
+    host = load_config(system, layout)  # the host's overrides, as the release will run with them
     argv = transient_argv(
-        spec, layout, release_id, [program, *command[1:]], unit=unit, stdio="journal", timeout_s=timeout
+        spec,
+        layout,
+        release_id,
+        [program, *command[1:]],
+        unit=unit,
+        stdio="journal",
+        timeout_s=timeout,
+        host=host,
     )
     started = time.monotonic()
     try:

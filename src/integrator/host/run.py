@@ -52,6 +52,7 @@ def serving(system: System, name: str) -> tuple[Layout, str]:
 def run_local(system: System, name: str, command: Sequence[str], tty: bool | None = None) -> int:
     """Run `command` as the service would; its exit code. With a terminal on stdin, a pty."""
     from .bundleio import release_spec
+    from .config_facts import load_config
 
     check_command(["/", *command[1:]] if command else [])
     layout, release_id = serving(system, name)
@@ -59,8 +60,10 @@ def run_local(system: System, name: str, command: Sequence[str], tty: bool | Non
     program = resolve_program(system, layout, release_id, command[0])
     use_tty = sys.stdin.isatty() and sys.stdout.isatty() if tty is None else tty
     unit = unit_name(layout, "run", str(os.getpid()))
+    stdio = "pty" if use_tty else "pipe"
+    host = load_config(system, layout)  # this host's `config set` and `secret set`, as the service has them
     argv = transient_argv(
-        spec, layout, release_id, [program, *command[1:]], unit=unit, stdio="pty" if use_tty else "pipe"
+        spec, layout, release_id, [program, *command[1:]], unit=unit, stdio=stdio, host=host
     )
     sys.stdout.flush()
     try:

@@ -85,7 +85,18 @@ def service_status(system: System, layout: Layout) -> dict[str, object]:
         info.update(healthy=probe.ok, health=probe.detail)
     facts, problem = interruption_report(system, layout, rid)
     info.update(facts, problem=problem)
+    info.update(host_config_status(system, layout, svc))
     return info
+
+
+def host_config_status(system: System, layout: Layout, svc: dict[str, str]) -> dict[str, object]:
+    """gunicorn's workers running now (the main process's children) and what this host sets
+    over the release (host/config.py: `config set`, `scale`, `secret set`)."""
+    from .config import summary
+
+    pid = units.main_pid(svc)
+    workers = len(units.child_pids(system, pid)) if pid else 0
+    return {"workers": workers, "host_config": summary(system, layout)}
 
 
 def status_local(system: System, name: str | None) -> Result:
@@ -98,7 +109,10 @@ def status_local(system: System, name: str | None) -> Result:
         mark = "INTERRUPTED" if i.get("interrupted") else "INCONSISTENT" if i["problem"] else mark
         result.say(f"{i['service']}: {mark} - release {i['release']} version {i.get('version', '?')}")
         result.say(f"  service {i['service_state']}, socket {i['socket_state']}, pid {i['main_pid']}, "
-                   f"restarts {i['restarts']}; health: {i.get('health', 'no current release')}")  # fmt: skip
+                   f"{i['workers']} workers, restarts {i['restarts']}; "
+                   f"health: {i.get('health', 'no current release')}")  # fmt: skip
+        if i["host_config"]:
+            result.say(f"  {i['host_config']}")
         deploying = i.get("deploying")
         if isinstance(deploying, dict):
             result.say(f"  deploying (pid {deploying['pid']}, step {deploying['step']})")

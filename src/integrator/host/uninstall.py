@@ -13,6 +13,7 @@ from ..layout import Layout
 from ..result import Result
 from ..spec import check_service_name
 from . import ownership, units
+from .config import remove_host_config
 from .fs import FileWriter, remove_tree
 from .nginxconf import integrator_sites
 from .releases import DeployLock
@@ -77,6 +78,7 @@ def remove_service(system: System, layout: Layout, plan: UninstallPlan) -> list[
     writer = FileWriter(system)
     removed = [str(p) for p in plan.units if writer.remove(p).changed]
     if plan.units:
+        removed += remove_host_config(system, layout)  # the drop-in of `config set`, with the units
         units.daemon_reload(system)
         failed = [layout.service_unit, layout.socket_unit, layout.tls_watch_unit, layout.tls_reload_unit]
         system.run(["systemctl", "reset-failed", *failed], check=False)

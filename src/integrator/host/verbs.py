@@ -171,3 +171,50 @@ def doctor(system: System, name: str | None, bundle: Path | None = None) -> Resu
     from .status import doctor_local
 
     return with_lines(doctor_local(system, checked_name(name), bundle))
+
+
+def config(system: System, words: Sequence[str]) -> Result:
+    """`config NAME` shows, `config set NAME KEY=VALUE...` / `config unset NAME KEY...` change
+    this host's overrides (host/config.py), health-gated."""
+    from .config import change_config, show_config
+    from .config_plan import ConfigRequest, check_assignment, check_env_name, config_words
+
+    action, name, items = config_words(words)
+    check_service_name(name)
+    if action == "show":
+        return with_lines(show_config(system, name))
+    if action == "set":
+        request = ConfigRequest(set_env=tuple(check_assignment(item) for item in items))
+    else:
+        request = ConfigRequest(unset=tuple(check_env_name(item) for item in items))
+    return with_lines(change_config(system, name, request, f"config {action}"))
+
+
+def scale(system: System, name: str, settings: Sequence[str]) -> Result:
+    """gunicorn's workers/threads on this host, health-gated."""
+    from .config import change_config
+    from .config_plan import scale_request
+
+    check_service_name(name)
+    return with_lines(change_config(system, name, scale_request(settings), "scale"))
+
+
+def secret(system: System, words: Sequence[str], source: Path | None = None) -> Result:
+    """`secret set NAME KEY --from FILE` / `secret rm NAME KEY`, health-gated."""
+    import hashlib
+
+    from .config import change_config
+    from .config_facts import read_secret_input
+    from .config_plan import ConfigRequest, secret_words
+
+    action, name, key = secret_words(words)
+    check_service_name(name)
+    if action == "rm":
+        if source is not None:
+            raise UsageError("secret rm takes no --from")
+        return with_lines(change_config(system, name, ConfigRequest(secret_rm=key), "secret rm"))
+    if source is None:
+        raise UsageError(f"secret set {name} {key}: give --from FILE")
+    data = read_secret_input(source)
+    request = ConfigRequest(secret_set=(key, hashlib.sha256(data).hexdigest()))
+    return with_lines(change_config(system, name, request, "secret set", data))

@@ -140,12 +140,12 @@ def _environment(spec: ServiceSpec, layout: Layout, release_id: str) -> list[str
     lines = [
         "# The release's venv first on PATH; logs reach the journal unbuffered; no .pyc writes",
         "# into the read-only release. The journal tags lines with the service name.",
-        *(_env(key, value) for key, value in base[: len(base) - own]),
+        *(env_line(key, value) for key, value in base[: len(base) - own]),
         f"SyslogIdentifier={layout.journal_tag}",
     ]
     if own:
         lines.append("# [env] from service.toml")
-        lines += [_env(key, value) for key, value in base[len(base) - own :]]
+        lines += [env_line(key, value) for key, value in base[len(base) - own :]]
     return lines
 
 
@@ -282,7 +282,7 @@ def _text(value: str) -> str:
     return value.replace("%", "%%")
 
 
-def _env(key: str, value: str) -> str:
+def env_line(key: str, value: str) -> str:
     """One Environment= line, quoted per systemd.syntax(7) when the value needs it.
 
     systemd unquotes and C-unescapes the word, then expands `%` specifiers: so `\\` and `"`

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ..errors import UsageError
 from ..layout import Layout
 from ..spec import ServiceSpec
+from .dropin import NO_HOST_CONFIG, HostConfig
 from .systemd import confinement, environment
 
 # A unit-name suffix the host picks (its pid): plain, so the unit name needs no escaping.
@@ -65,12 +66,14 @@ def transient_argv(
     unit: str,
     stdio: str,
     timeout_s: int | None = None,
+    host: HostConfig = NO_HOST_CONFIG,
 ) -> list[str]:
     """systemd-run that runs `command` (argv, program absolute) like NAME.service runs gunicorn:
     same user, venv, environment, credentials and sandboxing; waits, passes the exit code
     through, leaves no unit behind (--collect). `stdio`: "pty" a pseudo-terminal (--pty), "pipe"
     our own stdin, stdout and stderr (--pipe), "journal" its output to the journal only, tagged
-    with the unit's name (a release hook). `timeout_s` stops it (RuntimeMaxSec=) after that long."""
+    with the unit's name (a release hook). `timeout_s` stops it (RuntimeMaxSec=) after that long.
+    `host`: this host's own variables and credentials (render/dropin.py), as the service has them."""
     if stdio not in STDIO:
         raise ValueError(f"stdio must be one of {STDIO}, not {stdio!r}")
     program, *args = check_command(command)
@@ -87,7 +90,9 @@ def transient_argv(
     ]
     if timeout_s is not None:
         argv.append(f"--property=RuntimeMaxSec={int(timeout_s)}")
-    argv += [f"--setenv={key}={value}" for key, value in environment(spec, layout, release_id)]
+    argv += [f"--setenv={key}={value}" for key, value in (*environment(spec, layout, release_id), *host.env)]
     confined = unit_properties(confinement(spec, layout, release_id))
+    added = [s for s in host.secrets if s not in spec.secrets.files]
+    confined += [("LoadCredential", f"{name}:{layout.credentials_dir / name}") for name in added]
     argv += [f"--property={key}={value}" for key, value in confined]
     return [*argv, "--", program, *(arg.replace("$", "$$") for arg in args)]

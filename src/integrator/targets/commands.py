@@ -167,3 +167,44 @@ def doctor(name: str | None, target: HostTarget, bundle: Path | None = None) -> 
     if isinstance(target, LocalTarget):
         return verbs.doctor(target.system, name, bundle)
     return invoke_verb(target, "doctor", {"name": checked_name(name)})
+
+
+def config(words: Sequence[str], target: HostTarget) -> Result:
+    """`config NAME`, `config set NAME KEY=VALUE...`, `config unset NAME KEY...` (host/config.py);
+    the words are checked here first and again on the host."""
+    from ..host.config_plan import check_assignment, check_env_name, config_words
+
+    if isinstance(target, LocalTarget):
+        return verbs.config(target.system, words)
+    action, name, items = config_words(words)
+    check_service_name(name)
+    for item in items:
+        check_assignment(item) if action == "set" else check_env_name(item)
+    return invoke_verb(target, "config", {"words": list(words)})
+
+
+def scale(name: str, settings: Sequence[str], target: HostTarget) -> Result:
+    from ..host.config_plan import scale_request
+
+    if isinstance(target, LocalTarget):
+        return verbs.scale(target.system, name, settings)
+    check_service_name(name)
+    scale_request(settings)
+    return invoke_verb(target, "scale", {"name": name, "settings": list(settings)})
+
+
+def secret(words: Sequence[str], target: HostTarget, source: Path | None = None) -> Result:
+    """The file is checked here (a regular file, not a symlink, not writable by others), sent
+    staged and root-only, and checked again on the host."""
+    from ..host.config_facts import read_secret_input
+    from ..host.config_plan import secret_words
+
+    if isinstance(target, LocalTarget):
+        return verbs.secret(target.system, words, source)
+    action, name, _key = secret_words(words)
+    check_service_name(name)
+    if action == "set":
+        if source is None:
+            raise UsageError("secret set NAME KEY: give --from FILE")
+        read_secret_input(source)
+    return invoke_verb(target, "secret", {"words": list(words), "source": source})

@@ -121,3 +121,14 @@ def test_a_secret_input_is_refused_when_others_could_have_written_it(tmp_path: P
         read_secret_input(good)
     with pytest.raises(UsageError, match="not a regular file"):
         read_secret_input(tmp_path)
+
+
+def test_uninstall_takes_the_dropin_and_the_recorded_values_along(host: FakeHost) -> None:
+    from integrator.host.uninstall import uninstall_local
+
+    layout = deployed(host).layout
+    assert verbs.scale(host, "shop", ["workers=3"]).exit_code == 0
+    result = uninstall_local(host, "shop", purge=False)
+    assert str(dropin_paths(layout)[0]) in result.data["removed"]
+    assert not host.path(dropin_paths(layout)[0].parent).exists()
+    assert not host.path(config_record(layout)).exists() and host.path(history_record(layout)).exists()

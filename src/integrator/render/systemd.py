@@ -14,6 +14,7 @@ import re
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .common import SOCKET_BACKLOG, header, stop_timeout
+from .hardening import NO_PRIVILEGES, PROTECT_KERNEL
 
 # Environment values made only of these characters need no quoting in a unit file (matched
 # whole: `$` would let a final newline through).
@@ -203,12 +204,7 @@ def _filesystem(layout: Layout, release_id: str) -> list[str]:
         "DevicePolicy=closed",
         "PrivateMounts=yes",
         "PrivateIPC=yes",
-        "ProtectKernelTunables=yes",
-        "ProtectKernelModules=yes",
-        "ProtectKernelLogs=yes",
-        "ProtectControlGroups=yes",
-        "ProtectClock=yes",
-        "ProtectHostname=yes",
+        *PROTECT_KERNEL,
         "# Other processes are invisible in /proc, and so are /proc/meminfo & co (psutil needs those).",
         "ProtectProc=invisible",
         "ProcSubset=pid",
@@ -217,21 +213,6 @@ def _filesystem(layout: Layout, release_id: str) -> list[str]:
         "NoExecPaths=/",
         f"ExecPaths={layout.venvs} /usr/bin /usr/lib /usr/lib64 /lib /lib64",
     ]
-
-
-# No capabilities and no way to gain any: the web unit's lines, and every other unit's that runs a
-# program of ours (render/tls_watch.py), so the units cannot drift apart.
-NO_PRIVILEGES = (
-    "NoNewPrivileges=yes",
-    "CapabilityBoundingSet=",
-    "AmbientCapabilities=",
-    "RestrictSUIDSGID=yes",
-    "RemoveIPC=yes",
-    "KeyringMode=private",
-    "LockPersonality=yes",
-    "RestrictRealtime=yes",
-    "RestrictNamespaces=yes",
-)
 
 
 def _privileges(spec: ServiceSpec) -> list[str]:

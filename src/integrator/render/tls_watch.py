@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .common import header
-from .systemd import NO_PRIVILEGES
+from .hardening import NO_PRIVILEGES, PROTECT_KERNEL
 
 SETTLE_S = 1  # seconds between the first change and the reload
 
@@ -90,12 +90,7 @@ def _sandbox() -> list[str]:
         "PrivateIPC=yes",
         "RestrictAddressFamilies=AF_UNIX",
         "IPAddressDeny=any",
-        "ProtectKernelTunables=yes",
-        "ProtectKernelModules=yes",
-        "ProtectKernelLogs=yes",
-        "ProtectControlGroups=yes",
-        "ProtectClock=yes",
-        "ProtectHostname=yes",
+        *PROTECT_KERNEL,
         "ProtectProc=invisible",
         "ProcSubset=pid",
         *NO_PRIVILEGES,

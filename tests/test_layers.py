@@ -6,7 +6,7 @@
 - the host tool (`HOST_TOOL`: the host-side code, run there by host/pyzmain.py `tool_main`) needs
   nothing else at import time.
 - no import cycle between the packages: host -> bundle (its host-side readers), targets -> host,
-  never back.
+  never back; and none between modules at import time.
 """
 
 from __future__ import annotations
@@ -148,4 +148,34 @@ def test_no_import_cycle_between_packages() -> None:
                 edges.add((_package(name), _package(own)))
     packages = {"host", "bundle", "targets", "render", "sandbox", "template"}
     cycles = sorted((a, b) for a, b in edges if a < b and (b, a) in edges and {a, b} <= packages)
+    assert cycles == []
+
+
+def test_no_import_cycle_between_modules_at_import_time() -> None:
+    """No module needs itself to load (issue 13: deploy_plan.py <-> deploy.py was one): the
+    imports run when a module is imported, followed module to module, come back to none."""
+    modules = all_modules()
+    # a module's own packages are loading already when it is (`from . import codec`): not a cycle
+    graph = {
+        name: {
+            own
+            for i in imports(path, top_level_only=True)
+            if (own := _own(i, modules)) is not None and own != name and not name.startswith(f"{own}.")
+        }
+        for name, path in modules.items()
+    }
+    cycles: list[list[str]] = []
+
+    def walk(name: str, path: list[str], done: set[str]) -> None:
+        for nxt in sorted(graph[name]):
+            if nxt in path:
+                cycles.append([*path[path.index(nxt) :], nxt])
+            elif nxt not in done:
+                walk(nxt, [*path, nxt], done)
+        done.add(name)
+
+    done: set[str] = set()
+    for name in sorted(graph):
+        if name not in done:
+            walk(name, [name], done)
     assert cycles == []

@@ -86,3 +86,23 @@ def test_run_passes_a_zero_exit_through(box: Sandbox, capfd: pytest.CaptureFixtu
     rc = main(["run", NAME, "--host", box.name, "--", "/usr/bin/true"])
     capfd.readouterr()
     assert rc == 0
+
+
+def test_run_output_reaches_the_terminal_and_the_journal(
+    box: Sandbox, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No terminal here: the output comes back to us and each line is in the host's journal too,
+    tagged NAME-run and matched by `journalctl -u` of the run's own unit (host/run_journal.py)."""
+    code = "import sys; print('run-out-7f3a'); sys.stderr.write('run-err-7f3a\\n'); sys.exit(5)"
+    rc = main(["run", NAME, "--host", box.name, "--", "python", "-c", code])
+    out, err = capfd.readouterr()
+    assert rc == 5 and "run-out-7f3a" in out and "run-err-7f3a" in err, out + err
+    sh(box, "journalctl", "--sync")
+    tagged = sh(box, "journalctl", "-t", f"{NAME}-run", "-o", "json", "--no-pager").stdout.decode()
+    entries = [json.loads(line) for line in tagged.splitlines() if "7f3a" in line or "exited with 5" in line]
+    messages = [e["MESSAGE"] for e in entries]
+    assert "run-out-7f3a" in messages and "run-err-7f3a" in messages and "exited with 5" in messages
+    unit = entries[0]["OBJECT_SYSTEMD_UNIT"]
+    assert unit.startswith(f"{NAME}-run-") and all(e["_UID"] == "0" for e in entries)
+    by_unit = sh(box, "journalctl", "-u", unit, "-o", "cat", "--no-pager").stdout.decode()
+    assert "run-out-7f3a" in by_unit and "run-err-7f3a" in by_unit

@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 from ..errors import EnvironmentProblem, UsageError
 from ..layout import Layout
 from ..render.transient import check_command, transient_argv, unit_name
+from .run_journal import Journal, run_teed
 from .system import SYSTEM_PATH, System
 
 # Where a bare program name is looked up: the places NAME.service may execute from, venv first.
@@ -66,7 +67,13 @@ def run_local(system: System, name: str, command: Sequence[str], tty: bool | Non
         spec, layout, release_id, [program, *command[1:]], unit=unit, stdio=stdio, host=host
     )
     sys.stdout.flush()
-    try:
-        return subprocess.call(argv, env={**os.environ, "PATH": SYSTEM_PATH})
+    journal = Journal(f"{name}-run", unit)
+    journal.send(f"run {program} ({len(command) - 1} arguments) in release {release_id}".encode())
+    env = {**os.environ, "PATH": SYSTEM_PATH}
+    try:  # without a terminal its output is copied to the journal too; with one, only its start and end
+        rc = subprocess.call(argv, env=env) if use_tty else run_teed(argv, env, journal)
     except FileNotFoundError:
         raise EnvironmentProblem("systemd-run: not found on this host (systemd >= 240 is needed)") from None
+    journal.send(f"exited with {rc}".encode())
+    journal.close()
+    return rc

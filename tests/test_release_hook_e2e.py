@@ -29,6 +29,7 @@ COUNT = f"/var/lib/{NAME}/hook-runs"  # the state directory: the one place the h
 # appends the interpreter it ran with (the release's venv) to COUNT
 COUNTING = f"import sys; open({COUNT!r}, 'a').write(sys.executable + chr(10)); print('migrated')"
 FAILING = "import sys; print('step 1 ok'); sys.stderr.write('migration failed: boom\\n'); sys.exit(1)"
+SLOW = "import time; print('slow migration started', flush=True); time.sleep(300)"
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,15 @@ class Bundles:
     v1: Path
     v2: Path
     broken: Path  # v3: its release command exits 1
+    slow: Path  # v4: its release command runs past release_timeout (2 s)
 
 
-def _with_hook(src: Path, code: str) -> None:
+def _with_hook(src: Path, code: str, timeout: int = 600) -> None:
     toml = src / "service.toml"
     text = toml.read_text()
     start = text.index("[deploy]\n")
     hook = f"[deploy]\nkeep_releases = 5\nrelease = {json.dumps(['python', '-c', code])}\n"
+    hook += f"release_timeout = {timeout}\n"
     toml.write_text(text[:start] + hook)
 
 
@@ -56,7 +59,10 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> Bundles:
     v2 = _build(src, root / "dist2")
     _set_version(src, "0.2.0", "0.3.0")
     _with_hook(src, FAILING)
-    return Bundles(v1, v2, _build(src, root / "dist3"))
+    broken = _build(src, root / "dist3")
+    _set_version(src, "0.3.0", "0.4.0")
+    _with_hook(src, SLOW, timeout=2)
+    return Bundles(v1, v2, broken, _build(src, root / "dist4"))
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +108,21 @@ def test_a_failing_hook_fails_the_deploy_and_the_old_release_keeps_serving(
     status, body, _headers = get(box.address, "/healthz", host=NAME)
     assert status == 200 and "ok" in body
     assert len(_runs(box)) == 2  # the failing command is not the counting one
+
+
+def test_a_hook_past_its_timeout_fails_the_deploy_and_the_old_release_keeps_serving(
+    box: Sandbox, bundles: Bundles
+) -> None:
+    """release_timeout = 2 and a hook that would take 300 s: systemd stops it (RuntimeMaxSec=),
+    the deploy fails saying so with the hook's output, and nothing of it is left running."""
+    target = SandboxTarget(box.name)
+    serving = _current(box)
+    result: Result = commands.deploy(DeployOptions(bundles.slow), target)
+    text = "\n".join(result.lines)
+    assert result.exit_code == 1, text
+    assert "ran longer than 2 s" in text and "slow migration started" in text, text
+    assert _current(box) == serving
+    status, body, _headers = get(box.address, "/healthz", host=NAME)
+    assert status == 200 and "ok" in body
+    left = sh(box, "systemctl", "list-units", "--all", "--no-legend", f"{NAME}-release-*").stdout.decode()
+    assert "running" not in left and "activating" not in left, left

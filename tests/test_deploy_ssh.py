@@ -236,9 +236,30 @@ def test_status_list_and_logs_over_ssh(use_config: SshHost, capsys: pytest.Captu
 
 @pytest.mark.slow
 def test_logs_follow_over_ssh_streams_and_leaves_nothing_running(use_config: SshHost) -> None:
+    logins = ssh_logins(use_config.box)
     took, gone = follow_and_stop(use_config.box, ["--ssh", use_config.dest], use_config.config)
+    # the check that the host answers and the stream: one connection (targets/ssh.py)
+    assert ssh_logins(use_config.box) == logins + 1
     print(f"logs -f over ssh: request line after {took:.2f} s, nothing left {gone:.2f} s after exit")
     # Nothing of ours is left on this machine either (ssh ran with our config file).
+    assert subprocess.run(["pgrep", "-f", str(use_config.config)], capture_output=True).returncode == 1
+
+
+@pytest.mark.slow
+def test_a_first_command_and_run_over_ssh_each_open_one_connection(
+    use_config: SshHost, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A host that has not cached the host tool is asked again with it, and `run` caches the
+    tool before it runs the command with our terminal: one ssh connection each all the same."""
+    box = use_config.box
+    for argv in (["status", SERVICE], ["run", SERVICE, "--", "/usr/bin/true"]):
+        box.exec(["rm", "-rf", "/var/cache/integrator-host/tool"])  # as on a host never reached
+        logins = ssh_logins(box)
+        code, out, err = cli(capsys, *argv[:2], "--ssh", use_config.dest, *argv[2:])
+        assert code == 0, out + err
+        assert ssh_logins(box) == logins + 1, argv
+    assert sh(box, "ls", "/var/cache/integrator-host/tool").stdout  # cached again
+    # the shared connection ended with the command: no ssh of ours is left on this machine
     assert subprocess.run(["pgrep", "-f", str(use_config.config)], capture_output=True).returncode == 1
 
 
@@ -395,7 +416,7 @@ def test_a_hostile_local_user_who_plants_every_name_first_gets_nothing(
     code, out, err = cli(capsys, "status", "--ssh", dest)
     assert sh(box, "test", "-e", MARKER).returncode != 0, "the planted tool ran as root"
     assert code == 0, out + err
-    assert ssh_logins(box) - logins == 2  # asked for the tool, then sent it
+    assert ssh_logins(box) - logins == 1  # asked for the tool, then sent it: one connection (targets/ssh.py)
 
     start, logins = time.monotonic(), ssh_logins(box)
     code, out, err = cli(capsys, "deploy", str(bundles.v1), "--ssh", dest)

@@ -38,6 +38,24 @@ def test_ssh_quotes_every_argument_and_uses_sudo_unless_root() -> None:
     assert SshTarget("root@web1")._remote_argv(["true"])[-1] == "true"
 
 
+def test_one_command_shares_one_ssh_connection_through_a_private_socket() -> None:
+    """The master and the clients of one command's ssh calls, as argv (targets/ssh.py)."""
+    from integrator.targets.ssh import client_options, master_argv, one_connection
+
+    master = master_argv(["-F", "cfg", "-o", "BatchMode=yes"], "root@web1", "/run/user/0/integrator-ssh-x/m")
+    assert master == [
+        "ssh", "-F", "cfg", "-o", "BatchMode=yes", "-M", "-N",
+        "-o", "ControlPath=/run/user/0/integrator-ssh-x/m", "-o", "ControlPersist=no", "root@web1",
+    ]  # fmt: skip
+    assert client_options("/d/m") == ["-o", "ControlPath=/d/m", "-o", "ControlMaster=no"]
+    local, sandbox = LocalTarget(), SandboxTarget("h1")
+    for target in (local, sandbox):  # nothing to share: the same target
+        with one_connection(target) as same:
+            assert same is target
+    with one_connection(SshTarget("root@web1", config="cfg")) as shared:
+        assert shared == SshTarget("root@web1", config="cfg") and shared.mux is not None  # not started yet
+
+
 def test_host_tool_is_deterministic_and_host_only() -> None:
     data, digest = host_tool()
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()

@@ -46,12 +46,15 @@ def build_parser() -> argparse.ArgumentParser:
 def forward(ns: argparse.Namespace) -> Result:
     """Call the chosen verb's handler with its typed values (and, for a host verb, the target)."""
     verb = getattr(ns, VERB_KEY)
-    extra = {}
-    if TOOL in verb.doors:
-        from .targets.transport import target_from_args
+    given = values(verb, ns, CLI)
+    if TOOL not in verb.doors:
+        result: Result = verb.call(CLI, given)
+        return result
+    from .targets.ssh import one_connection
+    from .targets.transport import target_from_args
 
-        extra["target"] = target_from_args(**target_args(ns))
-    result: Result = verb.call(CLI, values(verb, ns, CLI), **extra)
+    with one_connection(target_from_args(**target_args(ns))) as target:  # over ssh: one connection
+        result = verb.call(CLI, given, target=target)
     return result
 
 

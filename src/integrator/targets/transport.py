@@ -8,23 +8,23 @@ than the last bundle kept on the host: it exists before the first deploy and aft
 one, `doctor` and `uninstall` work on any host, and the code that acts is always the version the
 operator is running.
 
-Each verb is one connection: `remote.py` sends the stager, which checks a root-only directory,
-verifies the cached tool (or the copy sent along) and every upload by sha256, and runs the tool
-from a private copy (`host/stager.py`). Nothing is written to, or run from, /tmp or /var/tmp.
-
-`logs --follow` is the one verb that streams: `host/stream.py` runs the target's command line
-and copies its output until the operator stops it, and leaves nothing running on either side.
+Each command is one ssh connection (ssh.py). `remote.py` sends the stager, which checks a
+root-only directory, verifies the cached tool (or the copy sent along) and every upload by
+sha256, and runs the tool from a private copy (`host/stager.py`); nothing is written to, or run
+from, /tmp or /var/tmp. `logs --follow` streams (`host/stream.py`) until the operator stops it,
+and leaves nothing running on either side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shlex
 import subprocess
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Union
@@ -35,6 +35,7 @@ from ..host.system import System
 from ..layout import REMOTE_ROOT
 from ..result import Result
 from .remote import Arg, Upload, exchange, is_tool_missing, stage_plan, stager_argv, stdin_parts
+from .ssh import Multiplexer, ssh_message
 
 TOOL_MAIN = (
     "import sys\n"
@@ -163,12 +164,23 @@ class SshTarget(RemoteTarget):
 
     destination: str  # user@host
     config: str | None = None  # an ssh config file used instead of ~/.ssh/config
+    mux: Multiplexer | None = field(default=None, compare=False, repr=False)  # see `connected`
 
     def describe(self) -> str:
         return f"ssh {self.destination}"
 
     def _options(self) -> list[str]:
-        return [*(["-F", self.config] if self.config else []), "-o", "BatchMode=yes"]
+        own = [*(["-F", self.config] if self.config else []), "-o", "BatchMode=yes"]
+        return own + (self.mux.options() if self.mux else [])
+
+    @contextlib.contextmanager
+    def connected(self) -> Iterator[SshTarget]:
+        """This target for one command: all its ssh calls share one connection (ssh.py)."""
+        mux = Multiplexer(self._options(), self.destination)
+        try:
+            yield replace(self, mux=mux)
+        finally:
+            mux.close()
 
     def _remote_argv(self, argv: Sequence[str], *ssh_flags: str) -> list[str]:
         user = self.destination.split("@", 1)[0] if "@" in self.destination else ""
@@ -210,17 +222,6 @@ class SshTarget(RemoteTarget):
             ) from None
         except subprocess.TimeoutExpired:
             raise HostError(f"{self.describe()}: no answer after {timeout:.0f} s") from None
-
-
-def ssh_message(stderr: bytes) -> str:
-    """ssh's own reason, on one line: its last line (with the one before for a host key)."""
-    lines = [line.strip() for line in stderr.decode(errors="replace").splitlines() if line.strip()]
-    if not lines:
-        return "no message from ssh"
-    last = lines[-1].removeprefix("ssh: ")
-    if last == "Host key verification failed." and len(lines) > 1:
-        last = f"{lines[-2]} {last}"
-    return last
 
 
 HostTarget = Union[LocalTarget, RemoteTarget]

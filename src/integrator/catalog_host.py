@@ -155,7 +155,8 @@ _ON_HOSTS = (
         "run a command as the service would: run NAME -- CMD...",
         "Run a one-off command (a console, a management command) in a transient unit with the serving "
         "release's venv, environment, credentials, user and sandboxing; a bare program name is looked "
-        "up in the venv first. Interactive with a terminal; the command's exit code is integrator's.",
+        "up in the venv first. Interactive with a terminal; without one its output also goes to the "
+        "host's journal (journalctl -t NAME-run). The command's exit code is integrator's.",
         cli=_TARGETS + "run",
         host=_HOST + "run",
         service="one",

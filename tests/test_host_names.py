@@ -119,6 +119,32 @@ def test_every_host_verb_refuses_a_bad_name_and_touches_nothing(
     assert host.ran == [] and _listing(host.root) == before
 
 
+# the verbs whose NAME comes after other words
+WORDS = [
+    ["config", "NAME"],
+    ["config", "set", "NAME", "A=1"],
+    ["config", "unset", "NAME", "A"],
+    ["scale", "NAME", "workers=2"],
+    ["secret", "rm", "NAME", "k"],
+]
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
+@pytest.mark.parametrize("verb", WORDS, ids=" ".join)
+def test_config_scale_and_secret_refuse_a_bad_name_and_touch_nothing(
+    host: NoPrograms, verb: list[str], bad: str, tmp_path: Path
+) -> None:
+    before = _listing(host.root)
+    argv = [bad if word == "NAME" else word for word in verb]
+    for main in (
+        functools.partial(cli.main, argv),
+        functools.partial(pyzmain.main, argv, bundle=tmp_path / "b.pyz"),
+    ):
+        code, err = _run(main)
+        assert code == 2 and err.count("\n") == 1 and "service name" in err, err
+    assert host.ran == [] and _listing(host.root) == before
+
+
 @pytest.mark.parametrize("bad", ["../srv/www", "default"])
 def test_the_reported_uninstalls_remove_nothing(host: NoPrograms, bad: str) -> None:
     code, err = _run(lambda: cli.main(["uninstall", bad, "--purge"]))

@@ -178,7 +178,7 @@ _ON_HOSTS = (
         "applied with a health-gated restart (on failure the previous drop-in comes back), recorded.",
         cli=_TARGETS + "config",
         host=_HOST + "config",
-        doors=(CLI, TOOL),
+        doors=HOST_DOORS,
         opts=(Opt(("words",), "NAME | set NAME KEY=VALUE... | unset NAME KEY...", kind="words"),),
     ),
     Verb(
@@ -189,7 +189,7 @@ _ON_HOSTS = (
         cli=_TARGETS + "scale",
         host=_HOST + "scale",
         service="one",
-        doors=(CLI, TOOL),
+        doors=HOST_DOORS,
         opts=(Opt(("settings",), "workers=N and/or threads=M", kind="words"),),
     ),
     Verb(
@@ -201,7 +201,7 @@ _ON_HOSTS = (
         "here. Both restart health-gated; the previous credential comes back on failure.",
         cli=_TARGETS + "secret",
         host=_HOST + "secret",
-        doors=(CLI, TOOL),
+        doors=HOST_DOORS,
         opts=(
             Opt(("words",), "set NAME KEY | rm NAME KEY", kind="words"),
             Opt(

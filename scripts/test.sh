@@ -29,6 +29,9 @@ echo "== ruff"
 .venv/bin/ruff format --check src tests bench
 echo "== mypy"
 .venv/bin/mypy
+venv=$PWD/.venv
+echo "== ansible-lint (integrator.fleet: profile production, offline; config in the collection's .ansible-lint)"
+(cd src/integrator/fleet/ansible_collections/integrator/fleet && PATH="$venv/bin:$PATH" ansible-lint --nocolor)
 echo "== ansible-test sanity (integrator.fleet: the tests that need no container, network or extra venv)"
 py=$(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 (cd src/integrator/fleet/ansible_collections/integrator/fleet &&

@@ -101,6 +101,12 @@ def test_playbook_argv(tmp_path: Path) -> None:
         playbook_argv("nope", inv, bundle)
 
 
+@pytest.mark.parametrize("playbook", ["status", "unlock"])
+def test_read_only_playbooks_get_no_ca_to_make(playbook: str, tmp_path: Path) -> None:
+    argv = playbook_argv(playbook, tmp_path / "hosts.yml", tmp_path / "shop-1.0.pyz")
+    assert not any(a.startswith("integrator_fleet_ca_dir=") for a in argv), argv
+
+
 def _ansible(name: str) -> str:
     from integrator.fleet import tool
 
@@ -134,4 +140,4 @@ def test_collection_builds_offline(tmp_path: Path) -> None:
     tarball = Path(result.data["tarball"])
     assert tarball.name == "integrator-fleet-0.1.0.tar.gz" and (COLLECTION / "galaxy.yml").is_file()
     listing = subprocess.run(["tar", "tzf", str(tarball)], capture_output=True, text=True, check=True).stdout
-    assert "playbooks/rollout.yml" in listing and "roles/release/tasks/roll_one.yml" in listing
+    assert "playbooks/rollout.yml" in listing and "roles/integrator/tasks/roll_one.yml" in listing

@@ -2,9 +2,12 @@
 `integrator fleet` running the real `ansible-playbook` from this machine.
 
 The hosts share one module (they are slow to make and each test builds on the one before).
-Sandbox hosts reach only this machine by default; the LB must reach the app hosts, so the
-fixture routes 10.213.0.0/16 through this machine's end of each host's link and turns on IPv4
-forwarding here for the module (put back as it was). Traffic goes only to the sandbox hosts.
+Sandbox hosts reach only this machine by default; the LB must reach the app hosts. It does
+over a private network, as LBs and app hosts often do: a veth pair made straight between the
+LB's network namespace and each app host's (`private_link`, 10.214.N.0/30), the app host's end
+being its `integrator_backend`. This machine routes and forwards nothing between the hosts (no
+sysctl is touched here), and the links go away with the hosts. Ansible and the load reach each
+host at its own address, as before. Traffic goes only to the sandbox hosts.
 Load is bounded in count and time; POST ids are counted in the app hosts' journals.
 """
 
@@ -37,7 +40,6 @@ from tests.test_deploy_ssh import allow_root_login
 pytestmark = [pytest.mark.slow, pytest.mark.network, pytest.mark.root]
 
 SERVICE = "fleetsvc"
-FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 MAX_LOAD_S = 900  # each client thread stops by then, whatever happens
 BROKEN_FLAG = "/etc/fleet-broken-on-purpose"  # v3 answers /healthz with 500 where this exists
 ORDERS = '''
@@ -53,6 +55,7 @@ def order() -> ResponseReturnValue:
 class Fleet:
     lb: Sandbox
     apps: tuple[Sandbox, ...]
+    backends: tuple[str, ...]  # each app host's address on its private link with the LB
     inventory: Path
     ca: Path  # the fleet's CA, made by the first run next to the inventory
 
@@ -87,29 +90,39 @@ def releases(tmp_path_factory: pytest.TempPathFactory) -> Releases:
     return Releases(v1, v2, _build(src, root / "3", preflight=False))
 
 
+def private_link(lb: Sandbox, app: Sandbox, n: int) -> str:
+    """A veth pair from the LB's network namespace straight into the app host's (10.214.N.0/30,
+    made inside those namespaces: nothing appears on this machine's side); the app host's end."""
+    lb_end, app_end = f"fleet{n}", "fleet0"
+    argv = ["ip", "link", "add", lb_end, "netns", str(lb.leader()), "type", "veth"]
+    subprocess.run([*argv, "peer", "name", app_end, "netns", str(app.leader())], check=True, timeout=30)
+    for box, dev, address in ((lb, lb_end, f"10.214.{n}.1"), (app, app_end, f"10.214.{n}.2")):
+        box.netns_run(["ip", "addr", "add", f"{address}/30", "dev", dev])
+        box.netns_run(["ip", "link", "set", "dev", dev, "up"])
+    return f"10.214.{n}.2"
+
+
 @pytest.fixture(scope="module")
 def fleet(make_module_sandbox: MakeSandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     work = tmp_path_factory.mktemp("fleet")
     boxes = [make_module_sandbox() for _ in range(4)]
-    before = FORWARD.read_text()
-    FORWARD.write_text("1\n")
-    try:
-        lines = ["all:", "  vars:", "    ansible_user: root", "  children:"]
-        for group, members in (("integrator_lb", boxes[:1]), ("integrator_app", boxes[1:])):
-            lines += [f"    {group}:", "      hosts:"]
-            for box in members:
-                own = work / box.name
-                own.mkdir()
-                config = allow_root_login(box, own)
-                gateway = box.address.rsplit(".", 1)[0] + ".1"  # this machine's end of the link
-                box.exec(["ip", "route", "replace", "10.213.0.0/16", "via", gateway])
-                lines += [f"        {box.name}:", f"          ansible_host: {box.address}"]
-                lines += [f"          ansible_ssh_common_args: -F {config}"]
-        inventory = work / "inventory.yml"
-        inventory.write_text("\n".join(lines) + "\n")
-        yield Fleet(boxes[0], tuple(boxes[1:]), inventory, work / "integrator-fleet-ca" / "ca.pem")
-    finally:
-        FORWARD.write_text(before)
+    lines = ["all:", "  vars:", "    ansible_user: root", "  children:"]
+    backends: list[str] = []
+    for group, members in (("integrator_lb", boxes[:1]), ("integrator_app", boxes[1:])):
+        lines += [f"    {group}:", "      hosts:"]
+        for n, box in enumerate(members, start=1):
+            own = work / box.name
+            own.mkdir()
+            config = allow_root_login(box, own)
+            lines += [f"        {box.name}:", f"          ansible_host: {box.address}"]
+            lines += [f"          ansible_ssh_common_args: -F {config}"]
+            if group == "integrator_app":
+                backends.append(private_link(boxes[0], box, n))
+                lines += [f"          integrator_backend: {backends[-1]}"]
+    inventory = work / "inventory.yml"
+    inventory.write_text("\n".join(lines) + "\n")
+    ca = work / "integrator-fleet-ca" / "ca.pem"
+    yield Fleet(boxes[0], tuple(boxes[1:]), tuple(backends), inventory, ca)
 
 
 def fleet_cli(*argv: str) -> int:
@@ -123,6 +136,20 @@ def current(box: Sandbox) -> str:
 
 def versions(fleet: Fleet) -> list[str]:
     return [current(box) for box in fleet.apps]
+
+
+def staged(box: Sandbox) -> list[str]:
+    """The bundles staged on a host (transport only: the releases live under /opt)."""
+    out = sh(box, "python3", "-c", "import os; print(*sorted(os.listdir('/var/lib/integrator-fleet')))")
+    return [name for name in out.stdout.decode().split() if name.endswith(".pyz")]
+
+
+def fleet_files(fleet: Fleet) -> list[bytes]:
+    """Every host's fleet directory, names, sizes and times (the LB's lock and state too)."""
+    return [
+        sh(box, "ls", "-lR", "--time-style=full-iso", "/var/lib/integrator-fleet").stdout
+        for box in (fleet.lb, *fleet.apps)
+    ]
 
 
 def lb_site(fleet: Fleet) -> str:
@@ -244,8 +271,8 @@ def test_v1_everywhere(fleet: Fleet, releases: Releases) -> None:
     ids = set(versions(fleet))
     assert len(ids) == 1 and ids.pop().startswith(f"{SERVICE}-0.1.0-")
     site = lb_site(fleet)
-    for box in fleet.apps:
-        assert f"server {box.address}:443 max_fails=2 fail_timeout=10s;" in site
+    for backend in fleet.backends:
+        assert f"server {backend}:443 max_fails=2 fail_timeout=10s;" in site
     assert "proxy_ssl_verify on;" in site and fleet.ca.is_file()
 
 
@@ -262,6 +289,8 @@ def test_v2_rolls_under_load_without_a_failed_or_repeated_request(fleet: Fleet, 
     ids = set(versions(fleet))
     assert len(ids) == 1 and ids.pop().startswith(f"{SERVICE}-0.2.0-")
     assert " down;" not in lb_site(fleet)
+    # v1's staged bundle is gone from every host, v2's stays (a re-run copies nothing)
+    assert [staged(box) for box in (fleet.lb, *fleet.apps)] == [[releases.v2.name]] * 4
 
 
 def test_the_same_release_again_changes_nothing(
@@ -278,6 +307,7 @@ def test_the_same_release_again_changes_nothing(
     assert all("changed=0" in line for line in recap), recap
     assert versions(fleet) == before and lb_site(fleet) == site
     assert fleet.lb.exec(["pgrep", "-P", pid]).stdout.decode().split() == workers  # no reload
+    assert [staged(box) for box in (fleet.lb, *fleet.apps)] == [[releases.v2.name]] * 4
 
 
 def test_a_release_failing_on_the_second_host_rolls_the_fleet_back(fleet: Fleet, releases: Releases) -> None:
@@ -300,11 +330,17 @@ def test_a_release_failing_on_the_second_host_rolls_the_fleet_back(fleet: Fleet,
 
 
 def test_check_changes_nothing(fleet: Fleet, releases: Releases) -> None:
+    """A plan of v1, staged nowhere (the last finished run, the rollback, kept v3's bundle): each
+    host plans it with the bundle sent for that command; no release, site or staged file changes."""
+    hosts = (fleet.lb, *fleet.apps)
     before, site = versions(fleet), lb_site(fleet)
     listing = [box.exec(["ls", "/opt/fleetsvc/releases"]).stdout for box in fleet.apps]
-    assert fleet_cli("plan", str(releases.v3), "-i", str(fleet.inventory)) == 0
+    files = fleet_files(fleet)
+    assert all(releases.v1.name not in names for names in map(staged, hosts))
+    assert fleet_cli("plan", str(releases.v1), "-i", str(fleet.inventory)) == 0
     assert versions(fleet) == before and lb_site(fleet) == site
     assert [box.exec(["ls", "/opt/fleetsvc/releases"]).stdout for box in fleet.apps] == listing
+    assert fleet_files(fleet) == files
 
 
 def test_a_run_killed_while_a_host_is_drained_is_repaired_by_the_next(
@@ -344,6 +380,22 @@ def test_a_run_killed_while_a_host_is_drained_is_repaired_by_the_next(
     assert sh(fleet.lb, "test", "-e", lock).returncode != 0
 
 
+def test_status_reads_the_fleet_without_staging_anything(
+    fleet: Fleet, releases: Releases, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """v2's bundle is not staged anywhere (the last run was v1): status sends it for its one
+    command on each app host and leaves every host's files as they were."""
+    hosts = (fleet.lb, *fleet.apps)
+    files = fleet_files(fleet)
+    assert all(releases.v2.name not in names for names in map(staged, hosts))
+    capfd.readouterr()
+    assert fleet_cli("status", str(releases.v2), "-i", str(fleet.inventory)) == 0
+    out = capfd.readouterr().out
+    for release in versions(fleet):
+        assert f"{release} healthy" in out, out[-3000:]
+    assert fleet_files(fleet) == files
+
+
 def test_an_unreachable_host_stops_the_run_before_any_change(fleet: Fleet, releases: Releases) -> None:
     before, site = versions(fleet), lb_site(fleet)
     state = fleet.lb.exec(["cat", f"/var/lib/integrator-fleet/{SERVICE}.state.json"]).stdout
@@ -352,9 +404,11 @@ def test_an_unreachable_host_stops_the_run_before_any_change(fleet: Fleet, relea
     # sshd's sessions outlive it (KillMode=process), and Ansible keeps one open (ControlPersist):
     # every sshd process inside that host goes
     sh(third, "pkill", "-x", "sshd")
+    files = fleet_files(fleet)
     try:
         assert fleet_cli("deploy", str(releases.v2), "-i", str(fleet.inventory)) == 1
         assert versions(fleet) == before and lb_site(fleet) == site
+        assert fleet_files(fleet) == files
         assert fleet.lb.exec(["cat", f"/var/lib/integrator-fleet/{SERVICE}.state.json"]).stdout == state
     finally:
         third.exec(["systemctl", "start", "ssh.service"])

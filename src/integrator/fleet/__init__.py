@@ -24,6 +24,7 @@ from ..result import Result
 COLLECTIONS_PATH = Path(__file__).parent  # holds ansible_collections/integrator/fleet
 COLLECTION = COLLECTIONS_PATH / "ansible_collections" / "integrator" / "fleet"
 PLAYBOOKS = ("rollout", "rollback", "status", "unlock")
+CHANGING = ("rollout", "rollback")  # the playbooks that stage bundles and place the fleet's CA
 INSTALL_HINT = "pip install 'ansible-core>=2.19,<2.20' on this controller (managed hosts need only python3)"
 
 
@@ -55,7 +56,8 @@ def playbook_argv(
         raise UsageError(f"no fleet playbook {playbook!r}")
     argv = [program, "-i", str(inventory), f"integrator.fleet.{playbook}"]
     argv += ["-e", f"integrator_bundle={bundle.resolve()}"]
-    argv += ["-e", f"integrator_fleet_ca_dir={inventory.resolve().parent / 'integrator-fleet-ca'}"]
+    if playbook in CHANGING:  # status and unlock make nothing, not even the fleet's CA
+        argv += ["-e", f"integrator_fleet_ca_dir={inventory.resolve().parent / 'integrator-fleet-ca'}"]
     for key, value in sorted((extra or {}).items()):
         argv += ["-e", f"{key}={value}"]
     return [*argv, "--check", "--diff"] if check else argv

@@ -126,7 +126,7 @@ def exec_binaries(f: RenderedFile) -> list[PurePosixPath]:
 
 
 def unit_paths(root: Path, files: Iterable[RenderedFile]) -> list[str]:
-    units = (".service", ".socket", ".path")
+    units = (".service", ".socket", ".path", ".timer")
     return [str(root / f.path.relative_to("/")) for f in files if f.path.suffix in units]
 
 

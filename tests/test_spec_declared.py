@@ -17,7 +17,7 @@ from integrator.errors import SpecError
 from integrator.project.metadata import parse_toml
 from integrator.spec import ServiceSpec, codec, dump_spec_toml, parse_spec, spec_comment
 from integrator.spec.checks import check_values
-from integrator.spec.declare import Key, setting, table, tables
+from integrator.spec.declare import Key, entries, entry_table, required, setting, table, tables
 
 MINIMAL = {"service": {"name": "shop", "version": "1.2.0", "entry": "shop:create_app()"}}
 TABLES = tables(ServiceSpec)
@@ -74,6 +74,12 @@ TEXTS: dict[str, list[Any]] = {
 # Free tables: names (and values) each table accepts, so most drawn specs are valid ones.
 FREE_KEYS = {"env": ["A", "SHOP_X", "b_2"], "static": ["/static/", "/media/files/"]}
 FREE_VALUES = {"env": st.text(max_size=20), "static": st.sampled_from(["static", "web/assets"])}
+# Tables of named tables ([processes.NAME]): entry names, and texts for their keys by key name.
+ENTRY_NAMES = {"processes": ["worker", "mail_2"], "timers": ["prune", "report"]}
+ENTRY_TEXTS: dict[str, list[Any]] = {
+    "command": [["python", "-m", "shop.worker"], ["/usr/bin/env", "a b", '100% "$HOME" \\ x']],
+    "on_calendar": ["daily", "*:*:0/5", "Mon..Fri 03:00 UTC", "*-*-01 00:00:00"],
+}
 TLS = [{}, {"mode": "local-ca"}, {"mode": "provided", "cert": "/etc/pki/a.crt", "key": "/etc/pki/a.key"}]
 
 
@@ -90,11 +96,23 @@ def _values(key: Key) -> st.SearchStrategy[Any]:
 
 
 @st.composite
+def _entry(draw: st.DrawFn, entry: Any) -> dict[str, Any]:
+    values = {
+        k.name: st.sampled_from(ENTRY_TEXTS[k.name]) if k.name in ENTRY_TEXTS else _values(k)
+        for k in entry.keys
+    }
+    return {k.name: draw(values[k.name]) for k in entry.keys if k.is_required or draw(st.booleans())}
+
+
+@st.composite
 def shapes(draw: st.DrawFn) -> dict[str, Any]:
     data: dict[str, Any] = {}
     for t in TABLES:
         if t.name == "tls":
             data["tls"] = dict(draw(st.sampled_from(TLS)))
+        elif t.free and t.free.entry:
+            names = draw(st.lists(st.sampled_from(ENTRY_NAMES[t.name]), unique=True, max_size=2))
+            data[t.name] = {name: draw(_entry(entry_table(t.free, name))) for name in names}
         elif t.free:
             data[t.name] = draw(st.dictionaries(st.sampled_from(FREE_KEYS[t.name]), FREE_VALUES[t.name]))
         else:
@@ -223,6 +241,54 @@ def test_a_declared_table_gets_schema_defaults_checks_toml_json_and_comment() ->
     assert "# [extra]     colour and count,\n#             tags\n" in codec.comment(Grown, "SHOP")
 
 
+@dataclass(frozen=True)
+class Job:
+    argv: tuple[str, ...] = required("what it runs")
+    every: int = setting(5, "minutes", low=1, high=60)
+
+
+@dataclass(frozen=True)
+class Jobs:
+    named: tuple[tuple[str, Job], ...] = entries(Job, "[jobs.NAME] tables")
+
+
+@dataclass(frozen=True)
+class WithJobs(ServiceSpec):
+    jobs: Jobs = table(Jobs, "argv, every")
+
+
+def test_a_declared_table_of_named_tables_gets_schema_defaults_checks_toml_and_json() -> None:
+    """[jobs.NAME]: each entry checked, defaulted, written and read back like a table of its own."""
+
+    def parse(data: dict[str, Any]) -> WithJobs:
+        spec: WithJobs = codec.from_shape(WithJobs, data, "service.toml")
+        check_values(spec, "service.toml")
+        return spec
+
+    spec = parse({**MINIMAL, "jobs": {"b": {"argv": ["x"]}, "a": {"argv": ["y", "z"], "every": 7}}})
+    assert spec.jobs.named == (("a", Job(("y", "z"), 7)), ("b", Job(("x",), 5)))
+    assert parse(MINIMAL).jobs.named == ()
+    for jobs, message in (
+        ({"a": {"argv": ["x"], "evry": 1}}, r"unknown key \[jobs\.a\] evry \(known: argv, every\)"),
+        ({"a": {}}, r"\[jobs\.a\] argv is required"),
+        ({"a": {"argv": ["x"], "every": 61}}, r"\[jobs\.a\] every must be between 1 and 60, got 61"),
+        ({"a": {"argv": "x"}}, r"\[jobs\.a\] argv must be a list"),
+        ({"a": ["x"]}, r"\[jobs\] a must be a table"),
+        ({"a": {"argv": ["x\r"]}}, r"\[jobs\.a\] argv .* control character"),
+        ({"a\n": {"argv": ["x"]}}, r"\[jobs\] .* control character"),
+    ):
+        with pytest.raises(SpecError, match=message):
+            parse({**MINIMAL, "jobs": jobs})
+    text = codec.dump_toml(spec)
+    assert text.endswith('[jobs.a]\nargv = ["y", "z"]\nevery = 7\n\n[jobs.b]\nargv = ["x"]\nevery = 5\n')
+    assert parse(parse_toml(text, source="service.toml")) == spec
+    data = codec.to_dict(spec)
+    assert data["jobs"] == {"a": {"argv": ["y", "z"], "every": 7}, "b": {"argv": ["x"], "every": 5}}
+    assert parse(codec.json_to_shape(WithJobs, json.loads(json.dumps(data)), "spec.json")) == spec
+    older = {k: v for k, v in data.items() if k != "jobs"}
+    assert parse(codec.json_to_shape(WithJobs, older, "spec.json")).jobs.named == ()
+
+
 def test_the_readme_service_toml_is_valid_and_shows_every_declared_key() -> None:
     """README.md's service.toml is the reference people read: it parses, and names every key."""
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
@@ -233,3 +299,6 @@ def test_the_readme_service_toml_is_valid_and_shows_every_declared_key() -> None
         assert key.table in data, f"README.md's service.toml has no [{key.table}]"
         if not (key.free or key.optional):
             assert key.name in data[key.table], f"README.md's service.toml does not show {key.label}"
+        for name, entry in data[key.table].items() if key.entry else ():
+            for sub in entry_table(key, name).keys:
+                assert sub.name in entry, f"README.md's service.toml does not show {sub.label}"

@@ -101,7 +101,7 @@ REMOTE_CASES = {
     "status": ["status", "shop"],
     "list": ["list"],
     "releases": ["releases", "shop"],
-    "logs": ["logs", "shop", "-n", "7", "--since", "1 hour ago", "--source", "nginx"],
+    "logs": ["logs", "shop", "-n", "7", "--since", "1 hour ago", "--source", "app", "--process", "worker"],
     "rollback": ["rollback", "shop", "--to", "20260101T000000Z-abc"],
     "uninstall": ["uninstall", "shop", "--purge"],
     "doctor": ["doctor"],

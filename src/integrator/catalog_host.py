@@ -9,7 +9,7 @@ only, in catalog.py) and its handlers; see docs/architecture.md, "Verbs".
 
 from __future__ import annotations
 
-from .host.journal import SOURCE_HELP, SOURCES
+from .host.journal import PROCESS_HELP, SOURCE_HELP, SOURCES
 from .verbtable import BUNDLE, CLI, HOST_DOORS, TOOL, Opt, Verb
 
 SIGNERS = Opt(
@@ -148,6 +148,7 @@ _ON_HOSTS = (
             Opt(("--since",), "journalctl --since, e.g. '1 hour ago' or '2026-01-01 10:00'"),
             Opt(("-n", "--lines"), "how many lines (default: 100)", kind="int", default=100),
             Opt(("--source",), SOURCE_HELP, kind="choice", choices=SOURCES, default="all"),
+            Opt(("--process",), PROCESS_HELP, metavar="X"),
         ),
     ),
     Verb(

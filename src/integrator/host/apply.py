@@ -23,6 +23,7 @@ from .bundleio import BundleInfo
 from .fs import FileWriter, remove_tree
 from .hooks import run_release_hook
 from .interrupt import hold_signals
+from .processes import check_calendars, switch_processes
 from .release_facts import probe_files, secret_dirs
 from .release_plan import SECRET, Activation, ReleasePlan, plan_activation
 from .releases import DEPLOYING, FAILED, INTERRUPTED, OK, ReleaseRecord
@@ -37,6 +38,7 @@ def apply_release(
     """Do `plan` (a deploy, not a no-op); a failure restores what served before (or, on a first
     deploy, removes what it made) and is a Result with exit code 1, not an exception."""
     assert plan.reason is not None and plan.release_id is not None and plan.activation is not None
+    check_calendars(ctx.system, ctx.spec)  # [timers] as this host's systemd reads them, before any change
     started = time.monotonic()
     rid = plan.release_id
     if plan.replaces is not None:  # a fleet's id, left by an earlier run of it
@@ -66,7 +68,9 @@ def apply_release(
         return result
     if not outcome.ok:
         return _failed(ctx, rid, previous, created_user, outcome)
-    return _succeeded(ctx, plan, outcome, time.monotonic() - started, venv)
+    return switch_processes(
+        ctx, plan.processes, _succeeded(ctx, plan, outcome, time.monotonic() - started, venv)
+    )
 
 
 def activation_for(ctx: HostContext, release_id: str) -> Activation:

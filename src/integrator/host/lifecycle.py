@@ -7,7 +7,7 @@ from ..layout import Layout
 from ..render.common import check_release_id
 from ..result import Result
 from ..spec import check_service_name
-from . import bundleio, releases, venvs
+from . import bundleio, processes, releases, venvs
 from .activate import HostContext, activate, previous_release
 from .apply import activation_for, build_venv
 from .facts import current_release, probe_host, venv_usable
@@ -80,8 +80,10 @@ def _rollback_to(
     releases.save_records(FileWriter(system), layout, records)
     result = Result(lines=notes, data={**data, "changed": True})
     if current == target:
-        return result.say(f"{layout.name}: release {target} written again and restarted; health check passed")
-    return result.say(f"rolled back {layout.name} from {current} to {target}; health check passed")
+        result.say(f"{layout.name}: release {target} written again and restarted; health check passed")
+    else:
+        result.say(f"rolled back {layout.name} from {current} to {target}; health check passed")
+    return processes.switch_to(ctx, target, result)  # workers and timers follow the switch
 
 
 def _rebuild_venv_if_stale(ctx: HostContext, rid: str) -> list[str]:

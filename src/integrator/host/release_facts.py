@@ -21,6 +21,7 @@ from .activate import HostContext, check_serving, render_for
 from .facts import HostFacts, current_release, venv_python
 from .fs import wanted_ids
 from .nginxconf import integrator_sites
+from .processes import found_unit_paths
 from .releases import OK, ReleaseRecord
 from .system import System
 from .tls import TlsFacts, probe_tls
@@ -104,8 +105,10 @@ def probe_files(ctx: HostContext, release_id: str | None) -> FileFacts:
     system, layout = ctx.system, ctx.layout
     rendered = render_for(ctx, release_id or "none")
     files: dict[PurePosixPath, FileState] = {}
-    for path in dict.fromkeys([*(f.path for f in rendered), *layout.tls_watch_unit_paths]):
-        state = _state(system, path, keep=True)  # the watch units: removed when not rendered
+    # the watch units, and the units of processes and timers: removed when not rendered
+    stale = [*layout.tls_watch_unit_paths, *found_unit_paths(system, layout)]
+    for path in dict.fromkeys([*(f.path for f in rendered), *stale]):
+        state = _state(system, path, keep=True)
         if state is not None:
             files[path] = state
     for name in ctx.spec.secrets.files:

@@ -24,6 +24,7 @@ from .bundleio import BundleInfo
 from .changes import CHANGE, CREATE, REMOVE, UNCHANGED, unified_diff
 from .facts import venv_stale
 from .nginxconf import unused_catch_alls_of
+from .processes import ProcessPlan, plan_processes, process_plan_lines
 from .release_facts import FileFacts, ReleaseFacts, secret_dirs, tree_dirs
 from .releases import OK, ReleaseRecord
 from .tls import TlsPlan, plan_tls
@@ -78,6 +79,7 @@ class ReleasePlan:
     reload_nginx: bool
     cleanup: tuple[str, ...]  # releases removed once this one serves (keep_releases)
     release_command: tuple[str, ...] = ()  # [deploy] release: run with the new venv before the switch
+    processes: ProcessPlan = ProcessPlan()  # noqa: RUF009 (frozen) workers and timers: (re)started, stopped after the switch
 
     @property
     def changes(self) -> tuple[FileChange, ...]:
@@ -85,7 +87,8 @@ class ReleasePlan:
         made = tuple(FileChange(p, CREATE, DIR) for p, _ in self.dirs)
         tls = tuple(FileChange(c.path, c.action, TLS, diff=c.diff) for c in self.tls.changes)
         active = self.activation.changes if self.activation else ()
-        return made + tls + self.secrets + active
+        stale = tuple(FileChange(p, REMOVE, FILE, sha) for p, sha in self.processes.remove)
+        return made + tls + self.secrets + active + stale
 
 
 def plan_release(
@@ -114,7 +117,7 @@ def plan_release(
         base, release_id=rid, replaces=replaces, create_user=None if facts.user_exists else layout.user,
         dirs=missing_dirs(tree_dirs(layout), facts.files), secrets=secret_changes, activation=activation,
         restart=(*socket, layout.service_unit), reload_nginx=True, cleanup=tuple(doomed),
-        release_command=spec.deploy.release,
+        release_command=spec.deploy.release, processes=plan_processes(spec, layout, facts.files),
     )  # fmt: skip
 
 
@@ -269,6 +272,7 @@ def plan_result(plan: ReleasePlan, layout: Layout) -> Result:
             "restart": restarts,
             "cleanup": list(plan.cleanup),
             "release_command": list(plan.release_command),
+            "processes": {"restart": list(plan.processes.restart), "stop": list(plan.processes.stop)},
         }
     )  # fmt: skip
     result.say(f"plan for {plan.service} {plan.version} ({plan.reason}); nothing was changed")
@@ -284,6 +288,8 @@ def plan_result(plan: ReleasePlan, layout: Layout) -> Result:
         hook = shlex.join(plan.release_command)
         result.say(f"  run     `{hook}` with the new venv, as {layout.user} (before the switch)")
     result.say(f"  restart {', '.join(restarts)}; then health check, switch {layout.current}")
+    if not plan.processes.empty:
+        result.lines += process_plan_lines(plan.processes)
     if plan.cleanup:
         result.say(f"  then remove old releases: {', '.join(plan.cleanup)}")
     return result

@@ -15,6 +15,7 @@ from ..spec import check_service_name
 from . import bundleio, doctor, releases, units
 from .facts import HostFacts, current_release, host_distro, unit_state, venv_usable
 from .health import wait_healthy
+from .processes import process_lines, process_states
 from .repair import interruption_report
 from .selinux import missing_labels, selinux_mode
 from .system import System
@@ -82,7 +83,7 @@ def service_status(system: System, layout: Layout) -> dict[str, object]:
     if rid is not None:
         spec = bundleio.release_spec(system, layout, rid)
         probe = wait_healthy(spec, tls_files(spec, layout).verify_against, deadline_s=3)
-        info.update(healthy=probe.ok, health=probe.detail)
+        info.update(healthy=probe.ok, health=probe.detail, processes=process_states(system, layout, spec))
     facts, problem = interruption_report(system, layout, rid)
     info.update(facts, problem=problem)
     info.update(host_config_status(system, layout, svc))
@@ -116,9 +117,11 @@ def status_local(system: System, name: str | None) -> Result:
         deploying = i.get("deploying")
         if isinstance(deploying, dict):
             result.say(f"  deploying (pid {deploying['pid']}, step {deploying['step']})")
+        result.lines += process_lines(i.get("processes", []))  # type: ignore[arg-type]
         if i["problem"]:
             result.say(f"  {i['problem']}")
-    if not all(i["healthy"] and not i["problem"] for i in infos):
+    down = [p for i in infos for p in i.get("processes", []) if not p["ok"]]  # type: ignore[attr-defined]
+    if down or not all(i["healthy"] and not i["problem"] for i in infos):
         result.exit_code = EXIT_FAILED
     return result
 

@@ -12,7 +12,7 @@ from ..errors import EXIT_FAILED, HostError
 from ..layout import Layout
 from ..result import Result
 from ..spec import check_service_name
-from . import ownership, units
+from . import ownership, processes, units
 from .config import remove_host_config
 from .fs import FileWriter, remove_tree
 from .nginxconf import integrator_sites
@@ -73,10 +73,11 @@ def probe_uninstall(system: System, layout: Layout) -> UninstallFacts:
 
 def remove_service(system: System, layout: Layout, plan: UninstallPlan) -> list[str]:
     """Under the lock: units, trees, account, site, catch-alls, includes; what was removed."""
+    removed = processes.remove_units(system, layout)  # workers and timers first (ours only)
     if plan.stop:
         units.stop_and_disable(system, layout)
     writer = FileWriter(system)
-    removed = [str(p) for p in plan.units if writer.remove(p).changed]
+    removed += [str(p) for p in plan.units if writer.remove(p).changed]
     if plan.units:
         removed += remove_host_config(system, layout)  # the drop-in of `config set`, with the units
         units.daemon_reload(system)

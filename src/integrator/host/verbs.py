@@ -132,12 +132,14 @@ def logs(
     follow: bool = False,
     since: str | None = None,
     lines: int = 100,
+    process: str | None = None,
 ) -> Result:
-    """journalctl for the service (and its nginx site's lines); --follow streams until stopped."""
+    """journalctl for the service (and its nginx site's lines), or of one of its processes or
+    timers (--process X); --follow streams until stopped."""
     from .journal import logs_local
 
     check_service_name(name)
-    return with_lines(logs_local(system, name, source, follow, since, lines))
+    return with_lines(logs_local(system, name, source, follow, since, lines, process))
 
 
 def run(system: System, name: str, command: Sequence[str], tty: bool | None = None) -> Result:

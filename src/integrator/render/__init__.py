@@ -11,7 +11,7 @@ from pathlib import PurePosixPath
 
 from ..layout import Layout
 from ..spec import ServiceSpec
-from . import gunicorn, nginx, nginx_shared, systemd, tls_watch
+from . import gunicorn, nginx, nginx_shared, processes, systemd, tls_watch
 from .common import check_release_id
 from .lb import Backends
 
@@ -44,6 +44,7 @@ def render_all(
         RenderedFile(layout.socket_unit_path, systemd.socket_unit(spec, layout)),
         RenderedFile(layout.gunicorn_conf(release_id), gunicorn.gunicorn_conf(spec, layout, release_id)),
         *nginx_files(spec, layout, nginx_version),
+        *(RenderedFile(path, text) for path, text in processes.process_files(spec, layout)),
     ]
     if tls_watch.watched(spec):
         path_unit, reload_unit = layout.tls_watch_unit_paths

@@ -9,17 +9,14 @@ group of lines carries a comment saying why, for the sysadmin who reads the unit
 
 from __future__ import annotations
 
-import re
+from pathlib import PurePosixPath
 
 from ..layout import Layout
 from ..spec import ServiceSpec
 from .common import SOCKET_BACKLOG, header, stop_timeout
 from .hardening import NO_PRIVILEGES, PROTECT_KERNEL
-
-# Environment values made only of these characters need no quoting in a unit file (matched
-# whole: `$` would let a final newline through).
-_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_./:,+@=-]*")
-_C_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+from .unit_text import env_line
+from .unit_text import text as _text
 
 
 def service_unit(spec: ServiceSpec, layout: Layout, release_id: str) -> str:
@@ -57,8 +54,13 @@ def confinement(spec: ServiceSpec, layout: Layout, release_id: str) -> list[list
 def environment(spec: ServiceSpec, layout: Layout, release_id: str) -> list[tuple[str, str]]:
     """The variables every process of the service gets: the release's venv first on PATH, logs
     unbuffered, no .pyc writes into the read-only release, then [env] from service.toml."""
+    return venv_environment(spec, layout.venv(release_id))
+
+
+def venv_environment(spec: ServiceSpec, venv: PurePosixPath) -> list[tuple[str, str]]:
+    """`environment` with `venv` first on PATH (the workers' and timers': `current`'s)."""
     return [
-        ("PATH", f"{layout.venv(release_id)}/bin:/usr/bin:/bin"),
+        ("PATH", f"{venv}/bin:/usr/bin:/bin"),
         ("PYTHONUNBUFFERED", "1"),
         ("PYTHONDONTWRITEBYTECODE", "1"),
         *spec.env.vars,
@@ -137,7 +139,12 @@ def _process(spec: ServiceSpec, layout: Layout, release_id: str) -> list[str]:
 
 
 def _environment(spec: ServiceSpec, layout: Layout, release_id: str) -> list[str]:
-    base, own = environment(spec, layout, release_id), len(spec.env.vars)
+    return environment_lines(spec, layout, environment(spec, layout, release_id))
+
+
+def environment_lines(spec: ServiceSpec, layout: Layout, base: list[tuple[str, str]]) -> list[str]:
+    """The environment block of every unit of the service (NAME.service, workers, timers)."""
+    own = len(spec.env.vars)
     lines = [
         "# The release's venv first on PATH; logs reach the journal unbuffered; no .pyc writes",
         "# into the read-only release. The journal tags lines with the service name.",
@@ -252,30 +259,3 @@ def _syscalls() -> list[str]:
         "SystemCallFilter=~@privileged @resources",
         "SystemCallErrorNumber=EPERM",
     ]
-
-
-# --- quoting ----------------------------------------------------------------------------------
-
-
-def _text(value: str) -> str:
-    """Free text in a unit: `%` starts a specifier, so it is doubled. The spec has refused
-    control characters, and a backslash at the end (a continuation line), before this."""
-    return value.replace("%", "%%")
-
-
-def env_line(key: str, value: str) -> str:
-    """One Environment= line, quoted per systemd.syntax(7) when the value needs it.
-
-    systemd unquotes and C-unescapes the word, then expands `%` specifiers: so `\\` and `"`
-    are backslash-escaped, control characters written as escapes (the spec refuses them; this
-    stays correct without that), and `%` doubled. A final backslash is escaped too, so the
-    line never ends in one.
-    """
-    if _PLAIN_VALUE.fullmatch(value):
-        return f"Environment={key}={value}"
-    escaped = "".join(_C_ESCAPES.get(ch, _control(ch)) for ch in value).replace("%", "%%")
-    return f'Environment="{key}={escaped}"'
-
-
-def _control(ch: str) -> str:
-    return f"\\x{ord(ch):02x}" if ord(ch) < 0x20 or ord(ch) == 0x7F else ch

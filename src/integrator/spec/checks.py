@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .declare import tables
+from .declare import entry_table, tables
 from .text import (
     BODY_SIZE_RE,
+    CALENDAR_MAX,
+    CALENDAR_RE,
     DESCRIPTION_MAX,
     ENTRY_MAX,
     ENTRY_RE,
@@ -16,6 +18,8 @@ from .text import (
     PACKAGE_PATTERN_RE,
     PATH_RE,
     PERCENT_RE,
+    PROCESS_NAME_RE,
+    PROCESSES_MAX,
     PROGRAM_RE,
     RELEASE_ARG_MAX,
     RELEASE_ARGS_MAX,
@@ -42,8 +46,15 @@ if TYPE_CHECKING:
 
 
 def declared_values(s: ServiceSpec) -> list[tuple[Any, Any]]:
-    """(declared key, value) for every key of every table of `s`."""
-    return [(k, getattr(getattr(s, t.name), k.name)) for t in tables(type(s)) for k in t.keys]
+    """(declared key, value) for every key of every table of `s`, and of every entry of a table
+    of named tables (`[processes.NAME] command`)."""
+    found: list[tuple[Any, Any]] = []
+    for key in (k for t in tables(type(s)) for k in t.keys):
+        value = getattr(getattr(s, key.table), key.name)
+        found.append((key, value))
+        for name, entry in value if key.entry else ():
+            found += [(sub, getattr(entry, sub.name)) for sub in entry_table(key, name).keys]
+    return found
 
 
 def text_fields(s: ServiceSpec) -> list[tuple[str, str]]:
@@ -51,8 +62,10 @@ def text_fields(s: ServiceSpec) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     for key, value in declared_values(s):
         if key.free:  # the key is checked before its value: the label may name it
-            for name, text in value:
-                found += [(key.label, name), (f"{key.label} {name}", text)]
+            for name, text in value:  # entries of [processes.NAME]: their own keys follow
+                found += (
+                    [(key.label, name)] if key.entry else [(key.label, name), (f"{key.label} {name}", text)]
+                )
         elif key.kind is str:
             found.append((key.label, value or ""))
         elif key.kind is list:
@@ -96,7 +109,8 @@ def check_values(s: ServiceSpec, src: str) -> None:
     fail_unless(len(set(secrets)) == len(secrets), src, "[secrets] files", "has duplicates")
     _check_package(s, src)
     _check_static(s, src)
-    _check_release(s.deploy.release, src)
+    _check_command(s.deploy.release, src, "[deploy] release")
+    _check_processes(s, src)
     limits = s.limits
     fail_unless(
         limits.memory_max == "" or fullmatch(SIZE_RE, limits.memory_max),
@@ -112,9 +126,9 @@ def check_values(s: ServiceSpec, src: str) -> None:
     )
 
 
-def _check_release(argv: tuple[str, ...], src: str) -> None:
-    """[deploy] release: an argv whose program is a name in the venv or an absolute path."""
-    where = "[deploy] release"
+def _check_command(argv: tuple[str, ...], src: str, where: str) -> None:
+    """[deploy] release, [processes.X] and [timers.X] command: an argv whose program is a name in
+    the venv or an absolute path."""
     fail_unless(len(argv) <= RELEASE_ARGS_MAX, src, where, f"has more than {RELEASE_ARGS_MAX} arguments")
     for arg in argv:
         fail_unless(
@@ -126,6 +140,30 @@ def _check_release(argv: tuple[str, ...], src: str) -> None:
     if argv:
         ok = fullmatch(PROGRAM_RE, argv[0])
         fail_unless(ok, src, where, f"{show(argv[0])}: the program must be a plain name or an absolute path")
+
+
+def _check_processes(s: ServiceSpec, src: str) -> None:
+    """Names fit a unit name and differ across both tables (`logs --process X` names one); the
+    commands are argvs like the release command; calendars match systemd's syntax whole."""
+    procs, timers = s.processes.named, s.timers.named
+    for table, named in (("processes", procs), ("timers", timers)):
+        fail_unless(len(named) <= PROCESSES_MAX, src, f"[{table}]", f"has more than {PROCESSES_MAX} entries")
+        for name, entry in named:
+            ok = fullmatch(PROCESS_NAME_RE, name)
+            why = "must be a name of lowercase letters, digits and _ (at most 32, starting with a letter)"
+            fail_unless(ok, src, f"[{table}]", f"{show(name)} {why}")
+            fail_unless(bool(entry.command), src, f"[{table}.{name}] command", "is empty")
+            where = f"[{table}.{name}] command"
+            _check_command(entry.command, src, where)
+            # ExecStart= would end the command at a lone `;` (systemd-run's argv would not)
+            fail_unless(";" not in entry.command, src, where, "has a lone ';' argument: quote it differently")
+    both = sorted({n for n, _ in procs} & {n for n, _ in timers})
+    fail_unless(not both, src, "[timers]", f"{both[0] if both else ''} is a process's name too: rename one")
+    for name, timer in timers:
+        cal = timer.on_calendar
+        ok = len(cal) <= CALENDAR_MAX and fullmatch(CALENDAR_RE, cal)
+        why = "is not a calendar event (systemd.time(7), e.g. 'daily', 'Mon..Fri 03:00', '*:0/15')"
+        fail_unless(ok, src, f"[timers.{name}] on_calendar", f"{show(cal)} {why}")
 
 
 def _check_service(s: ServiceSpec, src: str) -> None:

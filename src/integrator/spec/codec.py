@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import SpecError
-from .declare import KIND_NAMES, Table, tables
+from .declare import KIND_NAMES, Table, entry_table, tables
 from .text import BARE_KEY, label, show
 
 # --- TOML shape -> dataclasses ---------------------------------------------------------------
@@ -33,7 +33,16 @@ def from_shape(root: type, data: Mapping[str, Any], source: str) -> Any:
 
 
 def _check_kinds(table: Table, value: Mapping[str, Any], source: str) -> None:
-    if table.free:
+    free = table.free
+    if free and free.entry:  # [processes.NAME]: each entry a table of its own
+        for name, val in value.items():
+            if not isinstance(val, dict):
+                raise SpecError(
+                    f"{source}: [{table.name}] {label(name)} must be a table ([{table.name}.NAME])"
+                )
+            _check_kinds(entry_table(free, name), val, source)
+        return
+    if free:
         for key, val in value.items():
             if not isinstance(val, str):
                 raise SpecError(f"{source}: [{table.name}] {label(key)} must be a string (quote numbers)")
@@ -54,6 +63,9 @@ def _check_kinds(table: Table, value: Mapping[str, Any], source: str) -> None:
 
 def _build(table: Table, given: Mapping[str, Any], source: str) -> Any:
     free = table.free
+    if free and free.entry:
+        built = ((name, _build(entry_table(free, name), val, source)) for name, val in given.items())
+        return table.cls(**{free.name: tuple(sorted(built))})
     if free:
         return table.cls(**{free.name: tuple(sorted(given.items()))})
     values: dict[str, Any] = {}
@@ -72,15 +84,21 @@ def to_dict(spec: Any) -> dict[str, Any]:
     """{table: {key: value}}: the TOML shape, with lists for tuples and null for an absent path."""
     data: dict[str, Any] = {}
     for table in tables(type(spec)):
-        values = getattr(spec, table.name)
-        if table.free:
-            data[table.name] = dict(getattr(values, table.free.name))
-        else:
-            data[table.name] = {
-                k.name: list(getattr(values, k.name)) if k.kind is list else getattr(values, k.name)
-                for k in table.keys
-            }
+        data[table.name] = _table_dict(table, getattr(spec, table.name))
     return data
+
+
+def _table_dict(table: Table, values: Any) -> dict[str, Any]:
+    free = table.free
+    if free and free.entry:
+        entries = getattr(values, free.name)
+        return {name: _table_dict(entry_table(free, name), entry) for name, entry in entries}
+    if free:
+        return dict(getattr(values, free.name))
+    return {
+        k.name: list(getattr(values, k.name)) if k.kind is list else getattr(values, k.name)
+        for k in table.keys
+    }
 
 
 # The JSON form integrators before the nested spec wrote (releases on hosts still carry it):
@@ -133,7 +151,11 @@ def json_to_shape(root: type, data: Mapping[str, Any], source: str) -> dict[str,
         given = data[table.name]
         if not isinstance(given, Mapping):
             raise SpecError(f"{source}: {table.name} must be an object")
-        if table.free:
+        free = table.free
+        if free and free.entry:  # each entry's keys are checked whole by `from_shape`
+            shape[table.name] = {n: dict(e) if isinstance(e, Mapping) else e for n, e in given.items()}
+            continue
+        if free:
             shape[table.name] = dict(given)
             continue
         names = [k.name for k in table.keys]
@@ -176,14 +198,21 @@ def _expect_keys(d: Mapping[str, Any], known: list[str], needed: Any, source: st
 def dump_toml(spec: Any) -> str:
     """Every table with every key (defaults too, so the file shows them), absent paths left out."""
     lines: list[str] = []
+    named = {t.name for t in tables(type(spec)) if t.free and t.free.entry}
     for table_name, values in to_dict(spec).items():
+        if table_name in named:  # [processes.NAME] per entry
+            for name, entry in values.items():
+                lines += [f"[{table_name}.{_toml_key(name)}]", *_toml_lines(entry), ""]
+            continue
         values = {k: v for k, v in values.items() if v is not None}
         if not values:
             continue
-        lines.append(f"[{table_name}]")
-        lines += [f"{_toml_key(key)} = {_toml_value(value)}" for key, value in values.items()]
-        lines.append("")
+        lines += [f"[{table_name}]", *_toml_lines(values), ""]
     return "\n".join(lines)
+
+
+def _toml_lines(values: Mapping[str, Any]) -> list[str]:
+    return [f"{_toml_key(key)} = {_toml_value(value)}" for key, value in values.items() if value is not None]
 
 
 def _toml_key(key: str) -> str:

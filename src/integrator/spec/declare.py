@@ -1,7 +1,9 @@
 """How a spec field is declared, once: its default, type and help, and the checks derived from it.
 
 A table is a frozen dataclass; each field is declared with `setting` (a default) or `required`,
-and the root `ServiceSpec` names each table with `table`. Everything else (the schema and its
+and the root `ServiceSpec` names each table with `table`. A table of named tables
+(`[processes.NAME]`) is a free table whose entries are themselves declared tables (`entries`).
+Everything else (the schema and its
 unknown-key errors, defaults, parsing, JSON, the TOML writer, the template's comment, the text
 and range checks) walks these declarations (`tables`, `keys`), so adding a field is one line.
 """
@@ -16,7 +18,13 @@ from typing import Any, Optional
 KINDS: dict[str, type] = {"str": str, "int": int, "bool": bool, "str | None": str, "tuple[str, ...]": list}
 # A free-form table (`[env]`): its TOML keys are the entries, each a string.
 FREE = "tuple[tuple[str, str], ...]"
-KIND_NAMES: dict[type, str] = {str: "a string", int: "an integer", bool: "true or false", list: "a list"}
+KIND_NAMES: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
 
 
 def setting(
@@ -36,6 +44,13 @@ def required(help: str) -> Any:
     return field(metadata={"help": help, "low": None, "high": None, "choices": ()})
 
 
+def entries(cls: type, help: str) -> Any:
+    """The entries of a table of named tables (`[processes.NAME]`), each a `cls` whose fields are
+    declared like a table's; annotated `tuple[tuple[str, cls], ...]` (sorted by name)."""
+    meta = {"help": help, "low": None, "high": None, "choices": (), "entry": cls}
+    return field(default=(), metadata=meta)
+
+
 def table(cls: type, comment: str, *, needed: bool = False) -> Any:
     """A TOML table on the root spec. `comment` is its entry in the template's service.toml
     header (lines as written; `{NAME}` becomes the service's environment prefix)."""
@@ -51,12 +66,13 @@ class Key:
     name: str
     kind: type
     optional: bool  # may be None (absent from TOML, null in JSON)
-    free: bool  # the table's entries themselves (`[env]`)
+    free: bool  # the table's entries themselves (`[env]`, `[processes]`)
     default: Any  # MISSING when required
     help: str
     low: Optional[int]
     high: Optional[int]
     choices: tuple[str, ...]
+    entry: Optional[type] = None  # a table of named tables: the class of each entry
 
     @property
     def label(self) -> str:
@@ -79,8 +95,22 @@ class Table:
         return next((k for k in self.keys if k.free), None)
 
 
+def entry_table(key: Key, name: str) -> Table:
+    """Entry `name` of a table of named tables, as a table of its own: `[processes.NAME]`."""
+    assert key.entry is not None, key.label
+    label = f"{key.table}.{name}"
+    return Table(label, key.entry, "", tuple(_key(label, k) for k in fields(key.entry)))
+
+
 def _key(table_name: str, f: Any) -> Key:
     annotation = str(f.type)
+    entry = f.metadata.get("entry")
+    if entry is not None:
+        if annotation != f"tuple[tuple[str, {entry.__name__}], ...]":
+            raise TypeError(f"[{table_name}] {f.name}: entries of {entry.__name__} need that annotation")
+        return Key(
+            table_name, f.name, dict, False, True, f.default, f.metadata["help"], None, None, (), entry
+        )
     if annotation != FREE and annotation not in KINDS:
         raise TypeError(f"[{table_name}] {f.name}: no TOML kind for {annotation!r} (see declare.KINDS)")
     if not f.metadata.get("help"):

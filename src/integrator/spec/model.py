@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import SpecError
 from . import codec
 from .checks import check_values
-from .declare import required, setting, table
+from .declare import entries, required, setting, table
 from .text import NETWORK_MODES, SPEC_FILE, TLS_MODES
 
 
@@ -108,6 +108,34 @@ class Static:
 
 
 @dataclass(frozen=True)
+class Process:
+    command: tuple[str, ...] = required(
+        'argv run from the serving release, e.g. ["python", "-m", "shop.worker"]'
+    )
+
+
+@dataclass(frozen=True)
+class Processes:
+    """Long-running processes beside the web one (a queue consumer): NAME-proc-X.service each."""
+
+    named: tuple[tuple[str, Process], ...] = entries(Process, "[processes.NAME] tables, sorted by name")
+
+
+@dataclass(frozen=True)
+class Timer:
+    command: tuple[str, ...] = required('argv run from the serving release, e.g. ["flask", "prune"]')
+    on_calendar: str = required('when, systemd OnCalendar= syntax, e.g. "daily" or "Mon..Fri 03:00"')
+    timeout: int = setting(3600, "seconds one run may take before it is stopped", low=1, high=86400)
+
+
+@dataclass(frozen=True)
+class Timers:
+    """Commands run on a calendar: NAME-timer-X.timer starting NAME-timer-X.service each."""
+
+    named: tuple[tuple[str, Timer], ...] = entries(Timer, "[timers.NAME] tables, sorted by name")
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """A validated service.toml. Frozen: renderers cannot change it behind each other's back."""
 
@@ -153,6 +181,16 @@ class ServiceSpec:
     )
     static: Static = table(
         Static, '"/static/" = "static": URL prefixes nginx serves from directories of the release'
+    )
+    processes: Processes = table(
+        Processes,
+        '[processes.worker] command = ["python", "-m", "PKG.worker"]: workers beside the web\n'
+        "process, same user, venv, environment, secrets and sandbox (docs/processes.md)",
+    )
+    timers: Timers = table(
+        Timers,
+        '[timers.prune] command = [...], on_calendar = "daily" (systemd OnCalendar=), timeout:\n'
+        "commands run on a calendar, like the workers (docs/processes.md)",
     )
 
     @property

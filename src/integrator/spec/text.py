@@ -44,6 +44,24 @@ ENV_VALUE_MAX = 4096
 PROGRAM_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,127}|/[A-Za-z0-9._+@,=:/-]{1,1023}")
 RELEASE_ARGS_MAX = 64
 RELEASE_ARG_MAX = 4096
+# [processes.NAME], [timers.NAME]: part of a unit name (NAME-proc-X.service), no `-` (the
+# separator), so no two services', processes' or timers' units can ever share a name.
+PROCESS_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+PROCESSES_MAX = 16  # of each kind
+# [timers.NAME] on_calendar: systemd.time(7)'s calendar events, a strict subset matched whole
+# (`systemd-analyze calendar` checks it again on the host before a deploy writes the timer).
+CALENDAR_MAX = 128
+_CAL_VALUE = r"(\*|[0-9]{1,4}(\.\.[0-9]{1,4})?)(/[0-9]{1,4})?"
+_CAL_LIST = rf"{_CAL_VALUE}(,{_CAL_VALUE}){{0,31}}"
+_CAL_DAY = r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_CAL_DAYS = rf"{_CAL_DAY}(\.\.{_CAL_DAY})?(,{_CAL_DAY}(\.\.{_CAL_DAY})?){{0,6}}"
+_CAL_DATE = rf"({_CAL_LIST}-)?{_CAL_LIST}(-|~){_CAL_LIST}"
+_CAL_TIME = rf"{_CAL_LIST}:{_CAL_LIST}(:{_CAL_LIST})?"
+_CAL_ZONE = r"UTC|[A-Z][A-Za-z_]{1,31}(/[A-Z][A-Za-z_+-]{1,31}){1,2}"
+_CAL_SHORT = "minutely|hourly|daily|weekly|monthly|quarterly|semiannually|yearly|annually"
+CALENDAR_RE = re.compile(
+    rf"{_CAL_SHORT}|({_CAL_DAYS} )?({_CAL_DATE} {_CAL_TIME}|{_CAL_DATE}|{_CAL_TIME})( ({_CAL_ZONE}))?"
+)
 SECRET_NAME_RE = re.compile(r"[a-z][a-z0-9_.-]{0,62}")
 SIZE_RE = re.compile(r"[0-9]{1,15}[KMGT]?")
 BODY_SIZE_RE = re.compile(r"[0-9]{1,9}[kmg]?")

@@ -103,21 +103,25 @@ def logs(
     follow: bool = False,
     since: str | None = None,
     lines: int = 100,
+    process: str | None = None,
 ) -> Result:
-    """journalctl for the service and its site; --follow streams until stopped, on any target."""
-    from ..host.journal import check_source, journal_argv
+    """journalctl for the service and its site (or one process: --process X); --follow streams
+    until stopped, on any target."""
+    from ..host.journal import check_process, check_source, journal_argv
     from ..host.stream import stream
     from ..layout import Layout, profile
 
     if isinstance(target, LocalTarget):
-        return verbs.logs(target.system, name, source, follow, since, lines)
+        return verbs.logs(target.system, name, source, follow, since, lines, process)
     check_service_name(name)
     check_source(source)
+    check_process(source, process)
     if not follow:
-        return invoke_verb(target, "logs", {"name": name, "source": source, "lines": lines, "since": since})
+        sent = {"name": name, "source": source, "lines": lines, "since": since, "process": process}
+        return invoke_verb(target, "logs", sent)
     target.run_checked(["journalctl", "--version"])  # unreachable: one clear error before streaming
     # journalctl needs only the unit names, which are the same on every distro.
-    argv = journal_argv(Layout(name, profile("debian")), source, True, since, lines)
+    argv = journal_argv(Layout(name, profile("debian")), source, True, since, lines, process)
     rc = stream(target.stream_argv(argv))
     if rc == 0:
         return Result()

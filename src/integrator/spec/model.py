@@ -118,7 +118,9 @@ class Process:
 class Processes:
     """Long-running processes beside the web one (a queue consumer): NAME-proc-X.service each."""
 
-    named: tuple[tuple[str, Process], ...] = entries(Process, "[processes.NAME] tables, sorted by name")
+    named: tuple[tuple[str, Process], ...] = entries(
+        Process, "one table per worker, run as unit SERVICE-proc-NAME.service"
+    )
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,9 @@ class Timer:
 class Timers:
     """Commands run on a calendar: NAME-timer-X.timer starting NAME-timer-X.service each."""
 
-    named: tuple[tuple[str, Timer], ...] = entries(Timer, "[timers.NAME] tables, sorted by name")
+    named: tuple[tuple[str, Timer], ...] = entries(
+        Timer, "one table per timer: units SERVICE-timer-NAME.timer and .service"
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .declare import Key, tables
+from .declare import Key, entry_table, tables
 from .model import ServiceSpec
 
 HEADER = """\
@@ -32,13 +32,16 @@ def reference(root: type = ServiceSpec) -> str:
     out = [HEADER]
     for table in tables(root):
         out += [f"## [{table.name}]", "", " ".join(table.comment.replace("{NAME}", "NAME").split()), ""]
-        if table.free is not None:
+        keys = table.keys
+        if table.free is not None and table.free.entry is not None:  # [processes.NAME]
+            out += [f"Each entry is a table `[{table.name}.NAME]`: {_cell(table.free.help)}.", ""]
+            keys = entry_table(table.free, "NAME").keys
+        elif table.free is not None:
             out += [f"Each entry is `KEY = value`: {_cell(table.free.help)}.", ""]
             continue
         out += ["| key | type | default | allowed | what it is |", "|---|---|---|---|---|"]
         out += [
-            f"| `{k.name}` | {_type(k)} | {_default(k)} | {_allowed(k)} | {_cell(k.help)} |"
-            for k in table.keys
+            f"| `{k.name}` | {_type(k)} | {_default(k)} | {_allowed(k)} | {_cell(k.help)} |" for k in keys
         ]
     return "\n".join(out).rstrip("\n") + "\n"
 

@@ -132,3 +132,23 @@ def test_uninstall_takes_the_dropin_and_the_recorded_values_along(host: FakeHost
     assert str(dropin_paths(layout)[0]) in result.data["removed"]
     assert not host.path(dropin_paths(layout)[0].parent).exists()
     assert not host.path(config_record(layout)).exists() and host.path(history_record(layout)).exists()
+
+
+def test_a_change_killed_before_its_restart_is_restarted_by_the_next(
+    host: FakeHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from integrator.host import config
+
+    layout = deployed(host).layout
+
+    def killed(*args: object) -> None:  # as a SIGKILL after the files, before the restart
+        raise SystemExit(137)
+
+    with monkeypatch.context() as patched, pytest.raises(SystemExit):
+        patched.setattr(config, "activate", killed)
+        verbs.config(host, ["set", "shop", "GREETING=new"])
+    assert "GREETING=new" in host.path(dropin_paths(layout)[0]).read_text()
+    host.ran.clear()
+    result = verbs.config(host, ["set", "shop", "GREETING=new"])  # the same request again
+    assert result.exit_code == 0 and RESTART in host.ran, result.lines  # not "nothing to change"
+    assert "died at step config" in result.lines[0], result.lines

@@ -28,6 +28,7 @@ from .fs import FileWriter
 from .interrupt import interruptible
 from .release_facts import secret_dirs
 from .releases import DeployLock
+from .repair import repair_interrupted
 from .status import require_installed
 from .system import System, require_root
 
@@ -118,13 +119,20 @@ def change_config(
     require_root(system, verb)
     layout = require_installed(system, name)
     with interruptible(), DeployLock(system, layout) as lock:
+        # a deploy, rollback or change killed part-way: its files are restarted first, so a
+        # change written but never restarted is not taken for "nothing to change"
+        repaired = repair_interrupted(system, layout, lock).lines
         facts = probe_config(system, name)
         plan = plan_config(facts, request, releases.deployed_by(), releases.now_iso())
         if not plan.restart and plan.config == facts.config:
             data = {"service": name, "release": facts.release_id, "changed": False}
-            return Result(data=data).say(f"{name}: nothing to change (no restart)")
-        ctx = HostContext(system, probe_host(system), facts.spec, layout, lock)
-        return _apply(ctx, facts, plan, verb, secret)
+            result = Result(data=data).say(f"{name}: nothing to change (no restart)")
+        else:
+            ctx = HostContext(system, probe_host(system), facts.spec, layout, lock)
+            ctx.progress("config")  # from here a killed change leaves a note the next run repairs
+            result = _apply(ctx, facts, plan, verb, secret)
+    result.lines[:0] = repaired
+    return result
 
 
 def _apply(ctx: HostContext, facts: ConfigFacts, plan: ConfigPlan, verb: str, secret: bytes | None) -> Result:

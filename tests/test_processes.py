@@ -6,6 +6,7 @@ On a real host (systemd as PID 1): tests/test_processes_e2e.py.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -13,13 +14,15 @@ from typing import Any
 import pytest
 
 from integrator.errors import SpecError, UsageError
-from integrator.host import processes
+from integrator.host import processes, releases
 from integrator.host.apply import apply_release
 from integrator.host.deploy import decide
+from integrator.host.fs import FileWriter
 from integrator.host.journal import journal_matches
 from integrator.host.processes import ProcessPlan, plan_processes
 from integrator.host.release_facts import FileFacts, FileState
 from integrator.host.release_plan import plan_result
+from integrator.host.repair import repair_interrupted
 from integrator.layout import Layout
 from integrator.render import render_all
 from integrator.render.processes import process_files
@@ -262,6 +265,28 @@ def test_a_worker_that_does_not_stay_up_fails_the_command_not_the_release(
     assert result.data["processes"]["failed"] == ["shop-proc-worker.service"]
     assert any("worker shop-proc-worker.service did not stay running" in line for line in result.lines)
     assert os.readlink(host.path(LAYOUT.current)) == f"releases/{plan.release_id}"  # the web release serves
+
+
+def test_a_repair_after_a_deploy_killed_after_its_switch_restarts_them_on_current(host: FakeHost) -> None:
+    """Killed between the switch and the workers' restart: the next run's repair restarts them."""
+    deployed(host, WITH)
+    new = "20260102T000000Z-bbbbbbbb"
+    release = host.path(LAYOUT.release(new))
+    (release / "payload").mkdir(parents=True)
+    (release / "payload/spec.json").write_text(json.dumps(WITH.to_dict()))
+    records = releases.load_records(host, LAYOUT)
+    record = releases.ReleaseRecord(
+        new, "2026-01-02T00:00:00Z", "me", SHA_B, "1.0", "3.11.2", releases.DEPLOYING
+    )
+    releases.save_records(FileWriter(host), LAYOUT, releases.upsert(records, record))
+    os.remove(host.path(LAYOUT.current))
+    os.symlink(f"releases/{new}", host.path(LAYOUT.current))
+    host.path(LAYOUT.lock_file).write_text("4242 processes\n")
+    host.ran.clear()
+    with releases.DeployLock(host, LAYOUT) as lock:
+        repair = repair_interrupted(host, LAYOUT, lock)
+    assert repair.serving, repair.lines
+    assert "systemctl restart shop-proc-worker.service shop-timer-prune.timer" in host.ran
 
 
 # --- logs --process X -------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 from ..errors import IntegratorError
 from ..layout import Layout
-from . import bundleio, releases
+from ..result import Result
+from . import bundleio, processes, releases
 from .activate import ActivationFailed, HostContext, check_serving, start_and_check
 from .apply import activation_for
 from .facts import current_release, probe_host
@@ -144,6 +145,7 @@ def _put_back(
         activation = activation_for(ctx, current)
         FileWriter(system).put_rendered(activation.files)
         start_and_check(ctx, activation)
+        processes.switch_to(ctx, current, Result())  # the workers too: the dead one may have switched
     except ActivationFailed as exc:
         return False, exc.reason
     except (IntegratorError, OSError) as exc:

@@ -46,8 +46,9 @@ def box(make_module_sandbox: MakeSandbox, tmp_path_factory: pytest.TempPathFacto
     src = _new_service(NAME, root / NAME)
     toml = src / "service.toml"
     text = toml.read_text().replace("[secrets]\nfiles = []", '[secrets]\nfiles = ["api_key"]')
+    text = text.replace("[secrets]\nfiles", '[env]\nSHOP_GREETING = "from the release"\n\n[secrets]\nfiles')
     toml.write_text(
-        text.replace("[secrets]\nfiles", '[env]\nSHOP_GREETING = "from the release"\n\n[secrets]\nfiles')
+        text + '\n[processes.idle]\ncommand = ["python", "-c", "import time; time.sleep(86400)"]\n'
     )
     v1 = _build(src, root / "dist1")
     _set_version(src, "0.1.0", "0.2.0")
@@ -109,6 +110,10 @@ def test_1_config_set_changes_what_the_app_sees_without_a_release(
     assert "# Written by integrator, last changed" in dropin
     history = sh(box.host, "cat", f"/var/lib/integrator/{NAME}/config-history.json").stdout.decode()
     assert "t0p-s3cret" not in history and '"outcome": "ok"' in history
+    # so does the worker ([processes.idle]: restarted, NAME-.service.d applies to it)
+    pid = sh(box.host, "systemctl", "show", "-p", "MainPID", "--value", f"{NAME}-proc-idle.service").stdout
+    environ = sh(box.host, "cat", f"/proc/{int(pid)}/environ").stdout.split(b"\0")
+    assert f"SHOP_GREETING={HOSTILE}".encode() in environ
     # `run` sees what the service sees
     rc, out, _ = cli(
         box, capfd, "run", NAME, "--", "python", "-c", "import os; print(os.environ['SHOP_GREETING'])"

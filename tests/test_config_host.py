@@ -152,3 +152,23 @@ def test_a_change_killed_before_its_restart_is_restarted_by_the_next(
     result = verbs.config(host, ["set", "shop", "GREETING=new"])  # the same request again
     assert result.exit_code == 0 and RESTART in host.ran, result.lines  # not "nothing to change"
     assert "died at step config" in result.lines[0], result.lines
+
+
+def test_workers_and_timers_get_the_values_too(host: FakeHost) -> None:
+    from integrator.spec import ServiceSpec
+
+    from .host_fakes import SPEC
+
+    procs = {"worker": {"command": ["python", "-m", "shop.worker"]}}
+    timers = {"prune": {"command": ["flask", "prune"], "on_calendar": "*:*:0/5"}}
+    layout = deployed(
+        host, ServiceSpec.from_dict({**SPEC.to_dict(), "processes": procs, "timers": timers})
+    ).layout
+    host.ran.clear()
+    result = verbs.config(host, ["set", "shop", "QUEUE=fast"])
+    assert result.exit_code == 0, result.lines
+    # NAME-.service.d applies to every NAME-*.service: shop-proc-worker, shop-timer-prune
+    prefix = host.path(layout.unit_dir / "shop-.service.d/50-integrator-config.conf").read_text()
+    assert "Environment=QUEUE=fast" in prefix
+    restarts = [r for r in host.ran if r.startswith("systemctl restart") and "shop-proc-worker.service" in r]
+    assert restarts, host.ran

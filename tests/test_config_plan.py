@@ -38,7 +38,8 @@ from .spec_edit import edit
 
 BASE = edit(SPEC, env={"vars": (("GREETING", "hello"), ("API_TOKEN", "base-token"))})
 LAYOUT = Layout.for_spec(BASE)
-DROPIN = dropin_paths(LAYOUT)[0]
+PATHS = dropin_paths(LAYOUT)
+DROPIN = PATHS[0]
 RID = "R1"
 AT, BY = "2026-11-29T15:00:00Z", "alice"
 OLD = HostConfig(env=(("GREETING", "hi"),), by="bob", at="2026-11-01T00:00:00Z")
@@ -49,11 +50,12 @@ OTHER = hashlib.sha256(b"rotated\n").hexdigest()
 def facts(
     config: HostConfig = NO_HOST_CONFIG, dropin: str | None = "rendered", **credentials: str
 ) -> ConfigFacts:
-    """The service with `config` recorded; its drop-in as `config` renders it (or given text)."""
-    if dropin == "rendered":
-        extra = tuple(s for s in config.secrets if s not in BASE.secrets.files)
-        dropin = None if config.empty else dropin_text(config, LAYOUT, DROPIN, extra)
-    found = {DROPIN: None if dropin is None else dropin.encode()}
+    """The service with `config` recorded; its drop-ins as `config` renders them (the first
+    one as `dropin` says if given: edited by hand, or None: deleted)."""
+    extra = tuple(s for s in config.secrets if s not in BASE.secrets.files)
+    found = {p: None if config.empty else dropin_text(config, LAYOUT, p, extra).encode() for p in PATHS}
+    if dropin != "rendered":
+        found[DROPIN] = None if dropin is None else dropin.encode()
     return ConfigFacts(LAYOUT, RID, BASE, config, found, {"api_key": SHA, **credentials})
 
 
@@ -111,8 +113,9 @@ def test_plan(
     if dropin == "":
         assert written == {}
     elif dropin is None:
-        assert written == {DROPIN: None}
+        assert written == dict.fromkeys(PATHS)
     else:
+        assert set(written) == ({DROPIN} if case.startswith("same value") else set(PATHS))
         text = written[DROPIN]
         assert text is not None and all(line in text.splitlines() for line in dropin), text
         assert (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+from dataclasses import replace
 
 from ..errors import EXIT_FAILED, IntegratorError
 from ..layout import Layout
@@ -26,7 +27,8 @@ from .config_plan import ConfigFacts, ConfigPlan, ConfigRequest, effective, plan
 from .facts import probe_host
 from .fs import FileWriter
 from .interrupt import interruptible
-from .release_facts import secret_dirs
+from .processes import plan_processes, switch_processes
+from .release_facts import probe_files, secret_dirs
 from .releases import DeployLock
 from .repair import repair_interrupted
 from .status import require_installed
@@ -163,7 +165,10 @@ def _apply(ctx: HostContext, facts: ConfigFacts, plan: ConfigPlan, verb: str, se
         result = Result(data=data).say(
             f"{plan.service}: {verb}: {'; '.join(plan.changes) or 'drop-in rewritten'}"
         )
-        return result.say(f"restarted release {plan.release_id}; health check passed")
+        result.say(f"restarted release {plan.release_id}; health check passed")
+        # the workers and timers get the new values too, restarted as after a deploy's switch
+        processes = plan_processes(ctx.spec, layout, probe_files(ctx, facts.release_id))
+        return switch_processes(ctx, replace(processes, stop=(), remove=()), result)
     serving = "serves again" if outcome.restored else "is NOT serving (check `integrator status`)"
     result = Result(
         exit_code=EXIT_FAILED, data={**data, "reason": outcome.reason, "restored": outcome.restored}

@@ -73,8 +73,13 @@ def _int_or_none(value: object) -> int | None:
 
 
 def dropin_paths(layout: Layout) -> tuple[PurePosixPath, ...]:
-    """Where the drop-in goes: beside every unit that runs the service's gunicorn."""
-    return (layout.unit_dir / f"{layout.service_unit}.d" / DROPIN_NAME,)
+    """Where the drop-in goes: NAME.service.d, and NAME-.service.d, which systemd applies to
+    every NAME-*.service (a prefix drop-in): the workers and timers of [processes]/[timers],
+    and `run`'s and a release command's units, whatever a release adds; a service name has no
+    `-`, so no other service's units start with it."""
+    return tuple(
+        layout.unit_dir / d / DROPIN_NAME for d in (f"{layout.service_unit}.d", f"{layout.name}-.service.d")
+    )
 
 
 def gunicorn_args(config: HostConfig) -> str:

@@ -140,7 +140,7 @@ class FakeHost(System):
         return "", "", 0
 
     def _systemctl(self, args: list[str]) -> str:
-        units = [a for a in args if a.endswith((".service", ".socket", ".path"))]
+        units = [a for a in args if a.endswith((".service", ".socket", ".path", ".timer"))]
         if args[0] == "--version":
             return "systemd 252 (252.22-1~deb12u1)\n"
         if args[0] == "show":  # loaded from /etc/systemd/system when the file is there

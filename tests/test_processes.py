@@ -23,6 +23,7 @@ from integrator.host.processes import ProcessPlan, plan_processes
 from integrator.host.release_facts import FileFacts, FileState
 from integrator.host.release_plan import plan_result
 from integrator.host.repair import repair_interrupted
+from integrator.host.status import doctor_local
 from integrator.layout import Layout
 from integrator.render import render_all
 from integrator.render.processes import process_files
@@ -287,6 +288,15 @@ def test_a_repair_after_a_deploy_killed_after_its_switch_restarts_them_on_curren
         repair = repair_interrupted(host, LAYOUT, lock)
     assert repair.serving, repair.lines
     assert "systemctl restart shop-proc-worker.service shop-timer-prune.timer" in host.ran
+
+
+def test_doctor_names_a_worker_or_timer_that_is_not_running(host: FakeHost) -> None:
+    deployed(host, WITH)  # the web unit's activation only: the worker and the timer never started
+    host.active.add("shop-proc-worker.service")
+    problems = doctor_local(host, "shop").data["problems"]
+    assert [p for p in problems if "shop-timer" in p or "shop-proc" in p] == [
+        "shop-timer-prune.timer is inactive (?) (see `integrator logs shop --process prune`)"
+    ]
 
 
 # --- logs --process X -------------------------------------------------------------------------------

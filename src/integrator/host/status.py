@@ -224,7 +224,10 @@ def _service_problems(system: System, layout: Layout, facts: HostFacts) -> list[
         problems.append(
             f"{layout.name} release {current}: {why} (deploy the same bundle again to rebuild it)"
         )
-    return problems + missing_labels(system, bundleio.release_spec(system, layout, current), layout)
+    spec = bundleio.release_spec(system, layout, current)
+    down = [f"{p['unit']} is {p['state']} (see `integrator logs {layout.name} --process {p['name']}`)"
+            for p in process_states(system, layout, spec) if not p["ok"]]  # fmt: skip
+    return problems + down + missing_labels(system, spec, layout)
 
 
 def _stale_venvs(system: System, layout: Layout, facts: HostFacts) -> list[str]:

@@ -75,10 +75,11 @@ def _int_or_none(value: object) -> int | None:
 def dropin_paths(layout: Layout) -> tuple[PurePosixPath, ...]:
     """Where the drop-in goes: NAME.service.d, and NAME-.service.d, which systemd applies to
     every NAME-*.service (a prefix drop-in): the workers and timers of [processes]/[timers],
-    and `run`'s and a release command's units, whatever a release adds; a service name has no
-    `-`, so no other service's units start with it."""
+    `run`'s and a release command's units, and any other unit of the service's named NAME-X
+    (a second gunicorn slot too), whatever a release adds; a service name has no `-`, so no
+    other service's units start with it."""
     return tuple(
-        layout.unit_dir / d / DROPIN_NAME for d in (f"{layout.service_unit}.d", f"{layout.name}-.service.d")
+        layout.unit_dir / d / DROPIN_NAME for d in (f"{layout.name}.service.d", f"{layout.name}-.service.d")
     )
 
 

@@ -92,6 +92,12 @@ class Design:
     event: Callable[[], None]  # fired once per window
 
 
+def serving_unit(box: sandbox.Sandbox, name: str) -> str:
+    """NAME-a or NAME-b: the slot the site routes to (a deploy switches them)."""
+    site = box.exec(["cat", f"/etc/nginx/conf.d/{name}.conf"]).stdout.decode()
+    return f"{name}-{'a' if f'/run/{name}/gunicorn-a.sock;' in site else 'b'}"
+
+
 # --- building and setting up ----------------------------------------------------------------
 
 
@@ -105,11 +111,11 @@ def install_classic(box: sandbox.Sandbox, src: Path, pyz: Path) -> None:
         app_dir=layout.app_dir(rid),
         venv=layout.venv(rid),
         conf=layout.gunicorn_conf(rid),
-        socket=layout.socket_path,
+        socket=layout.slot("a").socket_path,
         app=spec.wsgi_app,
         stop_s=stop_timeout(spec),
     )
-    box.exec(["systemctl", "disable", "--now", layout.service_unit, layout.socket_unit])
+    box.exec(["systemctl", "disable", "--now", layout.slot("a").service_unit, layout.slot("a").socket_unit])
     box.exec(["tee", f"/etc/systemd/system/{CLASSIC_UNIT}"], input=unit.encode())
     box.exec(["systemctl", "daemon-reload"])
     box.exec(["systemctl", "enable", "--now", CLASSIC_UNIT])
@@ -172,7 +178,9 @@ def designs(box: sandbox.Sandbox, bundles: list[Path]) -> list[Design]:
 
     return [
         Design("integrator deploy", SERVICE, deploy_next),
-        Design("socket-activated rst", SERVICE, lambda: restart(box, f"{SERVICE}.service")),
+        Design(
+            "socket-activated rst", SERVICE, lambda: restart(box, f"{serving_unit(box, SERVICE)}.service")
+        ),
         Design("classic restart", CLASSIC, lambda: restart(box, CLASSIC_UNIT)),
     ]
 

@@ -4,7 +4,7 @@ One disposable host, the template service deployed by integrator. bench/httpload
 into the host and run there with the host's python3 (client, nginx and gunicorn share the same
 2 cores, as in docs' earlier wrk measurements; ratios matter, absolute numbers do not):
 
-  direct                  plain HTTP on gunicorn's unix socket (/run/NAME/gunicorn.sock)
+  direct                  plain HTTP on gunicorn's unix socket (/run/NAME/gunicorn-a.sock)
   nginx+TLS keepalive     https://127.0.0.1 (Host: NAME): TLS, nginx, unix-socket upstream with keepalive
   nginx+TLS new conn      the same, a new TLS connection (full handshake) for every request
 
@@ -41,7 +41,7 @@ class Config:
 def configs(name: str) -> list[Config]:
     https = ["--https", "127.0.0.1"]
     return [
-        Config("direct (unix socket)", ["--unix", f"/run/{name}/gunicorn.sock"]),
+        Config("direct (unix socket)", ["--unix", f"/run/{name}/gunicorn-a.sock"]),  # a first deploy's slot
         Config("nginx+TLS keepalive", https),
         Config("nginx+TLS new conn", [*https, "--close"]),
     ]

@@ -49,8 +49,10 @@ def pinned_gunicorn(fixture: str) -> str:
 
 
 def post_ids(box: Sandbox, name: str) -> Counter[str]:
-    """How often the app logged each POST id (`{"post_id":"ID"}` lines of NAME.service)."""
-    out = box.exec(["journalctl", "-u", f"{name}.service", "-o", "cat", "--no-pager"], timeout=600)
+    """How often the app logged each POST id (`{"post_id":"ID"}` lines of either slot's service,
+    NAME-a and NAME-b, or of a NAME.service from before slots)."""
+    units = [arg for unit in (f"{name}-a", f"{name}-b", name) for arg in ("-u", f"{unit}.service")]
+    out = box.exec(["journalctl", *units, "-o", "cat", "--no-pager"], timeout=600)
     seen: Counter[str] = Counter()
     for line in out.stdout.decode(errors="replace").splitlines():
         if line.startswith('{"post_id":'):

@@ -172,15 +172,22 @@ def make_host(root: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHost:
 def fake_health(monkeypatch: pytest.MonkeyPatch, host: FakeHost) -> None:
     """The health check answers 200 while `host.serving` and the socket or service unit is active
     (a connection to an active socket starts a stopped service)."""
-    from integrator.host import activate, release_facts, repair
+    from integrator.host import activate, release_facts, repair, units
 
     def check_serving(ctx: Any, deadline_s: float = 20.0) -> Probe:
-        listening = {ctx.layout.socket_unit, ctx.layout.service_unit} & host.active  # the socket starts it
-        up = host.serving and bool(listening)
+        slot = units.serving_slot(host, ctx.layout)  # the one nginx routes to: the site on disk
+        up = host.serving and slot is not None and bool(set(slot.units) & host.active)  # the socket starts it
+        return Probe(up, 200 if up else 0, "" if up else "connection refused")
+
+    def wait_socket_healthy(spec: Any, socket_path: str, deadline_s: float = 20.0) -> Probe:
+        layout = Layout.for_spec(spec, "debian")
+        slot = next(s for s in layout.slots if str(host.path(s.socket_path)) == socket_path)
+        up = host.serving and bool(set(slot.units) & host.active)
         return Probe(up, 200 if up else 0, "" if up else "connection refused")
 
     for module in (activate, release_facts, repair):
         monkeypatch.setattr(module, "check_serving", check_serving)
+    monkeypatch.setattr(activate, "wait_socket_healthy", wait_socket_healthy)
     monkeypatch.setattr(activate, "time", _NoPause())
 
 

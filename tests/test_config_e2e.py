@@ -23,7 +23,7 @@ from tests.test_deploy_e2e import _build, _new_service, _set_version, get, ok, s
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 NAME = "shop"
-DROPIN = f"/etc/systemd/system/{NAME}.service.d/50-integrator-config.conf"
+DROPIN = f"/etc/systemd/system/{NAME}-.service.d/50-integrator-config.conf"  # both slots, workers, timers
 HOSTILE = "hi $HOME 100% \"q\" 'a' back\\ two  spaces"
 READ_SECRETS = (
     "import os, sys\n"

@@ -21,7 +21,8 @@ from integrator.render.dropin import dropin_paths
 
 from .host_fakes import FakeHost, deployed, make_host
 
-RESTART = "systemctl restart shop.service"
+# A deploy starts slot a; a config change restarts drain-first: the release starts in slot b.
+RESTART = "systemctl restart shop-b.service"
 
 
 @pytest.fixture
@@ -61,17 +62,19 @@ def test_a_failed_health_check_puts_the_previous_dropin_back_exactly(host: FakeH
     path = host.path(dropin_paths(layout)[0])
     before, record = path.read_bytes(), host.path(config_record(layout)).read_bytes()
 
-    def breaks() -> None:  # this restart's app fails its health check; the restore's serves again
+    def breaks() -> None:  # slot a's app fails its health check; once it is stopped, b serves again
         host.serving = False
-        host.on(RESTART, lambda: setattr(host, "serving", True))
+        host.on("systemctl disable --now --quiet shop-a.service", lambda: setattr(host, "serving", True))
 
-    host.on(RESTART, breaks)
+    host.on("systemctl restart shop-a.service", breaks)  # scale went to b, this change to a
     result = verbs.config(host, ["set", "shop", "GREETING=broken"])
     assert result.exit_code == 1
-    assert result.lines[0].startswith("config set of shop failed: health check https://127.0.0.1:443/healthz")
+    assert result.lines[0].startswith(
+        "config set of shop failed: health check /healthz on /run/shop/gunicorn-a.sock"
+    )
     assert "serves again" in result.lines[1] and result.data["restored"] is True
     assert path.read_bytes() == before and host.path(config_record(layout)).read_bytes() == record
-    assert host.ran.count(RESTART) >= 3  # scale, the failed change, the restore
+    assert RESTART in host.ran and "systemctl restart shop-a.service" in host.ran  # scale, the failed change
     outcomes = [h["outcome"] for h in json.loads(host.path(history_record(layout)).read_text())]
     assert outcomes == ["ok", "failed"]
 

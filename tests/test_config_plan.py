@@ -40,6 +40,8 @@ BASE = edit(SPEC, env={"vars": (("GREETING", "hello"), ("API_TOKEN", "base-token
 LAYOUT = Layout.for_spec(BASE)
 PATHS = dropin_paths(LAYOUT)
 DROPIN = PATHS[0]
+# the prefix drop-in NAME-.service.d: the one systemd applies to the web slots (NAME-a/-b.service)
+SLOTS_DROPIN = next(p for p in PATHS if p.parent.name == f"{LAYOUT.name}-.service.d")
 RID = "R1"
 AT, BY = "2026-11-29T15:00:00Z", "alice"
 OLD = HostConfig(env=(("GREETING", "hi"),), by="bob", at="2026-11-01T00:00:00Z")
@@ -194,11 +196,11 @@ def test_hostile_values_pass_systemd_analyze_verify_and_parse_back_exactly(tmp_p
     analyze = need_tool("systemd-analyze", "apt-get install systemd")
     env = tuple((f"V{i}", value) for i, value in enumerate(HOSTILE))
     plan = plan_config(facts(), ConfigRequest(set_env=env, workers=3, secret_set=("extra", OTHER)), BY, AT)
-    text = dict(plan.dropins)[DROPIN]
+    text = dict(plan.dropins)[SLOTS_DROPIN]
     assert text is not None
     files = [f for f in render_all(BASE, LAYOUT, RID) if f.path.suffix in (".service", ".socket")]
     root = systemd_root(tmp_path, files)
-    target = root / DROPIN.relative_to("/")
+    target = root / SLOTS_DROPIN.relative_to("/")
     target.parent.mkdir(parents=True)
     target.write_text(text)
     result = run(
@@ -218,7 +220,7 @@ def test_verify_sees_a_dropin_with_a_broken_line(tmp_path: Path) -> None:
     analyze = need_tool("systemd-analyze", "apt-get install systemd")
     files = [f for f in render_all(BASE, LAYOUT, RID) if f.path.suffix in (".service", ".socket")]
     root = systemd_root(tmp_path, files)
-    target = root / DROPIN.relative_to("/")
+    target = root / SLOTS_DROPIN.relative_to("/")
     target.parent.mkdir(parents=True)
     target.write_text('[Service]\nEnvironment="A=\\q"\n')
     result = run(

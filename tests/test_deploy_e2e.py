@@ -172,6 +172,13 @@ def version(address: str, host: str | None = None) -> str:
     return str(json.loads(body)["version"])
 
 
+def serving_unit(box: Sandbox, name: str) -> str:
+    """NAME-a or NAME-b: the slot whose socket the service's nginx site routes to."""
+    site = sh(box, "cat", f"/etc/nginx/conf.d/{name}.conf").stdout.decode()
+    (slot,) = [s for s in ("a", "b") if f"/run/{name}/gunicorn-{s}.sock;" in site]
+    return f"{name}-{slot}"
+
+
 def sh(box: Sandbox, *argv: str) -> subprocess.CompletedProcess[bytes]:
     return box.exec(list(argv), check=False)
 
@@ -206,13 +213,15 @@ def test_same_bundle_again_is_nothing_to_do(host: Sandbox, bundles: Bundles) -> 
 def test_plan_shows_diffs_and_changes_nothing(host: Sandbox, bundles: Bundles) -> None:
     target = SandboxTarget(host.name)
     result = ok(commands.deploy(DeployOptions(bundles.demo2, plan_only=True), target))
-    assert any("/etc/systemd/system/demo.service" in line for line in result.lines)
+    other = "demo-b" if serving_unit(host, "demo") == "demo-a" else "demo-a"  # where the new one would start
+    assert any(f"/etc/systemd/system/{other}.service" in line for line in result.lines)
     assert any(line.lstrip().startswith("+") for line in result.lines)  # a diff
     assert version(host.address, "demo") == "0.1.0"
 
 
 def test_kill9_of_main_process_serves_again_within_5s(host: Sandbox) -> None:
-    pid = sh(host, "systemctl", "show", "-p", "MainPID", "--value", "demo.service").stdout.decode().strip()
+    unit = f"{serving_unit(host, 'demo')}.service"
+    pid = sh(host, "systemctl", "show", "-p", "MainPID", "--value", unit).stdout.decode().strip()
     assert pid not in ("", "0")
     sh(host, "kill", "-9", pid)
     took = wait_serving(host.address, 5, host="demo")
@@ -330,7 +339,7 @@ def test_uninstall_leaves_nginx_valid_and_no_trace(host: Sandbox) -> None:
     target = SandboxTarget(host.name)
     ok(commands.uninstall("shopx", target, purge=True))
     assert sh(host, "nginx", "-t").returncode == 0
-    units = ("/etc/systemd/system/shopx.service", "/etc/systemd/system/shopx.socket")
+    units = [f"/etc/systemd/system/shopx{s}.{k}" for s in ("", "-a", "-b") for k in ("service", "socket")]
     state = ("/var/lib/integrator/shopx", "/etc/integrator/shopx", "/var/lib/shopx")
     for path in ("/opt/shopx", "/etc/nginx/conf.d/shopx.conf", *units, *state):
         assert sh(host, "test", "-e", path).returncode != 0, path
@@ -359,7 +368,7 @@ def test_secrets_are_required_and_stored_root_only(host: Sandbox, bundles: Bundl
         "/etc/integrator/vault/credentials/api_key",
     )
     assert modes.stdout.decode().split("\n")[:2] == ["700 root", "600 root"]
-    unit = sh(host, "cat", "/etc/systemd/system/vault.service").stdout.decode()
+    unit = sh(host, "cat", f"/etc/systemd/system/{serving_unit(host, 'vault')}.service").stdout.decode()
     assert "LoadCredential=api_key:" in unit and "s3cret" not in unit
     assert get(host.address, "/healthz", host="vault")[0] == 200
     assert sh(host, "sh", "-c", "ls /var/tmp/integrator | grep deploy-").returncode != 0  # copies removed

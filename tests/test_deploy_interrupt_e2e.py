@@ -26,7 +26,7 @@ from integrator.result import Result
 from integrator.sandbox import Sandbox
 from integrator.targets import commands
 from integrator.targets.transport import SandboxTarget
-from tests.test_deploy_e2e import _build, _new_service, _set_version, get, ok, sh, version
+from tests.test_deploy_e2e import _build, _new_service, _set_version, get, ok, serving_unit, sh, version
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
@@ -139,8 +139,9 @@ def interrupted(host: Sandbox, argv: list[str], plan: list[str]) -> Run:
 def consistent(host: Sandbox) -> str:
     """The unit file, the unit systemd runs, `current` and the newest ok record name one release."""
     current = sh(host, "readlink", "/opt/demo/current").stdout.decode().strip().rsplit("/", 1)[-1]
-    unit = sh(host, "cat", "/etc/systemd/system/demo.service").stdout.decode()
-    loaded = sh(host, "systemctl", "show", "-p", "ExecStart", "--value", "demo.service").stdout.decode()
+    serving = f"{serving_unit(host, 'demo')}.service"
+    unit = sh(host, "cat", f"/etc/systemd/system/{serving}").stdout.decode()
+    loaded = sh(host, "systemctl", "show", "-p", "ExecStart", "--value", serving).stdout.decode()
     records = json.loads(sh(host, "cat", "/var/lib/integrator/demo/releases.json").stdout)["releases"]
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     assert f"/opt/demo/releases/{current}/venv/bin/gunicorn" in exec_start, (current, exec_start)
@@ -185,7 +186,7 @@ def test_rollback_after_a_deploy_killed_at_its_health_check(box: Sandbox) -> Non
     before = consistent(box)
     run = interrupted(box, [NEW, "deploy"], ["health:SIGKILL"])
     assert run.returncode != 0 and run.payload == {}
-    unit = sh(box, "cat", "/etc/systemd/system/demo.service").stdout.decode()
+    unit = sh(box, "cat", f"/etc/systemd/system/{serving_unit(box, 'demo')}.service").stdout.decode()
     assert f"/releases/{before}/" not in unit  # the mixed state the finding describes
     report = status(box)
     text = "\n".join(report.lines)

@@ -22,6 +22,7 @@ TICKED = re.compile(r"`([^`\s]+)`")
 # `module.attr` (or `pkg.module.attr`), attr an identifier; a file name such as `nginx.conf` is not one
 DOTTED = re.compile(r"(?:[a-z_][a-z0-9_]*\.)+[A-Za-z_][A-Za-z0-9_]*")
 FILE_ENDINGS = {
+    "lua",  # wrk scripts (bench/drain.lua), not host/drain.py functions
     "conf",
     "py",
     "json",

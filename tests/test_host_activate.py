@@ -48,7 +48,8 @@ def test_restore_puts_files_back_even_when_systemd_fails(tmp_path: Path) -> None
     assert (tmp_path / "etc/nginx/conf.d/shop.conf").exists()
 
     ctx = HostContext(system, FACTS, SPEC, layout)
-    assert restore(ctx, writer, previous=None) is None
+    plan = activation_for(ctx, "20260101T000000Z-abcdef12")
+    assert restore(ctx, writer, plan, previous=None) is None
     assert not (tmp_path / "etc/nginx/conf.d/shop.conf").exists()
     assert not (tmp_path / "etc/nginx/conf.d/keep.conf").exists()
     assert "systemctl daemon-reload" in system.ran

@@ -65,12 +65,12 @@ def kill_self(signum: int) -> Callable[[], None]:
 
 def test_ctrl_c_during_start_restores_every_file(tmp_path: Path) -> None:
     system, layout, site = host(tmp_path)
-    system.on("systemctl restart shop.service", raise_(KeyboardInterrupt()))
+    system.on("systemctl restart shop-a.service", raise_(KeyboardInterrupt()))
     outcome = activate_with(system, layout)
     assert not outcome.ok and outcome.interrupted == "SIGINT"
     assert site.read_text() == OLD_SITE  # the site came back
-    assert not system.path(layout.service_unit_path).exists()  # the new unit is gone
-    assert "systemctl disable --now --quiet shop.service shop.socket" in system.ran  # nothing before it
+    assert not system.path(layout.slot("a").service_unit_path).exists()  # the new unit is gone
+    assert "systemctl disable --now --quiet shop-a.service shop-a.socket" in system.ran  # nothing before it
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
@@ -78,7 +78,7 @@ def test_a_stop_signal_restores_and_a_second_one_does_not_cut_the_restore(
     tmp_path: Path, signum: int
 ) -> None:
     system, layout, site = host(tmp_path)
-    system.on("systemctl restart shop.service", kill_self(signum))
+    system.on("systemctl restart shop-a.service", kill_self(signum))
     system.on("systemctl disable", kill_self(signum))  # during the restore: must be held
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     with interruptible():
@@ -88,8 +88,8 @@ def test_a_stop_signal_restores_and_a_second_one_does_not_cut_the_restore(
     assert not outcome.ok and outcome.interrupted == signal.Signals(signum).name
     assert outcome.signum == signum and outcome.reason == f"interrupted by {signal.Signals(signum).name}"
     assert site.read_text() == OLD_SITE
-    assert not system.path(layout.service_unit_path).exists()
-    disabled = system.ran.index("systemctl disable --now --quiet shop.service shop.socket")
+    assert not system.path(layout.slot("a").service_unit_path).exists()
+    disabled = system.ran.index("systemctl disable --now --quiet shop-a.service shop-a.socket")
     assert "nginx -t -q" in system.ran[disabled:]  # the restore went on to its last step
 
 
@@ -105,7 +105,7 @@ def test_any_os_error_restores_and_names_the_cause(tmp_path: Path, code: int) ->
 
 def test_a_bug_still_restores_then_keeps_its_traceback(tmp_path: Path) -> None:
     system, layout, site = host(tmp_path)
-    system.on("systemctl restart shop.service", raise_(TypeError("a bug")))
+    system.on("systemctl restart shop-a.service", raise_(TypeError("a bug")))
     with pytest.raises(TypeError, match="a bug"):
         activate_with(system, layout)
     assert site.read_text() == OLD_SITE

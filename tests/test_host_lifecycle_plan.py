@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 
 from integrator.errors import HostError, UsageError
-from integrator.host import releases
+from integrator.host import releases, units
 from integrator.host.activate import render_for
 from integrator.host.fs import CHANGE, CREATE, UNCHANGED, FileWriter
 from integrator.host.lifecycle import rollback_local
@@ -27,7 +27,7 @@ from integrator.host.uninstall import uninstall_local
 from integrator.layout import Layout
 from integrator.spec import ServiceSpec
 
-from .host_fakes import SHA_A, SPEC, FakeHost, ctx_for, deployed, make_host
+from .host_fakes import SHA_A, SHA_B, SPEC, FakeHost, ctx_for, deployed, make_host
 from .spec_edit import make
 
 R1, R2, R3 = (f"2026010{n}T000000Z-aaaaaaaa" for n in (1, 2, 3))
@@ -98,7 +98,10 @@ def test_rollback(
     result = rollback_local(host, "shop", to)
     assert result.exit_code == 0 and result.data["release"] == expected[0]
     assert state(host) == expected
-    assert LAYOUT.service_unit in host.active
+    serving = units.serving_slot(host, LAYOUT)
+    assert serving is not None and serving.service_unit in host.active
+    others = [u for s in LAYOUT.all_slots if s != serving for u in s.units]
+    assert not set(others) & host.active  # the slot that served before the rollback was drained
     if to is None:  # deciding again: nowhere earlier to go, and nothing changes
         with pytest.raises(HostError, match="no earlier good release"):
             rollback_local(host, "shop", None)
@@ -119,11 +122,11 @@ def test_rollback_to_a_release_removed_from_the_host(host: FakeHost) -> None:
 def test_a_rollback_that_fails_its_health_check_restores_current(host: FakeHost) -> None:
     with_releases(host, [(R1, OK), (R2, OK)], R2)
 
-    def broken_then_restored() -> None:  # the restart of R1 comes up broken; the restore's works
+    def broken_then_restored() -> None:  # R1 comes up broken in slot a; stopping it, R2 serves again
         host.serving = False
-        host.on("systemctl restart shop.service", lambda: setattr(host, "serving", True))
+        host.on("systemctl disable --now --quiet shop-a.service", lambda: setattr(host, "serving", True))
 
-    host.on("systemctl restart shop.service", broken_then_restored)
+    host.on("systemctl restart shop-a.service", broken_then_restored)
     result = rollback_local(host, "shop", None)
     assert result.exit_code == 1 and result.lines[0].startswith(
         f"rollback of shop to {R1} failed: health check"
@@ -176,7 +179,9 @@ def test_repair_interrupted(
     with DeployLock(host, LAYOUT) as lock:
         repair = repair_interrupted(host, LAYOUT, lock)
     current, runs, outcomes = state(host)
-    restarted = "systemctl restart shop.service" in host.ran
+    restarted = any(
+        r in host.ran for r in ("systemctl restart shop-a.service", "systemctl restart shop-b.service")
+    )
     assert (repair.serving, current, runs, outcomes[R2], restarted) == expected
     assert outcomes[R1] == OK
     assert host.path(LAYOUT.venv(R2)).exists() == switched  # a dead release keeps no venv
@@ -214,9 +219,9 @@ def _no_site(host: FakeHost) -> None:
 
 
 def _no_units(host: FakeHost) -> None:
-    host.path(LAYOUT.service_unit_path).unlink()
-    host.path(LAYOUT.socket_unit_path).unlink()
-    host.active.discard(LAYOUT.service_unit)
+    host.path(LAYOUT.slot("a").service_unit_path).unlink()
+    host.path(LAYOUT.slot("a").socket_unit_path).unlink()
+    host.active.difference_update(LAYOUT.slot("a").units)
 
 
 def _no_user(host: FakeHost) -> None:
@@ -246,9 +251,10 @@ def test_uninstall_of_a_half_installed_service(
     damage(host)
     result = uninstall_local(host, "shop", purge)
     assert result.exit_code == 0 and result.data["kept"] == []
-    gone = [LAYOUT.root, LAYOUT.nginx_site, LAYOUT.service_unit_path, LAYOUT.socket_unit_path]
+    gone = [LAYOUT.root, LAYOUT.nginx_site, *(p for s in LAYOUT.all_slots for p in s.unit_paths)]
     assert [p for p in gone if host.path(p).exists()] == []
-    assert "shop" not in host.users and LAYOUT.service_unit not in host.active
+    assert "shop" not in host.users and not {u for s in LAYOUT.all_slots for u in s.units} & host.active
+
     kept = [LAYOUT.credentials_dir / "api_key", LAYOUT.tls_cert]
     assert [host.path(p).exists() for p in kept] == [not purge, not purge]
     assert host.path(LAYOUT.state_dir).exists() == (not purge)
@@ -258,6 +264,16 @@ def test_uninstall_of_a_half_installed_service(
     else:  # again: nothing more is removed, the kept data stays
         assert uninstall_local(host, "shop", False).data["removed"] == []
         assert host.path(LAYOUT.credentials_dir / "api_key").exists()
+
+
+def test_uninstall_removes_both_slots(host: FakeHost) -> None:
+    deployed(host)
+    deployed(host, sha=SHA_B, rid=R2)  # into slot b; a drained, its unit files stay for the next deploy
+    slot_files = [p for s in LAYOUT.slots for p in s.unit_paths]
+    assert all(host.path(p).exists() for p in slot_files)
+    assert uninstall_local(host, "shop", False).exit_code == 0
+    assert [p for p in slot_files if host.path(p).exists()] == []
+    assert not {u for s in LAYOUT.slots for u in s.units} & host.active
 
 
 def test_uninstall_reports_an_nginx_that_fails_its_test_afterwards(host: FakeHost) -> None:

@@ -28,6 +28,7 @@ from tests.host_fakes import FakeHost
 SPEC = parse_spec({"service": {"name": "shop", "version": "1", "entry": "shop:create_app()"}})
 FACTS = HostFacts("debian", "Debian", "h", (1, 22, 1), "/usr/bin/python3", (3, 11, 2), "x86_64", 252, False)
 LAYOUT = Layout("shop", profile("debian"))
+B_SOCKET = LAYOUT.slot("b").socket_unit_path
 OURS = "integrator service shop"
 
 
@@ -63,7 +64,7 @@ def _deployed(system: Host) -> None:
     _mk(system, LAYOUT.releases_record, '{"releases": []}\n')
     _mk(system, LAYOUT.app_state_dir / "db.sqlite", "app data\n")
     _mk(system, LAYOUT.credentials_dir / "api_key", "secret\n")
-    for path in (LAYOUT.service_unit_path, LAYOUT.socket_unit_path, LAYOUT.nginx_site):
+    for path in (LAYOUT.slot("a").service_unit_path, LAYOUT.slot("a").socket_unit_path, LAYOUT.nginx_site):
         _mk(system, path, "x\n")
     _mk(system, LAYOUT.runtime_dir)
     ownership.claim(system, LAYOUT)
@@ -84,8 +85,9 @@ def _all_paths() -> list[PurePosixPath]:
         (lambda h: _mk(h, LAYOUT.root / "data.txt", "mine\n"), "/opt/shop"),
         (lambda h: _mk(h, LAYOUT.app_state_dir), "/var/lib/shop"),
         (lambda h: _mk(h, LAYOUT.etc_dir), "/etc/integrator/shop"),
-        (lambda h: _mk(h, LAYOUT.service_unit_path, "[Unit]\n"), "/etc/systemd/system/shop.service"),
-        (lambda h: _mk(h, LAYOUT.socket_unit_path, "[Unit]\n"), "/etc/systemd/system/shop.socket"),
+        (lambda h: _mk(h, LAYOUT.legacy.service_unit_path, "[Unit]\n"), "/etc/systemd/system/shop.service"),
+        (lambda h: _mk(h, LAYOUT.legacy.socket_unit_path, "[Unit]\n"), "/etc/systemd/system/shop.socket"),
+        (lambda h: _mk(h, B_SOCKET, "[Unit]\n"), "/etc/systemd/system/shop-b.socket"),
         (lambda h: _mk(h, LAYOUT.nginx_site, "server {}\n"), "/etc/nginx/conf.d/shop.conf"),
         (lambda h: _mk(h, LAYOUT.runtime_dir), "/run/shop"),  # e.g. Debian's /run/sshd
         (
@@ -220,12 +222,12 @@ def test_uninstall_of_an_older_install_keeps_a_reused_system_account(tmp_path: P
     _mk(host, LAYOUT.state_dir).chmod(0o700)
     _mk(host, LAYOUT.releases_record, '{"releases": []}\n')
     _mk(host, LAYOUT.releases / "r1")
-    _mk(host, LAYOUT.service_unit_path, "[Service]\n")
+    _mk(host, LAYOUT.slot("a").service_unit_path, "[Service]\n")
     result = uninstall_local(host, "shop", purge=True)
     assert host.users["shop"].comment == "Shop Keeper" and "shop" in host.groups
     assert not any(r.startswith(("userdel", "groupdel")) for r in host.ran)
     assert "  kept user shop: not created by integrator" in result.lines
-    assert not host.path(LAYOUT.root).exists() and not host.path(LAYOUT.service_unit_path).exists()
+    assert not host.path(LAYOUT.root).exists() and not host.path(LAYOUT.slot("a").service_unit_path).exists()
 
 
 def test_an_older_install_is_adopted_by_its_next_deploy(tmp_path: Path) -> None:

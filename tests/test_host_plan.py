@@ -90,7 +90,7 @@ def _site_edited(host: FakeHost, ctx: HostContext) -> None:
 
 
 def _service_stopped(host: FakeHost, ctx: HostContext) -> None:
-    host.active.discard(ctx.layout.service_unit)
+    host.active.discard(ctx.layout.slot("a").service_unit)
 
 
 def _unhealthy(host: FakeHost, ctx: HostContext) -> None:
@@ -194,9 +194,10 @@ def test_plan_of_a_first_deploy(host: FakeHost) -> None:
     actions = {f["path"]: f["action"] for f in data["files"]}
     assert actions["/etc/integrator/shop/credentials/api_key"] == "create"
     assert actions["/etc/integrator/shop/tls/cert.pem"] == "create"
-    assert actions["/etc/systemd/system/shop.service"] == actions["/etc/nginx/conf.d/shop.conf"] == "create"
+    assert actions["/etc/systemd/system/shop-a.service"] == actions["/etc/nginx/conf.d/shop.conf"] == "create"
     assert set(actions.values()) == {"create"}
-    assert data["restart"] == ["shop.service", "nginx.service (reload)"]
+    assert data["restart"] == ["shop-a.socket", "shop-a.service", "nginx.service (reload)"]
+    assert (data["activation"], data["slot"], data["drain"]) == ("start", "a", None)
     assert result.lines[0] == "plan for shop 1.0 (first deploy); nothing was changed"
     assert "  create  system user shop (no shell, no home)" in result.lines
     secret_diff = [line for line in result.lines if "s3cret" in line]
@@ -220,10 +221,10 @@ def test_plan_when_nothing_changed_says_so(host: FakeHost) -> None:
     assert result.lines == [f"shop 1.0: nothing to do (bundle aaaaaaaaaaaa is release {RID})"]
 
 
-def test_plan_of_a_new_bundle_with_an_edited_socket_restarts_the_socket(host: FakeHost) -> None:
+def test_plan_of_a_new_bundle_starts_the_other_slot_whatever_the_serving_one_has(host: FakeHost) -> None:
     ctx = deployed(host)
     host.add_user("shop", 990, "integrator service shop")
-    host.path(ctx.layout.socket_unit_path).write_text("# edited by hand\n")
+    host.path(ctx.layout.slot("a").socket_unit_path).write_text("# edited by hand\n")
     more = edit(SPEC, server={"workers": SPEC.server.workers + 2})
     before = _listing(host.root)
     result = plan_deploy(ctx_for(host, more), bundle(more, SHA_B), secrets_of(host))
@@ -236,15 +237,20 @@ def test_plan_of_a_new_bundle_with_an_edited_socket_restarts_the_socket(host: Fa
     )
     rid = str(data["release"])
     changed = {f["path"]: f["action"] for f in data["files"]}
-    assert changed == {
-        "/etc/systemd/system/shop.socket": "change",
-        "/etc/systemd/system/shop.service": "change",  # it runs the new release
+    assert changed == {  # the edited shop-a.socket serves until the drain: not touched
+        "/etc/systemd/system/shop-b.socket": "create",
+        "/etc/systemd/system/shop-b.service": "create",  # it runs the new release
+        "/etc/nginx/conf.d/shop.conf": "change",  # the switch: its upstream is shop-b's socket
         f"/opt/shop/releases/{rid}/gunicorn.conf.py": "create",
     }, changed
-    assert data["restart"] == ["shop.socket", "shop.service", "nginx.service (reload)"]
+    assert data["restart"] == ["shop-b.socket", "shop-b.service", "nginx.service (reload)"]
     assert f"    +workers = {SPEC.server.workers + 2}" in result.lines  # the new file's diff
-    assert result.lines[-1].startswith(
-        "  restart shop.socket, shop.service, nginx.service (reload); then health"
+    assert result.lines[-2].startswith(
+        "  restart shop-b.socket, shop-b.service, nginx.service (reload); then health"
+    )
+    assert (
+        result.lines[-1]
+        == "  then drain shop-a.service, shop-a.socket: nginx's old workers finish, then stop"
     )
 
 
@@ -308,7 +314,7 @@ def _files(host: FakeHost, ctx: HostContext, rid: str) -> dict[str, tuple[bytes,
 
 
 def _socket_edited(host: FakeHost, ctx: HostContext) -> None:
-    host.path(ctx.layout.socket_unit_path).write_text("# edited by hand\n")
+    host.path(ctx.layout.slot("a").socket_unit_path).write_text("# edited by hand\n")
 
 
 def _rotate_secret(host: FakeHost, ctx: HostContext) -> None:

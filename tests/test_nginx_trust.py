@@ -163,8 +163,8 @@ class LocalLayout(RootedLayout):
     """Also the app's socket below the prefix: an echo server stands in for gunicorn."""
 
     @property
-    def socket_path(self) -> PurePosixPath:
-        return PurePosixPath(self.prefix) / "run" / self.name / "gunicorn.sock"
+    def runtime_dir(self) -> PurePosixPath:
+        return PurePosixPath(self.prefix) / "run" / self.name
 
 
 class _Echo(BaseHTTPRequestHandler):
@@ -225,8 +225,8 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
         )
         layout = LocalLayout.below(tmp_path, spec, "debian")
         install_certificate(layout, *cert)
-        Path(layout.socket_path).parent.mkdir(parents=True)
-        server = _UnixEcho(str(layout.socket_path), _Echo)
+        Path(layout.slot("a").socket_path).parent.mkdir(parents=True)
+        server = _UnixEcho(str(layout.slot("a").socket_path), _Echo)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         for f in render_all(spec, layout, "R1", nginx_version=nginx_version(nginx)):

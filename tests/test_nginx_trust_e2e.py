@@ -44,7 +44,8 @@ def _request_log(box: Sandbox, service: str, marker: str, seconds: float = 5) ->
     """The app's JSON request lines carrying X-Request-ID `marker` (waits for journald)."""
     deadline = time.monotonic() + seconds
     while True:
-        out = sh(box, "journalctl", "-u", f"{service}.service", "-o", "cat", "--no-pager").stdout.decode()
+        slots = ("-u", f"{service}-a.service", "-u", f"{service}-b.service")
+        out = sh(box, "journalctl", *slots, "-o", "cat", "--no-pager").stdout.decode()
         found = [json.loads(line) for line in out.splitlines() if marker in line and line.startswith("{")]
         if found or time.monotonic() > deadline:
             return found

@@ -36,7 +36,7 @@ def test_plan_on_an_empty_host_creates_every_file_and_writes_nothing(
     plan = _plan(capsys, str(service), "--root", str(root))
     actions = {f["path"]: f["action"] for f in plan["files"]}
     assert set(actions.values()) == {"create"}
-    assert "/etc/systemd/system/shop.service" in actions
+    assert "/etc/systemd/system/shop-a.service" in actions
     assert "/etc/nginx/conf.d/shop.conf" in actions
     assert plan["changed"] is True
     assert _tree(root) == []

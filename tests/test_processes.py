@@ -127,8 +127,8 @@ def test_units_run_current_not_a_release_so_they_are_the_same_for_every_release(
     assert "OnCalendar=*:*:0/5\n" in timer and "Unit=shop-timer-prune.service\n" in timer
     # the web unit is the same with or without them
     assert (
-        one[LAYOUT.service_unit_path]
-        == {f.path: f.content for f in render_all(SPEC, LAYOUT, "R1")}[LAYOUT.service_unit_path]
+        one[LAYOUT.slot("a").service_unit_path]
+        == {f.path: f.content for f in render_all(SPEC, LAYOUT, "R1")}[LAYOUT.slot("a").service_unit_path]
     )
 
 
@@ -139,7 +139,7 @@ OURS = b"# x\n# Rendered by integrator and rewritten on every deploy\n"
 
 def _found(*names: str, content: bytes = OURS) -> FileFacts:
     files = {UNITS / n: FileState("f" * 64, 0o644, 0, 0, content) for n in names}
-    files[LAYOUT.service_unit_path] = FileState("e" * 64, 0o644, 0, 0, OURS)
+    files[LAYOUT.slot("a").service_unit_path] = FileState("e" * 64, 0o644, 0, 0, OURS)
     return FileFacts(files, frozenset(), {}, {}, ())
 
 
@@ -235,7 +235,7 @@ def test_a_deploy_without_them_stops_and_removes_their_units(host: FakeHost) -> 
     ]
     assert sorted(c.path for c in plan.changes if c.action == "remove") == sorted(stale)
     assert not any(host.path(p).exists() for p in stale)
-    disable = next(r for r in host.ran if r.startswith("systemctl disable --now"))
+    disable = next(r for r in host.ran if r.startswith("systemctl disable --now") and "shop-timer" in r)
     assert disable.split()[-3:] == [
         "shop-timer-prune.timer",
         "shop-proc-worker.service",

@@ -49,7 +49,7 @@ def test_a_deploy_on_a_python39_host_runs_the_cp39_target_with_gunicorn_23(
     assert Path(venv).name.startswith("py3.9-"), venv
     probe = "import gunicorn, sys; print(gunicorn.__version__, '%d.%d' % sys.version_info[:2])"
     assert box.exec([f"{venv}/bin/python", "-I", "-c", probe]).stdout.split() == [b"23.0.0", b"3.9"]
-    main_pid = box.exec(["systemctl", "show", "-p", "MainPID", "--value", f"{NAME}.service"]).stdout
+    main_pid = box.exec(["systemctl", "show", "-p", "MainPID", "--value", f"{NAME}-a.service"]).stdout
     exe = box.exec(["readlink", f"/proc/{int(main_pid)}/exe"]).stdout.decode().strip()
     assert exe == "/usr/bin/python3.9", exe
 

@@ -20,7 +20,7 @@ from integrator.sandbox import Sandbox
 from integrator.targets import commands
 from integrator.targets.transport import SandboxTarget
 from tests.sandbox_fixture import MakeSandbox
-from tests.test_deploy_e2e import _build, _new_service, _set_version, get, ok, sh
+from tests.test_deploy_e2e import _build, _new_service, _set_version, get, ok, serving_unit, sh
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.network, pytest.mark.slow]
 
@@ -104,7 +104,8 @@ def test_a_failing_hook_fails_the_deploy_and_the_old_release_keeps_serving(
     assert result.exit_code == 1, text
     assert "exited with 1" in text and "migration failed: boom" in text and "step 1 ok" in text
     assert _current(box) == serving
-    assert sh(box, "systemctl", "is-active", f"{NAME}.service").stdout.decode().strip() == "active"
+    unit = f"{serving_unit(box, NAME)}.service"
+    assert sh(box, "systemctl", "is-active", unit).stdout.decode().strip() == "active"
     status, body, _headers = get(box.address, "/healthz", host=NAME)
     assert status == 200 and "ok" in body
     assert len(_runs(box)) == 2  # the failing command is not the counting one

@@ -55,9 +55,9 @@ def state(data: bytes, mode: int = 0o644) -> FileState:
     return FileState(hashlib.sha256(data).hexdigest(), mode, 0, 0, data)
 
 
-def files_of(spec: ServiceSpec, rid: str) -> FileFacts:
-    """The files of release `rid` of `spec` as a deploy wrote them, with the secret."""
-    rendered = render_all(spec, LAYOUT, rid, nginx_version=HOST.nginx_version)
+def files_of(spec: ServiceSpec, rid: str, slot: str = "a") -> FileFacts:
+    """The files of release `rid` of `spec` as a deploy wrote them into `slot`, with the secret."""
+    rendered = render_all(spec, LAYOUT, rid, nginx_version=HOST.nginx_version, slot=slot)
     files = {f.path: state(f.content.encode(), f.mode) for f in rendered}
     files[SECRET] = FileState(DIGEST, 0o600, 0, 0)
     dirs = frozenset(p for p, _ in (*tree_dirs(LAYOUT), *secret_dirs(LAYOUT)))
@@ -88,42 +88,45 @@ def summary(plan: ReleasePlan) -> tuple[object, ...]:
 
 V11 = edit(SPEC, service={"version": "1.1"})
 LOCAL_CA = edit(SPEC, tls={"mode": "local-ca"})
-SERVICE, SOCKET = "shop.service", "shop.socket"
+A, B = LAYOUT.slot("a"), LAYOUT.slot("b")
+START_A, START_B = ("shop-a.socket", "shop-a.service"), ("shop-b.socket", "shop-b.service")
 FIRST = [LAYOUT.root, LAYOUT.releases, LAYOUT.state_dir, LAYOUT.acme_webroot, LAYOUT.tls_cert, LAYOUT.tls_key,
          LAYOUT.etc_dir, LAYOUT.credentials_dir, SECRET]  # fmt: skip
 FIRST_FILES = {str(p): CREATE for p in FIRST}
 FIRST_FILES.update({str(f.path): CREATE for f in render_all(SPEC, LAYOUT, NEW)})
-GUNICORN_NEW, UNIT = str(LAYOUT.gunicorn_conf(NEW)), str(LAYOUT.service_unit_path)
-NEWER = {UNIT: CHANGE, GUNICORN_NEW: CREATE}  # a new release of another bundle
+GUNICORN_NEW, SITE = str(LAYOUT.gunicorn_conf(NEW)), str(LAYOUT.nginx_site)
+# Slot a serves: a new release starts in b (its units created) and the site is switched to b.
+INTO_B = {str(B.service_unit_path): CREATE, str(B.socket_unit_path): CREATE, SITE: CHANGE}
+NEWER = {**INTO_B, GUNICORN_NEW: CREATE}  # a new release of another bundle
 KEEP2 = edit(SPEC, deploy={"keep_releases": 2})
 SAME = "20270115T080000Z-aaaaaaaa"  # the same bundle deployed again at NOW
-AGAIN = {UNIT: CHANGE, str(LAYOUT.gunicorn_conf(SAME)): CREATE}  # a new release of the same bundle
+AGAIN = {**INTO_B, str(LAYOUT.gunicorn_conf(SAME)): CREATE}  # a new release of the same bundle
 PLANS: list[tuple[str, ReleaseFacts, BundleInfo, str, tuple[object, ...], dict[str, str]]] = [
     # (case, facts, bundle, the supplied secret's digest, (reason, release, user, restart, cleanup), changes)
     ("first deploy", EMPTY, info(SPEC, SHA_B), DIGEST,
-     ("first deploy", NEW, "shop", (SERVICE,), ()), FIRST_FILES),
+     ("first deploy", NEW, "shop", START_A, ()), FIRST_FILES),
     ("no-op: same bundle, healthy", served(), info(), DIGEST, (None, R1, None, (), ()), {}),
     ("a new version", served(), info(V11, SHA_B), DIGEST,
-     (f"new bundle (current release {R1})", NEW, None, (SERVICE,), ()), NEWER),
+     (f"new bundle (current release {R1})", NEW, None, START_B, ()), NEWER),
     ("the host's Python changed", served(host=replace(HOST, python_version=(3, 12, 1))), info(), DIGEST,
      (f"rebuilding the venv: {LAYOUT.venv(R1)} was built for Python 3.11.2, the host now has 3.12",
-      SAME, None, (SERVICE,), ()), AGAIN),
+      SAME, None, START_B, ()), AGAIN),
     ("the secret changed", served(), info(), ROTATED,
-     (f"configuration changed: {SECRET}", SAME, None, (SERVICE,), ()), {str(SECRET): CHANGE, **AGAIN}),
+     (f"configuration changed: {SECRET}", SAME, None, START_B, ()), {str(SECRET): CHANGE, **AGAIN}),
     ("the certificate expires in 10 days", served(tls=cert(SPEC, days_left=10)), info(), DIGEST,
-     (f"configuration changed: {LAYOUT.tls_cert}, {LAYOUT.tls_key}", SAME, None, (SERVICE,), ()),
+     (f"configuration changed: {LAYOUT.tls_cert}, {LAYOUT.tls_key}", SAME, None, START_B, ()),
      {str(LAYOUT.tls_cert): CHANGE, str(LAYOUT.tls_key): CHANGE, **AGAIN}),
     ("TLS mode self-signed -> local-ca", served(), info(LOCAL_CA, SHA_B), DIGEST,
-     (f"new bundle (current release {R1})", NEW, None, (SERVICE,), ()),
+     (f"new bundle (current release {R1})", NEW, None, START_B, ()),
      {str(LAYOUT.local_ca_cert): CREATE, str(LAYOUT.local_ca_key): CREATE, str(LAYOUT.tls_cert): CHANGE,
-      str(LAYOUT.tls_key): CHANGE, UNIT: CHANGE, GUNICORN_NEW: CREATE, str(LAYOUT.nginx_site): CHANGE}),
+      str(LAYOUT.tls_key): CHANGE, **NEWER}),
     ("not serving", served(serving=False), info(), DIGEST,
-     (f"release {R1} is not serving", SAME, None, (SERVICE,), ()), AGAIN),
+     (f"release {R1} is not serving", SAME, None, START_B, ()), AGAIN),
     ("cleanup, keep 2: failures and the oldest good go, the rollback target stays",
      served(KEEP2, ((R1, OK), (R2, FAILED), (R3, FAILED), (R4, INTERRUPTED), (R5, OK))), info(KEEP2, SHA_B),
-     DIGEST, (f"new bundle (current release {R5})", NEW, None, (SERVICE,), (R1, R2, R3, R4)), NEWER),
+     DIGEST, (f"new bundle (current release {R5})", NEW, None, START_B, (R1, R2, R3, R4)), NEWER),
     ("cleanup, keep 5: nothing goes", served(history=((R1, OK), (R2, FAILED), (R3, OK))), info(V11, SHA_B),
-     DIGEST, (f"new bundle (current release {R3})", NEW, None, (SERVICE,), ()), NEWER),
+     DIGEST, (f"new bundle (current release {R3})", NEW, None, START_B, ()), NEWER),
 ]  # fmt: skip
 
 
@@ -164,18 +167,62 @@ def test_a_plan_never_holds_a_secret_and_diffs_the_rest() -> None:
     )
 
 
-def test_an_edited_socket_unit_restarts_the_socket_and_an_unused_catch_all_goes() -> None:
+def test_an_edited_unit_of_the_serving_slot_is_a_change_and_an_unused_catch_all_goes() -> None:
     found = files_of(SPEC, R1)
-    socket = replace(found.files[LAYOUT.socket_unit_path], sha256="0", content=b"# edited\n")
+    socket = replace(found.files[A.socket_unit_path], sha256="0", content=b"# edited\n")
     old_port = "00-integrator-catch-all-https-8443.conf"
     found = replace(
-        found,
-        files={**found.files, LAYOUT.socket_unit_path: socket},
-        catch_alls=(*found.catch_alls, old_port),
+        found, files={**found.files, A.socket_unit_path: socket}, catch_alls=(*found.catch_alls, old_port)
     )
-    plan = plan_release(served(files=found), info(V11, SHA_B), {})
-    assert plan.restart == (SOCKET, SERVICE) and plan.reload_nginx
+    plan = plan_release(served(files=found), info(), {})
+    assert plan.reason == f"configuration changed: {A.socket_unit_path}"
+    assert plan.restart == START_B and plan.reload_nginx  # the new slot starts afresh, socket and all
     assert plan.activation is not None and plan.activation.remove == (LAYOUT.nginx_site.parent / old_port,)
+
+
+def legacy_files(rid: str) -> FileFacts:
+    """A host deployed before slots: NAME.service + NAME.socket on /run/NAME/gunicorn.sock."""
+    found = files_of(SPEC, rid)
+    files = {p: f for p, f in found.files.items() if p not in A.unit_paths}
+    site = found.files[LAYOUT.nginx_site]
+    assert site.content is not None
+    text = site.content.replace(str(A.socket_path).encode(), str(LAYOUT.legacy.socket_path).encode())
+    files[LAYOUT.nginx_site] = state(text)
+    for path in LAYOUT.legacy.unit_paths:
+        files[path] = state(b"[Unit]\n")
+    return replace(found, files=files)
+
+
+SLOT_CASES = [
+    # (case, files found, (kind, slot, retire, legacy files removed after the drain))
+    ("nothing serves: slot a just starts", NOTHING, ("start", "a", None, ())),
+    ("a serves: b starts, a is drained", files_of(SPEC, R1, "a"), ("drain-first", "b", "a", ())),
+    ("b serves: a starts, b is drained", files_of(SPEC, R1, "b"), ("drain-first", "a", "b", ())),
+    ("the legacy pair serves: a starts, the pair is drained, then removed", legacy_files(R1),
+     ("drain-first", "a", "legacy", LAYOUT.legacy.unit_paths)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("found", "expected"), [c[1:] for c in SLOT_CASES], ids=[c[0] for c in SLOT_CASES])
+def test_the_slot_and_the_activation_kind_follow_the_site_found(
+    found: FileFacts, expected: tuple[object, ...]
+) -> None:
+    facts = EMPTY if found is NOTHING else served(files=found)
+    plan = plan_release(facts, info(V11, SHA_B), {"api_key": DIGEST})
+    act = plan.activation
+    assert act is not None
+    assert (act.kind, act.slot, act.retire, act.retire_files) == expected
+    assert plan.restart == (f"shop-{act.slot}.socket", f"shop-{act.slot}.service")
+    site = next(f for f in act.files if f.path == LAYOUT.nginx_site)
+    assert f"server unix:/run/shop/gunicorn-{act.slot}.sock;" in site.content
+    removed = {c.path for c in plan.changes if c.action == "remove"}
+    assert set(act.retire_files) <= removed
+
+
+def test_a_host_of_the_legacy_pair_is_taken_over_even_by_the_same_bundle() -> None:
+    plan = plan_release(served(files=legacy_files(R1)), info(), {"api_key": DIGEST})
+    assert plan.reason == "configuration changed: shop.service (from before slots) moves to slot units"
+    assert plan.activation is not None and plan.activation.retire == "legacy"
 
 
 def test_a_provided_certificate_that_is_missing_stops_the_plan() -> None:
@@ -193,8 +240,11 @@ def test_the_plan_is_what_deploy_plan_prints() -> None:
     assert result.lines[0] == f"plan for shop 1.1 (new bundle (current release {R1})); nothing was changed"
     assert (
         result.lines[-1]
-        == "  restart shop.service, nginx.service (reload); then health check, switch /opt/shop/current"
+        == "  then drain shop-a.service, shop-a.socket: nginx's old workers finish, then stop"
     )
+    restart = "  restart shop-b.socket, shop-b.service, nginx.service (reload)"
+    assert result.lines[-2] == f"{restart}; then health check, switch /opt/shop/current"
+    assert (result.data["activation"], result.data["slot"], result.data["drain"]) == ("drain-first", "b", "a")
 
 
 # --- rollback: where it goes, from the records alone -----------------------------------------------

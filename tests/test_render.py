@@ -60,8 +60,8 @@ def test_render_all_is_sorted_deterministic_and_complete() -> None:
     assert [str(f.path) for f in files] == sorted(str(f.path) for f in files)
     layout = DEFAULT.layout
     assert {f.path for f in files} == {
-        layout.service_unit_path,
-        layout.socket_unit_path,
+        layout.slot("a").service_unit_path,
+        layout.slot("a").socket_unit_path,
         layout.gunicorn_conf(DEFAULT.release_id),
         layout.nginx_site,
         layout.nginx_tls_include,
@@ -87,7 +87,7 @@ def _directives(unit: str) -> list[str]:
 
 
 def test_service_runs_its_own_release_never_current() -> None:
-    unit = service_unit(DEFAULT.spec, DEFAULT.layout, "R7")
+    unit = service_unit(DEFAULT.spec, DEFAULT.layout, "R7", DEFAULT.layout.slot("a"))
     start = next(line for line in _directives(unit) if line.startswith("ExecStart="))
     assert start == (
         "ExecStart=/opt/demo/releases/R7/venv/bin/gunicorn"
@@ -98,7 +98,7 @@ def test_service_runs_its_own_release_never_current() -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_service_avoids_the_measured_pitfalls(case: Case) -> None:
-    lines = _directives(service_unit(case.spec, case.layout, case.release_id))
+    lines = _directives(service_unit(case.spec, case.layout, case.release_id, case.layout.slot("a")))
     keys = [line.split("=", 1)[0] for line in lines]
     assert "RuntimeDirectory" not in keys and "PrivateUsers" not in keys and "DynamicUser" not in keys
     filters = [line for line in lines if line.startswith("SystemCallFilter=")]
@@ -112,7 +112,7 @@ def test_service_avoids_the_measured_pitfalls(case: Case) -> None:
 
 def test_secrets_are_credentials_never_environment() -> None:
     case = next(c for c in CASES if c.name == "outbound_secrets_provided_tls")
-    lines = _directives(service_unit(case.spec, case.layout, case.release_id))
+    lines = _directives(service_unit(case.spec, case.layout, case.release_id, case.layout.slot("a")))
     assert [line for line in lines if line.startswith("LoadCredential=")] == [
         "LoadCredential=db_password:/etc/integrator/billing/credentials/db_password",
         "LoadCredential=stripe.key:/etc/integrator/billing/credentials/stripe.key",
@@ -142,7 +142,7 @@ def _systemd_unquote(word: str) -> str:
 )
 def test_environment_values_survive_systemd_quoting(value: str) -> None:
     spec = edit(DEFAULT.spec, env={"vars": (("VALUE", value),)})
-    unit = service_unit(spec, DEFAULT.layout, "R1")
+    unit = service_unit(spec, DEFAULT.layout, "R1", DEFAULT.layout.slot("a"))
     [line] = [line for line in unit.splitlines() if "VALUE=" in line]
     assert "\n" not in line
     assert _systemd_unquote(line.split("=", 1)[1]) == f"VALUE={value}"
@@ -158,7 +158,7 @@ OUTBOUND = ["RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6"]
 )
 def test_network_profiles(network: str, present: list[str], absent: list[str]) -> None:
     spec = edit(DEFAULT.spec, security={"network": network})
-    lines = _directives(service_unit(spec, DEFAULT.layout, "R1"))
+    lines = _directives(service_unit(spec, DEFAULT.layout, "R1", DEFAULT.layout.slot("a")))
     assert all(line in lines for line in present) and not any(line in lines for line in absent)
 
 
@@ -212,8 +212,8 @@ def test_render_command_writes_the_golden_files(tmp_path: Path) -> None:
 
 def test_render_command_prints_files_and_hashes(capsys: pytest.CaptureFixture[str]) -> None:
     result = render(DEFAULT.dir, distro="debian", out=None, release_id=DEFAULT.release_id)
-    assert "==> /etc/systemd/system/demo.service (0644 root:root) <==" in result.lines
-    assert "ListenStream=/run/demo/gunicorn.sock" in result.lines
+    assert "==> /etc/systemd/system/demo-a.service (0644 root:root) <==" in result.lines
+    assert "ListenStream=/run/demo/gunicorn-a.sock" in result.lines
     assert main(["--json", "render", str(DEFAULT.dir), "--release", DEFAULT.release_id]) == 0
     files = json.loads(capsys.readouterr().out)["files"]
     assert [f["path"] for f in files] == [str(f.path) for f in DEFAULT.render()]

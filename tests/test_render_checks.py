@@ -80,7 +80,7 @@ def test_security_exposure(network: str, ceiling: float, analyze: str, tmp_path:
     spec = edit(DEFAULT.spec, security={"network": network})
     files = render_all(spec, DEFAULT.layout, DEFAULT.release_id)
     root = systemd_root(tmp_path, files)
-    service = str(root / DEFAULT.layout.service_unit_path.relative_to("/"))
+    service = str(root / DEFAULT.layout.slot("a").service_unit_path.relative_to("/"))
     result = run([analyze, "security", "--offline=true", f"--root={root}", service])
     score = exposure(result.stdout)
     print(f"systemd-analyze security --offline=true, network={network}: exposure {score}")
@@ -96,7 +96,7 @@ def test_worker_and_timer_units_score_like_the_web_unit(network: str, analyze: s
     files = render_all(spec, case.layout, case.release_id)
     root = systemd_root(tmp_path, files)
     scores = {}
-    for unit in (case.layout.service_unit, "demo-proc-worker.service", "demo-timer-ping.service"):
+    for unit in (case.layout.slot("a").service_unit, "demo-proc-worker.service", "demo-timer-ping.service"):
         result = run(
             [analyze, "security", "--offline=true", f"--root={root}", f"{root}/etc/systemd/system/{unit}"]
         )

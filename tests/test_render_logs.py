@@ -121,8 +121,13 @@ def test_nginx_logs_the_request_id_it_passes_to_the_app() -> None:
 # --- which journal lines `logs NAME --source` shows ------------------------------------------
 
 SHOP = Layout("shop", profile("debian"))
-APP = ["_SYSTEMD_UNIT=shop.service", "_SYSTEMD_UNIT=shop.socket", "+", "_PID=1", "UNIT=shop.service",
-       "UNIT=shop.socket"]  # fmt: skip
+UNITS = ("shop-a.service", "shop-a.socket", "shop-b.service", "shop-b.socket", "shop.service", "shop.socket")
+APP = [
+    *(f"_SYSTEMD_UNIT={u}" for u in UNITS),
+    "+",
+    "_PID=1",
+    *(f"UNIT={u}" for u in UNITS),
+]  # both slots, legacy
 NGINX = ["_SYSTEMD_UNIT=nginx.service", "SYSLOG_IDENTIFIER=shop"]
 
 

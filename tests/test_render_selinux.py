@@ -26,7 +26,7 @@ def test_rules_cover_socket_venv_and_generated_certificate() -> None:
     assert rules["cert_t"].pattern == "/etc/integrator/shop/tls(/.*)?"
     # Each pattern must match the paths the renderers actually use.
     layout = Layout.for_spec(spec, "rhel")
-    assert re.fullmatch(rules["httpd_var_run_t"].pattern, str(layout.socket_path))
+    assert re.fullmatch(rules["httpd_var_run_t"].pattern, str(layout.slot("a").socket_path))
     gunicorn = f"{layout.shared_venv('py3.11-0123456789abcdef')}/bin/gunicorn"  # via the release link
     assert re.fullmatch(rules["bin_t"].pattern, gunicorn)
     assert re.fullmatch(rules["cert_t"].pattern, str(layout.tls_key))

@@ -35,7 +35,7 @@ PROCESS_ONLY = {
 
 
 def _service_directives(case: Case) -> list[str]:
-    unit = service_unit(case.spec, case.layout, case.release_id)
+    unit = service_unit(case.spec, case.layout, case.release_id, case.layout.slot("a"))
     return [
         line
         for line in unit.splitlines()

@@ -47,7 +47,7 @@ ALONE = UninstallFacts(
     state_dir_exists=True,
 )
 CONF_D = L.nginx_site.parent
-UNITS = (L.service_unit_path, L.socket_unit_path)
+UNITS = tuple(p for s in L.all_slots for p in s.unit_paths)  # both slots and a legacy pair, all present
 PLAIN = UninstallPlan(
     stop=True,
     units=UNITS,
@@ -97,7 +97,7 @@ CASES: dict[str, tuple[UninstallFacts, bool, UninstallPlan]] = {
         replace(PLAIN, keep_record=False, purge=KEPT_DIRS, prune=(STATE_ROOT, L.etc_dir.parent), labels=True),
     ),
     "a unit of the same name loaded from another file: ours removed, none stopped": (
-        _with(ALONE, foreign_units={L.service_unit: "/lib/systemd/system/shop.service"}),
+        _with(ALONE, foreign_units={L.legacy.service_unit: "/lib/systemd/system/shop.service"}),
         False,
         replace(PLAIN, stop=False),
     ),

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from .errors import UsageError
+from .slots import LEGACY, SLOTS, Slot
 from .spec import DISTROS, ServiceSpec, check_service_name
 
 
@@ -183,32 +184,39 @@ class Layout:
         return P("/var/lib") / self.name
 
     # --- systemd ---------------------------------------------------------------------
-    @property
-    def service_unit(self) -> str:
-        return f"{self.name}.service"
+    def slot(self, name: str) -> Slot:
+        """One of the two slots (`SLOTS`) a release serves from: NAME-a.socket + NAME-a.service
+        on /run/NAME/gunicorn-a.sock, and the same with b. A deploy starts the slot that is not
+        serving, switches nginx to it and drains the other (host/drain.py)."""
+        if name not in SLOTS:
+            raise ValueError(f"no slot {name!r}")
+        return Slot(name, f"{self.name}-{name}", self.unit_dir, self.runtime_dir / f"gunicorn-{name}.sock")
 
     @property
-    def socket_unit(self) -> str:
-        return f"{self.name}.socket"
+    def slots(self) -> tuple[Slot, Slot]:
+        return (self.slot(SLOTS[0]), self.slot(SLOTS[1]))
+
+    @property
+    def legacy(self) -> Slot:
+        """The one NAME.socket + NAME.service pair of deploys before slots: a host deployed
+        that way is taken over by the next deploy, which drains it and removes its units."""
+        return Slot(LEGACY, self.name, self.unit_dir, self.runtime_dir / "gunicorn.sock")
+
+    @property
+    def all_slots(self) -> tuple[Slot, Slot, Slot]:
+        """Every unit pair the service may have on a host: what uninstall, logs and status cover."""
+        return (*self.slots, self.legacy)
 
     @property
     def journal_tag(self) -> str:
-        """SYSLOG_IDENTIFIER of the app's lines (SyslogIdentifier=) and of nginx's lines for the
-        site (its syslog `tag=`). Service names already fit nginx's tags: at most 32 characters
-        of [a-z0-9_]."""
+        """SYSLOG_IDENTIFIER of the app's lines (SyslogIdentifier=, the same in both slots) and
+        of nginx's lines for the site (its syslog `tag=`). Service names already fit nginx's
+        tags: at most 32 characters of [a-z0-9_]."""
         return self.name
 
     @property
     def unit_dir(self) -> P:
         return P("/etc/systemd/system")
-
-    @property
-    def service_unit_path(self) -> P:
-        return self.unit_dir / self.service_unit
-
-    @property
-    def socket_unit_path(self) -> P:
-        return self.unit_dir / self.socket_unit
 
     @property
     def tls_watch_unit(self) -> str:
@@ -227,11 +235,6 @@ class Layout:
     @property
     def runtime_dir(self) -> P:
         return P("/run") / self.name
-
-    @property
-    def socket_path(self) -> P:
-        """One socket per service under its own /run dir: services never share a port or socket."""
-        return self.runtime_dir / "gunicorn.sock"
 
     @property
     def user(self) -> str:

@@ -46,6 +46,7 @@ HOST_SIDE = (
     "result.py",
     "spec",
     "layout.py",
+    "slots.py",
     "render",
     "host",
     "bundle/__init__.py",

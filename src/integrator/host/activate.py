@@ -1,14 +1,17 @@
-"""Activation: write a release's units and site, start it, prove it serves, then switch.
+"""Activation, drain-first: write a release's slot units and site, start the slot, prove it
+answers on its socket, switch nginx to it, prove it serves, switch `current`, drain the old slot.
 
-Shared by deploy and rollback. Every file goes through one FileWriter, so on any failure the
-previous files come back exactly (the previous unit points at the previous release's venv),
-the previous release is restarted and checked, and `current` never moved. "Any failure" means
+Shared by deploy, rollback, repair and config restarts (`activate`, the one entry point).
+Every file goes through one FileWriter, so on any failure before the switch the previous files
+come back exactly (the site routes to the slot that served, never stopped), the previous slot
+is made sure to run and is checked, and `current` never moved. "Any failure" means
 every exception: a failed check, an OSError of any errno (a full disk, a name too long), a
 signal (interrupt.py turns SIGINT/SIGTERM/SIGHUP into one), even a bug (restored, then re-raised).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -19,10 +22,10 @@ from ..errors import IntegratorError
 from ..layout import Layout
 from ..render.tls_watch import watched
 from ..spec import ServiceSpec
-from . import bundleio, units
+from . import bundleio, drain, units
 from .facts import HostFacts
 from .fs import Change, FileWriter
-from .health import Probe, check_name, wait_healthy
+from .health import Probe, check_name, wait_healthy, wait_socket_healthy
 from .interrupt import hold_signals, signal_name
 from .progress import step as announce
 from .system import System
@@ -103,7 +106,10 @@ def previous_release(system: System, layout: Layout, release_id: str | None) -> 
 
 
 def activate(ctx: HostContext, writer: FileWriter, plan: Activation, previous: Previous | None) -> Outcome:
-    """Make `plan.release_id` serve, or put `previous` back; never leaves a half-written config."""
+    """Make `plan.release_id` serve, drain-first, or put `previous` back; never leaves a
+    half-written config. The one entry point for every activation (deploy, rollback, repair,
+    config restarts): the release starts in its own slot, answers on its socket, nginx is
+    switched to it, then the slot that served is drained and stopped (host/drain.py)."""
     changes: list[Change] = []
     try:
         ctx.progress("write")
@@ -113,18 +119,20 @@ def activate(ctx: HostContext, writer: FileWriter, plan: Activation, previous: P
         if plan.stop_tls_watch:
             units.tls_watch(ctx.system, ctx.layout, on=False)
         changes += [writer.remove(p) for p in plan.remove]
-        start_and_check(ctx, plan)
+        draining = start_and_check(ctx, plan)
         hold_signals()  # it serves and passed: switching must not be cut short
         ctx.progress("switch")
         switch_current(ctx.system, ctx.layout, plan.release_id)
-        return Outcome(True, changes=changes)
     except BaseException as exc:
         failure = failure_of(exc, ctx.step)
-        restored = restore(ctx, writer, previous)
+        restored = restore(ctx, writer, plan, previous)
         if failure is None:
             raise  # a bug: the files are back, the traceback stays
         failure.changes, failure.restored = changes, restored
         return failure
+    ctx.progress("drain")
+    changes += drain.retire(ctx.system, ctx.spec, ctx.layout, plan, draining)
+    return Outcome(True, changes=changes)
 
 
 def failure_of(exc: BaseException, step: str = "") -> Outcome | None:
@@ -151,39 +159,50 @@ def os_error_text(exc: OSError) -> str:
     return f"{exc.strerror or exc}{f' ({code})' if code else ''}{where}"
 
 
-def start_and_check(ctx: HostContext, plan: Activation) -> None:
-    """nginx -t, (re)start the units as written (the socket too when its unit changed, the
-    watch of a provided certificate), reload nginx, and prove it serves."""
+def start_and_check(ctx: HostContext, plan: Activation) -> set[int]:
+    """nginx -t, start the release's slot (nginx still routes to the other one), prove it
+    answers on its own socket, (re)start the watch of a provided certificate, reload nginx
+    (the switch) and prove it serves through nginx. Returns nginx's workers before the reload:
+    the ones still finishing requests to the old slot."""
+    system, slot = ctx.system, ctx.layout.slot(plan.slot)
     ctx.progress("nginx-test")
-    units.nginx_check(ctx.system)
+    units.nginx_check(system)
     ctx.progress("start")
-    units.daemon_reload(ctx.system)
-    started = units.start_service(ctx.system, ctx.layout, plan.restart_socket)
+    units.daemon_reload(system)
+    started = units.start_slot(system, slot)
+    ctx.progress("slot-health")
+    probe = wait_socket_healthy(ctx.spec, str(system.path(slot.socket_path)))
+    if not probe.ok:
+        reason = f"health check {ctx.spec.http.health_path} on {slot.socket_path} failed: {probe.detail}"
+        raise ActivationFailed(reason, units.journal_tail(system, slot, since=started))
     if plan.tls_watch:
-        units.tls_watch(ctx.system, ctx.layout, on=True)
+        units.tls_watch(system, ctx.layout, on=True)
     ctx.progress("nginx-reload")
-    found_nginx = units.nginx_reload(ctx.system)  # set when this started a stopped nginx
+    draining = units.nginx_workers(system)
+    found_nginx = units.nginx_reload(system)  # set when this started a stopped nginx
     ctx.progress("health")
     probe = check_serving(ctx)
     if probe.ok:  # once more after a pause: a crash-looping app can answer once, then die
         time.sleep(0.5)
         probe = check_serving(ctx, deadline_s=0)
-        if probe.ok and not units.is_active(ctx.system, ctx.layout.service_unit):
-            probe = Probe(False, 0, f"{ctx.layout.service_unit} is not active")
+        if probe.ok and not units.is_active(system, slot.service_unit):
+            probe = Probe(False, 0, f"{slot.service_unit} is not active")
     if not probe.ok:
         reason = f"health check {health_url(ctx.spec)} failed: {probe.detail}"
-        journal = units.journal_tail(ctx.system, ctx.layout, since=started)
+        journal = units.journal_tail(system, slot, since=started)
         if found_nginx is not None:
-            units.put_nginx_back(ctx.system, found_nginx)  # the restore leaves a stopped nginx stopped
+            units.put_nginx_back(system, found_nginx)  # the restore leaves a stopped nginx stopped
         raise ActivationFailed(reason, journal)
+    return draining
 
 
 def check_serving(ctx: HostContext, deadline_s: float = 20.0) -> Probe:
     return wait_healthy(ctx.spec, tls_files(ctx.spec, ctx.layout).verify_against, deadline_s)
 
 
-def restore(ctx: HostContext, writer: FileWriter, previous: Previous | None) -> bool | None:
-    """Put the previous files back and restart what they describe; True if it serves again.
+def restore(ctx: HostContext, writer: FileWriter, plan: Activation, previous: Previous | None) -> bool | None:
+    """Stop the new slot, put the previous files back (the site routes to the slot that served,
+    which was never stopped), make sure that slot runs, reload nginx; True if it serves again.
 
     Never raises: the files are back first, and a systemd or nginx that refuses to restart
     them must not hide the original failure (or skip the first-deploy cleanup after it).
@@ -191,22 +210,26 @@ def restore(ctx: HostContext, writer: FileWriter, previous: Previous | None) -> 
     """
     hold_signals()
     ctx.progress("restore")
-    touched = writer.undo()
+    with contextlib.suppress(IntegratorError, OSError):
+        units.stop_slot(ctx.system, ctx.layout.slot(plan.slot))  # loaded still: stop works
+    writer.undo()
     try:
-        back = _restart_previous(ctx, previous, socket_changed=ctx.layout.socket_unit_path in touched)
+        back = _restart_previous(ctx, previous)
     except (IntegratorError, OSError):
         return None if previous is None else False
     return False if writer.undo_failures and back else back
 
 
-def _restart_previous(ctx: HostContext, previous: Previous | None, socket_changed: bool) -> bool | None:
+def _restart_previous(ctx: HostContext, previous: Previous | None) -> bool | None:
     units.daemon_reload(ctx.system)
     if previous is None:
         units.stop_and_disable(ctx.system, ctx.layout)
         units.daemon_reload(ctx.system)
         units.reload_nginx_if_valid(ctx.system)
         return None
-    units.start_service(ctx.system, ctx.layout, socket_changed=socket_changed)
+    serving = units.serving_slot(ctx.system, ctx.layout)  # the site put back says which
+    if serving is not None:
+        units.ensure_started(ctx.system, serving)
     units.tls_watch(ctx.system, ctx.layout, on=watched(previous.spec))
     units.reload_nginx_if_valid(ctx.system)
     return check_serving(replace(ctx, spec=previous.spec)).ok

@@ -229,7 +229,7 @@ def _failed(
     result.say(f"deploy of {ctx.spec.name} {ctx.spec.version} failed: {outcome.reason}")
     result.say(state)
     if outcome.journal:
-        result.say(f"last lines of the {layout.service_unit} journal:")
+        result.say("last lines of the new release's journal (its slot's service):")
         result.lines.extend(f"  | {line}" for line in outcome.journal)
     return result
 

@@ -54,7 +54,7 @@ def journal_matches(layout: Layout, source: str, process: str | None = None) -> 
         ran = (unit_name(layout, PROC, process), unit_name(layout, TIMER, process))
         about = (*ran, unit_name(layout, TIMER, process, "timer"))
         return [*(f"_SYSTEMD_UNIT={u}" for u in ran), "+", "_PID=1", *(f"UNIT={u}" for u in about)]
-    units = (layout.service_unit, layout.socket_unit)
+    units = tuple(unit for slot in layout.all_slots for unit in slot.units)  # every slot's lines
     app = [*(f"_SYSTEMD_UNIT={u}" for u in units), "+", "_PID=1", *(f"UNIT={u}" for u in units)]
     nginx = [f"_SYSTEMD_UNIT={NGINX_UNIT}", f"SYSLOG_IDENTIFIER={layout.journal_tag}"]
     return {"app": app, "nginx": nginx, "all": [*app, "+", *nginx]}[check_source(source)]

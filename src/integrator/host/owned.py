@@ -60,7 +60,7 @@ def managed_dirs(layout: Layout) -> list[PurePosixPath]:
 
 
 def managed_paths(layout: Layout) -> list[PurePosixPath]:
-    units = [layout.service_unit_path, layout.socket_unit_path, *layout.tls_watch_unit_paths]
+    units = [*(p for slot in layout.all_slots for p in slot.unit_paths), *layout.tls_watch_unit_paths]
     return [*units, layout.nginx_site, layout.runtime_dir]
 
 

@@ -100,7 +100,7 @@ __all__ = [  # the record's names too: callers say `ownership.Owned`, `ownership
 def probe(system: System, layout: Layout) -> Live:
     """Users, groups, lstat of every managed path, and units systemd loads from other files."""
     nodes = {str(p): _lstat(system, p) for p in [*managed_dirs(layout), *managed_paths(layout)]}
-    ours = {layout.service_unit: layout.service_unit_path, layout.socket_unit: layout.socket_unit_path}
+    ours = {unit: slot.unit_dir / unit for slot in layout.all_slots for unit in slot.units}
     foreign = {}
     for unit, path in ours.items():
         source = _unit_source(system, unit)

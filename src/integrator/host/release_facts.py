@@ -79,7 +79,9 @@ def probe_release(ctx: HostContext, bundle_sha256: str, secrets: Mapping[str, Pa
     same = record is not None and record.bundle_sha256 == bundle_sha256 and record.outcome == OK
     serving = None
     if current is not None and same:
-        serving = units.is_active(system, layout.service_unit) and check_serving(ctx, deadline_s=3).ok
+        slot = units.serving_slot(system, layout)
+        serving = slot is not None and units.is_active(system, slot.service_unit)
+        serving = serving and check_serving(ctx, deadline_s=3).ok
     real = system.path(layout.releases)
     return ReleaseFacts(
         host=ctx.facts,
@@ -105,8 +107,10 @@ def probe_files(ctx: HostContext, release_id: str | None) -> FileFacts:
     system, layout = ctx.system, ctx.layout
     rendered = render_for(ctx, release_id or "none")
     files: dict[PurePosixPath, FileState] = {}
-    # the watch units, and the units of processes and timers: removed when not rendered
-    stale = [*layout.tls_watch_unit_paths, *found_unit_paths(system, layout)]
+    # the watch units, the units of processes and timers (removed when not rendered) and both
+    # slots' units (the serving one and the other)
+    slot_units = [p for slot in layout.all_slots for p in slot.unit_paths]
+    stale = [*slot_units, *layout.tls_watch_unit_paths, *found_unit_paths(system, layout)]
     for path in dict.fromkeys([*(f.path for f in rendered), *stale]):
         state = _state(system, path, keep=True)
         if state is not None:

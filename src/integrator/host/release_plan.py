@@ -8,54 +8,39 @@ venv check (`facts.venv_stale`) from here too.
 
 from __future__ import annotations
 
-import hashlib
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
+from .. import slots
 from ..layout import Layout
-from ..render import RenderedFile, render_all
-from ..render.tls_watch import watched
 from ..result import Result
+from ..slots import LEGACY
 from ..spec import ServiceSpec
 from . import releases
+from .activation_plan import (  # re-exported: the plan's parts are named from here too
+    DIR,
+    FILE,
+    SECRET,
+    TLS,
+    Activation,
+    FileChange,
+    file_change,
+    plan_activation,
+    rendered_changes,
+    site_text,
+)
 from .bundleio import BundleInfo
-from .changes import CHANGE, CREATE, REMOVE, UNCHANGED, unified_diff
+from .changes import CHANGE, CREATE, REMOVE, UNCHANGED
 from .facts import venv_stale
-from .nginxconf import unused_catch_alls_of
 from .processes import ProcessPlan, plan_processes, process_plan_lines
 from .release_facts import FileFacts, ReleaseFacts, secret_dirs, tree_dirs
 from .releases import OK, ReleaseRecord
 from .tls import TlsPlan, plan_tls
 
-DIR, FILE, SECRET, TLS = "dir", "file", "secret", "tls"
-
-
-@dataclass(frozen=True)
-class FileChange:
-    """One path a deploy creates, changes or removes (unchanged paths are not listed)."""
-
-    path: PurePosixPath
-    action: str  # create | change | remove
-    kind: str  # dir | file (rendered) | secret | tls
-    old_sha256: str | None = None  # None: missing before, a directory, or not read (a TLS key)
-    new_sha256: str | None = None  # None: removed, a directory, or made on the host (TLS)
-    diff: str = ""  # empty for secrets, keys and directories
-
-
-@dataclass(frozen=True)
-class Activation:
-    """What makes a release serve: its rendered files (all of them: the writer skips identical
-    ones), the catch-alls no integrator site uses any more, and whether the socket restarts."""
-
-    release_id: str
-    files: tuple[RenderedFile, ...]
-    remove: tuple[PurePosixPath, ...]
-    changes: tuple[FileChange, ...]  # of `files` and `remove`, as --plan lists them
-    restart_socket: bool  # an existing socket unit changed (a new one is simply started)
-    tls_watch: bool  # a provided certificate: its watch units are (re)started
-    stop_tls_watch: bool  # no longer provided: the watch is stopped before its files go
+__all__ = ["DIR", "FILE", "SECRET", "TLS", "Activation", "FileChange", "ReleasePlan", "file_change",
+           "plan_activation", "plan_release", "plan_result"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -108,7 +93,6 @@ def plan_release(
         return base
     rid, replaces = new_release(facts, sha256, release_id)
     activation = plan_activation(spec, layout, rid, facts.host.nginx_version, facts.files)
-    socket = (layout.socket_unit,) if activation.restart_socket else ()
     new = ReleaseRecord(rid, "", "", sha256, spec.version, "", OK)
     dirs = [r for r in facts.release_dirs if r != replaces]
     records = [r for r in facts.records if r.id != replaces]
@@ -116,7 +100,7 @@ def plan_release(
     return replace(
         base, release_id=rid, replaces=replaces, create_user=None if facts.user_exists else layout.user,
         dirs=missing_dirs(tree_dirs(layout), facts.files), secrets=secret_changes, activation=activation,
-        restart=(*socket, layout.service_unit), reload_nginx=True, cleanup=tuple(doomed),
+        restart=layout.slot(activation.slot).units[::-1], reload_nginx=True, cleanup=tuple(doomed),
         release_command=spec.deploy.release, processes=plan_processes(spec, layout, facts.files),
     )  # fmt: skip
 
@@ -139,62 +123,19 @@ def why_deploy(
     stale = venv_stale(layout.venv(rid), facts.venv_python, facts.venv_runs, facts.host)
     if stale:
         return f"rebuilding the venv: {stale}"
-    rendered = plan_activation(spec, layout, rid, facts.host.nginx_version, facts.files)
-    written = [c.path for c in rendered.changes if c.action != REMOVE]
+    serving = slots.serving_slot(site_text(layout, facts.files), layout.all_slots)
+    if serving is None:
+        return f"configuration changed: {layout.nginx_site}"  # it routes to neither slot
+    if serving.name == LEGACY:
+        return f"configuration changed: {serving.service_unit} (from before slots) moves to slot units"
+    rendered = rendered_changes(spec, layout, rid, facts.host.nginx_version, facts.files, serving.name)
+    written = [c.path for c in rendered if c.action != REMOVE]
     pending = [*(c.path for c in tls.changes), *(c.path for c in secret_changes), *written]
     if pending:
         return f"configuration changed: {', '.join(map(str, pending))}"
     if not facts.serving:
         return f"release {rid} is not serving"
     return None
-
-
-def plan_activation(
-    spec: ServiceSpec, layout: Layout, rid: str, nginx_version: tuple[int, int, int], found: FileFacts
-) -> Activation:
-    """The files of release `rid` against those found, the catch-alls left unused once its site
-    is written (the other integrator sites keep theirs), the watch units of a certificate that
-    is no longer provided, and whether the socket restarts."""
-    files = tuple(render_all(spec, layout, rid, nginx_version=nginx_version))
-    written = (file_change(f.path, f.content.encode(), f.mode, f.owner, f.group, found) for f in files)
-    changes = [c for c in written if c is not None]
-    sites = dict(found.nginx_sites)
-    site = next(f for f in files if f.path == layout.nginx_site)
-    sites[layout.nginx_site.name] = site.content
-    watch = watched(spec)
-    stale_watch = () if watch else tuple(p for p in layout.tls_watch_unit_paths if p in found.files)
-    remove = (*unused_catch_alls_of(sites, found.catch_alls, layout), *stale_watch)
-    old = [found.files.get(p) for p in remove]
-    changes += [FileChange(p, REMOVE, FILE, s.sha256 if s else None) for p, s in zip(remove, old)]
-    socket = any(c.path == layout.socket_unit_path and c.action == CHANGE for c in changes)
-    return Activation(rid, files, remove, tuple(changes), socket, watch, bool(stale_watch))
-
-
-def file_change(
-    path: PurePosixPath,
-    data: bytes,
-    mode: int,
-    owner: str,
-    group: str,
-    found: FileFacts,
-    kind: str = FILE,
-) -> FileChange | None:
-    """What writing `data` at `path` would do (None: it is there already, with mode and owner)."""
-    state = found.files.get(path)
-    new = hashlib.sha256(data).hexdigest()
-    if (
-        state is not None
-        and state.sha256 == new
-        and (state.mode, state.uid, state.gid)
-        == (
-            mode,
-            *found.ids.get((owner, group), (-1, -1)),
-        )
-    ):
-        return None
-    action = CREATE if state is None else CHANGE
-    diff = "" if kind == SECRET else unified_diff(path, state.content if state else None, data)
-    return FileChange(path, action, kind, state.sha256 if state else None, new, diff)
 
 
 def plan_secrets(
@@ -270,6 +211,9 @@ def plan_result(plan: ReleasePlan, layout: Layout) -> Result:
             "files": [{"path": str(c.path), "action": c.action, "kind": c.kind, "old_sha256": c.old_sha256,
                        "new_sha256": c.new_sha256, "diff": c.diff} for c in changes],
             "restart": restarts,
+            "activation": plan.activation.kind if plan.activation else None,
+            "slot": plan.activation.slot if plan.activation else None,
+            "drain": plan.activation.retire if plan.activation else None,
             "cleanup": list(plan.cleanup),
             "release_command": list(plan.release_command),
             "processes": {"restart": list(plan.processes.restart), "stop": list(plan.processes.stop)},
@@ -288,6 +232,9 @@ def plan_result(plan: ReleasePlan, layout: Layout) -> Result:
         hook = shlex.join(plan.release_command)
         result.say(f"  run     `{hook}` with the new venv, as {layout.user} (before the switch)")
     result.say(f"  restart {', '.join(restarts)}; then health check, switch {layout.current}")
+    if plan.activation is not None and plan.activation.retire is not None:
+        old = layout.legacy if plan.activation.retire == LEGACY else layout.slot(plan.activation.retire)
+        result.say(f"  then drain {', '.join(old.units)}: nginx's old workers finish, then stop")
     if not plan.processes.empty:
         result.lines += process_plan_lines(plan.processes)
     if plan.cleanup:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..errors import IntegratorError
 from ..layout import Layout
 from ..result import Result
-from . import bundleio, processes, releases
+from . import bundleio, drain, processes, releases, units
 from .activate import ActivationFailed, HostContext, check_serving, start_and_check
 from .apply import activation_for
 from .facts import current_release, probe_host
@@ -94,8 +94,12 @@ def unit_release(unit_text: str) -> str | None:
 
 
 def installed_unit_release(system: System, layout: Layout) -> str | None:
+    """The release the serving slot's unit runs (the slot the site routes to)."""
+    slot = units.serving_slot(system, layout)
+    if slot is None:
+        return None
     try:
-        return unit_release(system.path(layout.service_unit_path).read_text(errors="replace"))
+        return unit_release(system.path(slot.service_unit_path).read_text(errors="replace"))
     except OSError:
         return None
 
@@ -144,7 +148,8 @@ def _put_back(
             return True, ""
         activation = activation_for(ctx, current)
         FileWriter(system).put_rendered(activation.files)
-        start_and_check(ctx, activation)
+        draining = start_and_check(ctx, activation)  # in the slot nginx did not route to
+        drain.retire(system, spec, layout, activation, draining)  # the other one, maybe the dead run's
         processes.switch_to(ctx, current, Result())  # the workers too: the dead one may have switched
     except ActivationFailed as exc:
         return False, exc.reason
@@ -171,6 +176,6 @@ def interruption_report(system: System, layout: Layout, current: str | None) -> 
         where = f": pid {found.left.pid} died at step {found.left.step}" if found.left else ""
         return info, f"{found.what} (repaired by the next deploy or rollback){where}"
     if runs is not None and current is not None and runs != current:
-        problem = f"{layout.service_unit} runs release {runs}, but current is {current}"
+        problem = f"the serving slot runs release {runs}, but current is {current}"
         return info, f"{problem} (repair: rollback --to {current})"
     return info, ""

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import EXIT_FAILED, HostError, SpecError
 from ..layout import STATE_ROOT, Layout, profile
 from ..result import Result
+from ..slots import SLOTS
 from ..spec import check_service_name
 from . import bundleio, doctor, releases, units
 from .facts import HostFacts, current_release, host_distro, unit_state, venv_usable
@@ -67,10 +68,12 @@ def selected_services(system: System, name: str | None) -> list[Layout]:
 def service_status(system: System, layout: Layout) -> dict[str, object]:
     """One service: serving release, unit states, restarts, a quick health probe."""
     rid = current_release(system, layout.current)
-    svc, sock = unit_state(system, layout.service_unit), unit_state(system, layout.socket_unit)
+    slot = units.serving_slot(system, layout) or layout.slot(SLOTS[0])
+    svc, sock = unit_state(system, slot.service_unit), unit_state(system, slot.socket_unit)
     info: dict[str, object] = {
         "service": layout.name,
         "release": rid,
+        "slot": slot.name,
         "service_state": f"{svc.get('ActiveState', '?')} ({svc.get('SubState', '?')})",
         "socket_state": f"{sock.get('ActiveState', '?')} ({sock.get('SubState', '?')})",
         "main_pid": svc.get("MainPID"),
@@ -211,7 +214,7 @@ def _service_problems(system: System, layout: Layout, facts: HostFacts) -> list[
     """Units not active, no current release, or a current venv the host's Python broke."""
     problems = [
         f"{unit} is not active (see `integrator logs {layout.name}`)"
-        for unit in (layout.socket_unit, layout.service_unit)
+        for unit in (units.serving_slot(system, layout) or layout.slot(SLOTS[0])).units[::-1]
         if not units.is_active(system, unit)
     ]
     current = current_release(system, layout.current)

@@ -81,7 +81,8 @@ def remove_service(system: System, layout: Layout, plan: UninstallPlan) -> list[
     if plan.units:
         removed += remove_host_config(system, layout)  # the drop-in of `config set`, with the units
         units.daemon_reload(system)
-        failed = [layout.service_unit, layout.socket_unit, layout.tls_watch_unit, layout.tls_reload_unit]
+        slot_units = [unit for slot in layout.all_slots for unit in slot.units]
+        failed = [*slot_units, layout.tls_watch_unit, layout.tls_reload_unit]
         system.run(["systemctl", "reset-failed", *failed], check=False)
     removed += [str(p) for p in plan.trees if remove_tree(system, p)]
     if plan.user is not None:

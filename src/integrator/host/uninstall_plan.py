@@ -59,7 +59,7 @@ def plan_uninstall(layout: Layout, facts: UninstallFacts, purge: bool) -> Uninst
 
     units = tuple(
         p
-        for p in (layout.service_unit_path, layout.socket_unit_path, *layout.tls_watch_unit_paths)
+        for p in (*(p for slot in layout.all_slots for p in slot.unit_paths), *layout.tls_watch_unit_paths)
         if ours(p)
     )
     trees = tuple(p for p in (layout.root, layout.runtime_dir) if ours(p))

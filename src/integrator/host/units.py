@@ -1,7 +1,8 @@
 """systemd and nginx operations: reload, (re)start, check, and the journal of a failed start.
 
-Restarts go through `systemctl restart NAME.service` only: with socket activation the socket
-unit keeps listening (and queueing connections) while gunicorn restarts, so no request is lost.
+A release starts in a slot nginx does not route to (`start_slot`): the slot's socket unit
+queues connections while its gunicorn boots, and nginx is switched to it only once it answers;
+the other slot is then stopped (`stop_slot`, host/drain.py). Which slot serves is the site's.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ import re
 import time
 from pathlib import Path
 
+from .. import slots
 from ..errors import CheckFailed
 from ..layout import Layout
+from ..slots import Slot
 from . import ports
 from .facts import unit_state
 from .system import Proc, System, proc_stats
@@ -24,27 +27,43 @@ def daemon_reload(system: System) -> None:
     system.run(["systemctl", "daemon-reload"])
 
 
-def start_service(system: System, layout: Layout, socket_changed: bool) -> float:
-    """Enable both units and (re)start the service; returns the start time for the journal.
+def serving_slot(system: System, layout: Layout) -> Slot | None:
+    """The slot (or the legacy pair) whose socket the site on disk routes to; None: no site."""
+    try:
+        text = system.path(layout.nginx_site).read_text(errors="replace")
+    except OSError:
+        return None
+    return slots.serving_slot(text, layout.all_slots)
 
-    A changed socket unit needs the socket itself restarted, which only works with the
-    service stopped (it holds the listening fd).
-    """
+
+def start_slot(system: System, slot: Slot) -> float:
+    """Enable a slot that serves no one and start it afresh: gunicorn stopped, the socket
+    restarted (its unit may have changed; it holds no waiting request), gunicorn started.
+    Returns the start time, for the journal."""
     started = time.time()
-    system.run(["systemctl", "enable", "--quiet", layout.socket_unit, layout.service_unit])
-    if socket_changed:
-        system.run(["systemctl", "stop", layout.service_unit], check=False)
-        system.run(["systemctl", "restart", layout.socket_unit])
-    else:
-        system.run(["systemctl", "start", layout.socket_unit])
-    system.run(["systemctl", "restart", layout.service_unit], check=False)  # health check decides
+    system.run(["systemctl", "enable", "--quiet", *slot.units])
+    system.run(["systemctl", "stop", slot.service_unit], check=False)
+    system.run(["systemctl", "restart", slot.socket_unit])
+    system.run(["systemctl", "restart", slot.service_unit], check=False)  # health check decides
     return started
 
 
+def ensure_started(system: System, slot: Slot) -> None:
+    """Start a slot that should serve, leaving it alone if it runs (a restore)."""
+    system.run(["systemctl", "enable", "--quiet", *slot.units], check=False)
+    system.run(["systemctl", "start", slot.socket_unit, slot.service_unit], check=False)
+
+
+def stop_slot(system: System, slot: Slot) -> None:
+    """Stop and disable a slot: SIGTERM to gunicorn, which finishes its requests within its
+    graceful_timeout, then the socket; a unit not loaded is no error."""
+    system.run(["systemctl", "disable", "--now", "--quiet", *slot.units], check=False)
+
+
 def stop_and_disable(system: System, layout: Layout) -> None:
-    system.run(
-        ["systemctl", "disable", "--now", "--quiet", layout.service_unit, layout.socket_unit], check=False
-    )
+    """Every slot and the certificate watch: a failed first deploy, uninstall."""
+    for slot in layout.all_slots:
+        stop_slot(system, slot)
     tls_watch(system, layout, on=False)
 
 
@@ -64,9 +83,9 @@ def is_active(system: System, unit: str) -> bool:
     return unit_state(system, unit).get("ActiveState") == "active"
 
 
-def journal_tail(system: System, layout: Layout, since: float | None = None, lines: int = 20) -> list[str]:
-    """What the service logged since `since` (an epoch): the reason a start failed."""
-    argv = ["journalctl", "-u", layout.service_unit, "-n", "400", "--no-pager", "-o", "cat"]
+def journal_tail(system: System, slot: Slot, since: float | None = None, lines: int = 20) -> list[str]:
+    """What the slot's service logged since `since` (an epoch): the reason a start failed."""
+    argv = ["journalctl", "-u", slot.service_unit, "-n", "400", "--no-pager", "-o", "cat"]
     if since is not None:
         argv += ["--since", f"@{int(since) - 1}"]
     logged = [line for line in system.run(argv, check=False).stdout.splitlines() if line.strip()]
@@ -200,6 +219,22 @@ def main_pid(state: dict[str, str]) -> int | None:
     """MainPID from `unit_state`; systemd reports 0 when the unit has no main process."""
     pid = state.get("MainPID", "0")
     return int(pid) if pid.isdigit() and pid != "0" else None
+
+
+def nginx_workers(system: System) -> set[int]:
+    """The nginx master's children now: the workers a reload retires."""
+    master = main_pid(unit_state(system, NGINX))
+    return child_pids(system, master) if master else set()
+
+
+def wait_gone(system: System, pids: set[int], timeout: float) -> set[int]:
+    """Wait until none of `pids` runs any more, up to `timeout` s; returns those still there."""
+    end = time.monotonic() + timeout
+    left = {p for p in pids if system.path(f"/proc/{p}").exists()}
+    while left and time.monotonic() < end:
+        time.sleep(0.05)
+        left = {p for p in left if system.path(f"/proc/{p}").exists()}
+    return left
 
 
 def child_pids(system: System, parent: int) -> set[int]:

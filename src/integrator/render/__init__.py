@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from ..layout import Layout
+from ..slots import SLOTS
 from ..spec import ServiceSpec
 from . import gunicorn, nginx, nginx_shared, processes, systemd, tls_watch
 from .common import check_release_id
@@ -35,15 +36,18 @@ def render_all(
     release_id: str,
     *,
     nginx_version: tuple[int, int, int] = DEFAULT_NGINX_VERSION,
+    slot: str = SLOTS[0],
 ) -> list[RenderedFile]:
-    """Every config file of one deploy, sorted by path. All are root-owned and world-readable:
-    the service user only reads its gunicorn.conf.py, and nothing here is secret."""
+    """Every config file of one deploy of `release_id` into `slot`, sorted by path: that slot's
+    units, the site routing to its socket. All are root-owned and world-readable: the service
+    user only reads its gunicorn.conf.py, and nothing here is secret."""
     check_release_id(release_id)
+    into = layout.slot(slot)
     files = [
-        RenderedFile(layout.service_unit_path, systemd.service_unit(spec, layout, release_id)),
-        RenderedFile(layout.socket_unit_path, systemd.socket_unit(spec, layout)),
+        RenderedFile(into.service_unit_path, systemd.service_unit(spec, layout, release_id, into)),
+        RenderedFile(into.socket_unit_path, systemd.socket_unit(spec, layout, into)),
         RenderedFile(layout.gunicorn_conf(release_id), gunicorn.gunicorn_conf(spec, layout, release_id)),
-        *nginx_files(spec, layout, nginx_version),
+        *nginx_files(spec, layout, nginx_version, slot=slot),
         *(RenderedFile(path, text) for path, text in processes.process_files(spec, layout)),
     ]
     if tls_watch.watched(spec):
@@ -54,11 +58,16 @@ def render_all(
 
 
 def nginx_files(
-    spec: ServiceSpec, layout: Layout, nginx_version: tuple[int, int, int], backends: Backends | None = None
+    spec: ServiceSpec,
+    layout: Layout,
+    nginx_version: tuple[int, int, int],
+    backends: Backends | None = None,
+    slot: str = SLOTS[0],
 ) -> list[RenderedFile]:
-    """The site, the shared snippets and the catch-alls; with `backends`, a fleet's LB (render/lb.py)."""
+    """The site (routing to `slot`'s socket), the shared snippets and the catch-alls; with
+    `backends`, a fleet's LB (render/lb.py)."""
     files = [
-        RenderedFile(layout.nginx_site, nginx.site(spec, layout, nginx_version, backends)),
+        RenderedFile(layout.nginx_site, nginx.site(spec, layout, nginx_version, backends, slot)),
         RenderedFile(layout.nginx_tls_include, nginx_shared.tls_include()),
         RenderedFile(layout.nginx_proxy_include, nginx_shared.proxy_include()),
         RenderedFile(layout.nginx_headers_include, nginx_shared.security_headers_include()),

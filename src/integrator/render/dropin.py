@@ -2,7 +2,8 @@
 
 `integrator config set`, `scale` and `secret set` change a service without a new release: the
 values live in `HostConfig` (recorded in /var/lib/integrator/NAME/host-config.json) and reach
-systemd as /etc/systemd/system/NAME.service.d/50-integrator-config.conf. A drop-in is read after
+systemd as /etc/systemd/system/NAME-.service.d/50-integrator-config.conf (both web slots and every
+other NAME-* unit; NAME.service.d too, for a NAME.service of before slots). A drop-in is read after
 the unit, so its `Environment=` lines win over the deploy's [env] (the base), and a deploy or a
 rollback, which rewrite only the unit, keep it. gunicorn takes `GUNICORN_CMD_ARGS` over its
 config file, so workers and threads change without touching the release's gunicorn.conf.py.

@@ -32,7 +32,8 @@ def gunicorn_conf(spec: ServiceSpec, layout: Layout, release_id: str) -> str:
 def _socket(layout: Layout) -> list[str]:
     return [
         "",
-        f"# No `bind`: {layout.socket_unit} owns {layout.socket_path} and hands it over as fd 3",
+        f"# No `bind`: the slot's socket unit ({layout.name}-a.socket or {layout.name}-b.socket) owns",
+        f"# {layout.runtime_dir}/gunicorn-<slot>.sock and hands it over as fd 3",
         "# (LISTEN_FDS); gunicorn serves inherited sockets instead of binding its own.",
         "# gunicorn 23 calls listen() on it again with this backlog: keep it equal to the unit's Backlog=.",
         f"backlog = {SOCKET_BACKLOG}",

@@ -10,6 +10,7 @@ is set here from the connection and the service's own names, never passed on fro
 from __future__ import annotations
 
 from ..layout import Layout
+from ..slots import SLOTS
 from ..spec import ServiceSpec
 from .common import HSTS_MAX_AGE_S, UPSTREAM_IDLE_S, header, proxy_timeout
 from .lb import Backends, proxy_tls, upstream_body
@@ -25,12 +26,19 @@ HTTP2_DIRECTIVE_SINCE = (1, 25, 1)  # `http2 on;`; older nginx wants `listen ...
 UPSTREAM_IDLE_TIMEOUT_SINCE = (1, 15, 3)  # `keepalive_timeout` inside upstream{}
 
 
-def site(spec: ServiceSpec, layout: Layout, nginx_version: Version, backends: Backends | None = None) -> str:
+def site(
+    spec: ServiceSpec,
+    layout: Layout,
+    nginx_version: Version,
+    backends: Backends | None = None,
+    slot: str = SLOTS[0],
+) -> str:
     """conf.d/NAME.conf: the upstream, an HTTP server that redirects, the HTTPS server. With
-    `backends`, a fleet's load balancer: the same site, its upstream the app hosts (render/lb.py)."""
+    `backends`, a fleet's load balancer: the same site, its upstream the app hosts (render/lb.py);
+    else the upstream is the socket of `slot`, the one serving (switching slots rewrites it)."""
     lines = header(layout.nginx_site, f"Shared snippets it includes: {layout.nginx_include_dir}/")
     lines += ["", *_ipv6_note()]
-    lines += ["", *_upstream(spec, layout, nginx_version, backends)]
+    lines += ["", *_upstream(spec, layout, nginx_version, backends, slot)]
     lines += ["", *_names_map(spec)]
     lines += ["", *_request_id_map(spec)]
     lines += ["", *log_format(layout, request_id_variable(spec))]
@@ -56,14 +64,16 @@ def upstream_name(spec: ServiceSpec) -> str:
 
 
 def _upstream(
-    spec: ServiceSpec, layout: Layout, nginx_version: Version, backends: Backends | None
+    spec: ServiceSpec, layout: Layout, nginx_version: Version, backends: Backends | None, slot: str
 ) -> list[str]:
-    servers = [f"server unix:{layout.socket_path};"] if backends is None else upstream_body(spec, backends)
+    serving = layout.slot(slot)
+    servers = [f"server unix:{serving.socket_path};"] if backends is None else upstream_body(spec, backends)
     body = [*servers, f"keepalive {UPSTREAM_KEEPALIVE};"]
     if nginx_version >= UPSTREAM_IDLE_TIMEOUT_SINCE:
         body.append(f"keepalive_timeout {UPSTREAM_IDLE_S}s;")
     return [
-        f"# gunicorn, behind {layout.socket_unit}. Each nginx worker keeps up to {UPSTREAM_KEEPALIVE} idle",
+        f"# gunicorn, behind {serving.socket_unit} (slot {slot}: a deploy starts the other slot and",
+        f"# points this at it). Each nginx worker keeps up to {UPSTREAM_KEEPALIVE} idle",
         "# connections to it open, saving a connect per request; gunicorn keeps them a little longer.",
         *block(f"upstream {upstream_name(spec)}", body),
     ]

@@ -1,4 +1,5 @@
-"""The systemd units: NAME.socket (owns the listening socket) and NAME.service (gunicorn).
+"""The systemd units of a slot (slots.py): NAME-a.socket (owns the listening socket) and
+NAME-a.service (gunicorn), the same for b; both slots are rendered by these same functions.
 
 The hardening follows the measured reference unit, with a real system user instead of
 DynamicUser= because the release files under /opt/NAME are root-owned and the deployer
@@ -12,6 +13,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 
 from ..layout import Layout
+from ..slots import Slot
 from ..spec import ServiceSpec
 from .common import SOCKET_BACKLOG, header, stop_timeout
 from .hardening import NO_PRIVILEGES, PROTECT_KERNEL
@@ -19,12 +21,11 @@ from .unit_text import env_line
 from .unit_text import text as _text
 
 
-def service_unit(spec: ServiceSpec, layout: Layout, release_id: str) -> str:
-    """NAME.service: gunicorn from release `release_id`, on the socket of NAME.socket."""
-    lines = header(
-        layout.service_unit_path, f"Review the hardening: systemd-analyze security {layout.service_unit}"
-    )
-    lines += ["", *_unit_section(spec, layout), "", "[Service]"]
+def service_unit(spec: ServiceSpec, layout: Layout, release_id: str, slot: Slot) -> str:
+    """NAME-SLOT.service: gunicorn from release `release_id`, on the socket of NAME-SLOT.socket."""
+    review = f"Review the hardening: systemd-analyze security {slot.service_unit}"
+    lines = header(slot.service_unit_path, review)
+    lines += ["", *_unit_section(spec, slot), "", "[Service]"]
     for block in (
         _process(spec, layout, release_id),
         _environment(spec, layout, release_id),
@@ -38,7 +39,7 @@ def service_unit(spec: ServiceSpec, layout: Layout, release_id: str) -> str:
 
 def confinement(spec: ServiceSpec, layout: Layout, release_id: str) -> list[list[str]]:
     """The [Service] blocks that confine every process of the service: credentials, limits,
-    user, file system, privileges, network, system calls. Declared once: NAME.service and the
+    user, file system, privileges, network, system calls. Declared once: NAME-SLOT.service and the
     transient units of `run` (render/transient.py) both read them."""
     return [
         _secrets(spec, layout),
@@ -67,18 +68,19 @@ def venv_environment(spec: ServiceSpec, venv: PurePosixPath) -> list[tuple[str, 
     ]
 
 
-def socket_unit(spec: ServiceSpec, layout: Layout) -> str:
-    """NAME.socket: created by systemd as root, so it outlives gunicorn restarts."""
-    lines = header(layout.socket_unit_path)
+def socket_unit(spec: ServiceSpec, layout: Layout, slot: Slot) -> str:
+    """NAME-SLOT.socket: created by systemd as root, so it outlives gunicorn restarts."""
+    lines = header(slot.socket_unit_path)
     lines += [
         "",
         "[Unit]",
-        f"Description={_text(spec.name)}: gunicorn listening socket (nginx connects here)",
+        f"Description={_text(spec.name)}: gunicorn listening socket of slot {slot.name} "
+        "(nginx connects here while this slot serves)",
         "",
         "[Socket]",
         "# Created by systemd before gunicorn starts and kept across restarts and crashes:",
         "# requests wait here instead of failing while a new gunicorn comes up.",
-        f"ListenStream={layout.socket_path}",
+        f"ListenStream={slot.socket_path}",
         "# root-owned, group of the nginx workers, 0660: only nginx (and root) may connect,",
         "# and the app cannot replace or chown it (so it needs no @chown system call).",
         "SocketUser=root",
@@ -99,17 +101,17 @@ def socket_unit(spec: ServiceSpec, layout: Layout) -> str:
 # --- [Unit] and process control ------------------------------------------------------------
 
 
-def _unit_section(spec: ServiceSpec, layout: Layout) -> list[str]:
+def _unit_section(spec: ServiceSpec, slot: Slot) -> list[str]:
     about = (
         f"{spec.name}: {spec.service.description}" if spec.service.description else f"{spec.name} (gunicorn)"
     )
     return [
         "[Unit]",
         f"Description={_text(about)}",
-        f"# The listening socket belongs to {layout.socket_unit}; starting the service starts it too.",
+        f"# The listening socket belongs to {slot.socket_unit}; starting the service starts it too.",
         "# After network.target: at shutdown the service stops before the network goes down.",
-        f"Requires={layout.socket_unit}",
-        f"After={layout.socket_unit} network.target",
+        f"Requires={slot.socket_unit}",
+        f"After={slot.socket_unit} network.target",
     ]
 
 

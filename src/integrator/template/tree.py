@@ -195,6 +195,7 @@ def host_names(spec: ServiceSpec) -> str:
     """What the name turns into on a host, so the user sees that two services cannot collide."""
     lay = Layout.for_spec(spec)
     return (
-        f"unit {lay.service_unit}, socket {lay.socket_path}, nginx site {lay.nginx_site}, "
+        f"units {lay.slot('a').service_unit} and {lay.slot('b').service_unit}, sockets in {lay.runtime_dir}, "
+        f"nginx site {lay.nginx_site}, "
         f"user {lay.user}, releases {lay.releases}"
     )

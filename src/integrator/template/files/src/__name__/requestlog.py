@@ -2,7 +2,7 @@
 
 Under systemd, stdout goes to journald, which keeps it with the unit name and release,
 so no log files need rotating: `integrator logs {{name}}`, or on the host
-`journalctl -u {{name}}.service -o cat`.
+`journalctl -u "{{name}}-*.service" -o cat` (both slots' units).
 
 The app runs behind nginx, so the client address, scheme, host name and port arrive in
 X-Forwarded-* headers. nginx sets each of them itself (one address, never a list a client

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what integrator's demo and tests need on a Debian 12 machine (run as root), idempotently:
 #   - Debian packages for disposable real-systemd test hosts (systemd-container pinned to the
-#     installed systemd, mmdebstrap, zstd, iproute2) and nginx (for `nginx -t`; never started here),
+#     installed systemd, mmdebstrap, zstd, iproute2), nginx (for `nginx -t`; never started here)
+#     and wrk (the benchmarks' load generator),
 #   - a Python virtual environment in .venv with integrator and its dev tools.
 # Safe to re-run: it only installs what is missing.
 set -euo pipefail
@@ -15,7 +16,7 @@ bash scripts/install-sandbox-deps.sh
 bash scripts/install-nginx.sh
 need=()
 # pebble (a test-only ACME server) and certbot: the ACME renewal e2e (tests/test_day2_e2e.py).
-# wrk (a compiled HTTP load generator): bench/drain.py.
+# wrk (a compiled HTTP load generator): bench/drain.py, bench/throughput.py and bench/scale.py.
 for pkg in openssl openssh-client git python3-venv pebble certbot wrk; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -132,15 +132,16 @@ def checkpoint(
 def report(points: list[Point]) -> None:
     med = statistics.median
     print("\nmedians (deploy, reload: of the rounds; PSS: over the services):")
-    print("(others: s01 during the deploys of the n-th service, totals; gap: the longest)")
+    print("(others: s01 during the deploys of the n-th service: totals, and the median / longest gap)")
     print(f"{'services':>8} {'deploy n-th s':>13} {'PSS MB':>7} {'PSS max':>7} {'reload ms':>9} "
-          f"{'others: failed':>14} {'closed':>6} {'gap ms':>6}")  # fmt: skip
+          f"{'others: failed':>14} {'closed':>6} {'gap ms':>9}")  # fmt: skip
     for p in points:
         failed = sum(r.failed for r in p.pauses) if p.pauses else "-"
         closed = sum(r.closed for r in p.pauses) if p.pauses else "-"
-        gap = f"{max(r.gap_ms for r in p.pauses):.0f}" if p.pauses else "-"
+        gaps = [r.gap_ms for r in p.pauses]
+        gap = f"{med(gaps):.0f} / {max(gaps):.0f}" if gaps else "-"
         print(f"{p.n:>8} {med(p.deploy_s):>13.2f} {med(p.pss_mb):>7.1f} {max(p.pss_mb):>7.1f} "
-              f"{med(p.reload_s) * 1000:>9.0f} {failed!s:>14} {closed!s:>6} {gap:>6}")  # fmt: skip
+              f"{med(p.reload_s) * 1000:>9.0f} {failed!s:>14} {closed!s:>6} {gap:>9}")  # fmt: skip
     one = points[0]
     print("\ngrowth vs 1 service (same run):")
     for p in points[1:]:

@@ -23,12 +23,20 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, g, request
+from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wsgi import get_host, get_path_info
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 # An incoming X-Request-ID (e.g. nginx's $request_id) is kept only if it looks harmless.
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Where views find the request's id: request.environ[REQUEST_ID_KEY].
+REQUEST_ID_KEY = "{{name}}.request_id"
 # One encoder for every line: json.dumps with separators= builds a new one per call.
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 _lock = threading.Lock()
@@ -49,30 +57,44 @@ def write_line(text: str) -> None:
 def init_app(app: Flask) -> None:
     """Trust nginx's forwarded headers and log every request the app answers."""
     app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-        app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=0
+        RequestLog(app.wsgi_app), x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=0
     )
-    app.before_request(_start)
-    app.after_request(_log)
 
 
-def _start() -> None:
-    g.request_started = time.perf_counter()
-    incoming = request.environ.get("HTTP_X_REQUEST_ID", "")  # cheaper than request.headers
-    g.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+class RequestLog:
+    """WSGI layer inside ProxyFix (it sees the client address and host nginx gave): takes or
+    makes the request's id (`request.environ[REQUEST_ID_KEY]` in views), returns it as
+    X-Request-ID, and writes the line once the app has built its response.
 
+    A WSGI layer, not Flask's before/after_request hooks: per request those cost more (hook
+    dispatch, context-local lookups) than the line itself (bench/template_cost.py).
+    """
 
-def _log(response: Response) -> Response:
-    started = g.get("request_started", time.perf_counter())
-    request_id = g.get("request_id") or uuid.uuid4().hex
-    response.headers["X-Request-ID"] = request_id
-    line = {
-        "method": request.method,
-        "path": request.path,
-        "status": response.status_code,
-        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        "remote_addr": request.remote_addr,
-        "host": request.host,
-        "request_id": request_id,
-    }
-    write_line(_encode(line))
-    return response
+    def __init__(self, app: WSGIApplication) -> None:
+        self.app = app
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        started = time.perf_counter()
+        incoming = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        environ[REQUEST_ID_KEY] = request_id
+        status = 0
+
+        def start(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal status
+            status = int(code.split(" ", 1)[0])
+            headers.append(("X-Request-ID", request_id))
+            return start_response(code, headers, exc_info)
+
+        body = self.app(environ, start)  # Flask has built the whole response by now
+        line = {
+            "method": environ.get("REQUEST_METHOD", ""),
+            "path": get_path_info(environ),
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "remote_addr": environ.get("REMOTE_ADDR"),
+            "host": get_host(environ),
+            "request_id": request_id,
+        }
+        write_line(_encode(line))
+        return body

@@ -13,7 +13,9 @@ the other. At 1, 5 and 10 services (medians of --rounds):
   master runs a full new set of workers;
 - at 5 and 10, **the others' pause**: wrk (-t1 -c8, keep-alive HTTPS, GET /healthz) on s01 while
   s<n> is deployed in a new version (0.2.0, 0.3.0, ...): failed requests and the longest time
-  between two good answers (bench/wrk_gaps.lua), from 1.5 s before the deploy to 1.5 s after.
+  between two good answers (bench/wrk_gaps.lua), from 1.5 s before the deploy to 1.5 s after;
+  then the same load as long without a deploy ("no deploy"): the gaps the machine's load alone
+  makes (the machine is shared).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Point:
     reload_s: list[float] = field(default_factory=list)
     pauses: list[wrk.WrkRun] = field(default_factory=list)
     pause_deploy_s: list[float] = field(default_factory=list)
+    quiet: list[wrk.WrkRun] = field(default_factory=list)  # the same load, no deploy: the baseline
 
 
 def build_all(work: Path, count: int, rounds: int) -> tuple[list[Path], dict[str, list[Path]]]:
@@ -123,6 +126,8 @@ def checkpoint(
         run, took = paused_deploy(box, pyz, seconds_max=120)
         point.pauses.append(run)
         point.pause_deploy_s.append(took)
+        # The same load as long, nothing deployed: the gaps the machine's load alone makes.
+        point.quiet.append(wrk.run(box, f"https://{name(1)}:443/healthz", took + 3, 8, 1, "gaps"))
         print(f"  {n} services: {name(1)} during a deploy of {name(n)}: {run.failed} failed, "
               f"{run.closed} closed connections, of {run.requests}; longest gap {run.gap_ms:.0f} ms",
               flush=True)  # fmt: skip
@@ -134,14 +139,17 @@ def report(points: list[Point]) -> None:
     print("\nmedians (deploy, reload: of the rounds; PSS: over the services):")
     print("(others: s01 during the deploys of the n-th service: totals, and the median / longest gap)")
     print(f"{'services':>8} {'deploy n-th s':>13} {'PSS MB':>7} {'PSS max':>7} {'reload ms':>9} "
-          f"{'others: failed':>14} {'closed':>6} {'gap ms':>9}")  # fmt: skip
+          f"{'others: failed':>14} {'closed':>6} {'gap ms':>9} {'no deploy':>9}")  # fmt: skip
     for p in points:
         failed = sum(r.failed for r in p.pauses) if p.pauses else "-"
         closed = sum(r.closed for r in p.pauses) if p.pauses else "-"
         gaps = [r.gap_ms for r in p.pauses]
         gap = f"{med(gaps):.0f} / {max(gaps):.0f}" if gaps else "-"
+        base = [r.gap_ms for r in p.quiet]
+        baseline = f"{med(base):.0f} / {max(base):.0f}" if base else "-"
+        others = f"{failed!s:>14} {closed!s:>6} {gap:>9} {baseline:>9}"
         print(f"{p.n:>8} {med(p.deploy_s):>13.2f} {med(p.pss_mb):>7.1f} {max(p.pss_mb):>7.1f} "
-              f"{med(p.reload_s) * 1000:>9.0f} {failed!s:>14} {closed!s:>6} {gap:>9}")  # fmt: skip
+              f"{med(p.reload_s) * 1000:>9.0f} {others}")  # fmt: skip
     one = points[0]
     print("\ngrowth vs 1 service (same run):")
     for p in points[1:]:

@@ -7,8 +7,8 @@ gunicorn (X-Forwarded-*, X-Request-ID), the response iterated, the request line 
 /dev/null through an unbuffered stdout as under systemd. Both apps come from `integrator new`:
   template   create_app() as generated (ProxyFix, the request log)
   bare       the same views without requestlog.init_app
-Rounds interleave the two; medians. On a shared machine this is steadier than the full stack in
-bench/throughput.py: both apps see the same load within a round, and nothing else is measured.
+Rounds interleave the two; medians of this process's CPU time per request (not wall time: on a
+shared machine other work would count). Steadier than the full stack in bench/throughput.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from common import new_service
+from integrator.template.commands import new
 
 WSGI = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -45,15 +45,16 @@ def per_request_us(app: WSGI, count: int) -> float:
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
         return None
 
-    started = time.perf_counter()
+    started = time.process_time()  # this process's CPU time: other work on the machine does not count
     for _ in range(count):
         for _chunk in app(environ(), start_response):
             pass
-    return (time.perf_counter() - started) / count * 1e6
+    return (time.process_time() - started) / count * 1e6
 
 
 def apps(work: Path) -> dict[str, WSGI]:
-    new_service("bench", work / "bench")
+    if new("bench", work / "bench").exit_code != 0:
+        raise SystemExit("integrator new failed")
     sys.path.insert(0, str(work / "bench" / "src"))
     import importlib
 
@@ -88,7 +89,7 @@ def main() -> int:
             sys.stdout.close()
             sys.stdout = real_stdout
     med = {name: statistics.median(t) for name, t in times.items()}
-    print(f"medians of {args.rounds} rounds x {args.requests} requests, in-process WSGI calls:")
+    print(f"medians of {args.rounds} rounds x {args.requests} requests, in-process WSGI calls, CPU time:")
     for name, us in med.items():
         print(f"  {name:<9} {us:7.1f} us per request")
     print(f"ratio template / bare: {med['template'] / med['bare']:.2f}x "

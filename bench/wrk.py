@@ -10,6 +10,7 @@ Also here: the host-side probes (bench/hostprobe.py) that read CPU, PSS and relo
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ def argv(url: str, seconds: float, connections: int, threads: int, script: str) 
         "-c",
         str(connections),
         "-d",
-        f"{seconds:g}s",
+        f"{math.ceil(seconds)}s",  # whole seconds: wrk refuses "42.3s"
         "-s",
         SCRIPTS[script],
         url,

@@ -26,7 +26,7 @@ CASES = sorted(p.name for p in APPS.iterdir() if p.is_dir())
 
 def run_init(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, str | None]:
     root = Path(shutil.copytree(APPS / case, tmp_path / case))
-    code = main(["init", str(root)])
+    code = main(["init", "--no-probe", str(root)])  # no venv in the fixtures: read, never install
     captured = capsys.readouterr()
     output = f"exit {code}\n{captured.out}{captured.err}".replace(str(root), "<root>")
     spec = root / "service.toml"
@@ -101,7 +101,9 @@ def test_entry_naming_a_missing_module_is_an_error(
     assert err.count("\n") == 1 and "no module 'ap'" in err and "app" in err
     assert not (root / "service.toml").exists()
     django = Path(shutil.copytree(APPS / "django_site", tmp_path / "django_site"))
-    assert main(["init", str(django), "--entry", "mysite.wsgi:application"]) == 0  # a submodule is fine
+    assert (
+        main(["init", str(django), "--no-probe", "--entry", "mysite.wsgi:application"]) == 0
+    )  # a submodule is fine
     assert main(["init", str(tmp_path / "flat_flask"), "--entry", "app.views:app"]) == 2
 
 

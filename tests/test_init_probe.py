@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from integrator.spec import load_spec
 from integrator.template.commands import init
 
@@ -52,8 +54,30 @@ def test_an_app_that_does_not_import_keeps_the_static_choice_and_says_why(tmp_pa
     ), result.warnings
 
 
-def test_without_a_venv_in_the_project_nothing_is_run(tmp_path: Path) -> None:
+def test_without_a_venv_in_the_project_and_without_install_nothing_is_run(tmp_path: Path) -> None:
     root = project(tmp_path, "open('ran', 'w').write('x')\n" + ONLY_HEALTH, venv=False)
     result = init(root, name="svc")
     assert result.data["health_probe"] is None and not (root / "ran").exists()
     assert load_spec(root).http.health_path == "/healthz"
+
+
+@pytest.mark.network
+def test_without_a_venv_init_installs_the_app_as_the_preflight_does_and_asks_it(tmp_path: Path) -> None:
+    """What the CLI does without --no-probe: app wheel + gunicorn from the index into a throwaway venv."""
+    root = project(tmp_path, ONLY_HEALTH, venv=False)
+    result = init(root, name="svc", install=True)
+    assert load_spec(root).http.health_path == "/health"
+    line = str(result.data["health_probe"])
+    assert line.startswith("asked the app with a throwaway cp3") and line.endswith(
+        "venv: /healthz -> 404, /health -> 200, / -> 404"
+    ), line
+    assert not any(p.name == "pyvenv.cfg" for p in root.rglob("*"))  # nothing left in the project
+
+
+@pytest.mark.network
+def test_an_app_that_cannot_be_installed_keeps_the_static_choice_and_says_why(tmp_path: Path) -> None:
+    root = project(tmp_path, ONLY_HEALTH, venv=False)
+    (root / "requirements.txt").write_text("gunicorn==0.0.1\n")
+    result = init(root, name="svc", install=True)
+    assert load_spec(root).http.health_path == "/healthz"
+    assert any("init could not install the app to ask it" in w for w in result.warnings), result.warnings

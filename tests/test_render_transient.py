@@ -66,7 +66,8 @@ def test_environment_is_the_services(case: Case) -> None:
     env = [a.removeprefix("--setenv=") for a in argv[: argv.index("--")] if a.startswith("--setenv=")]
     venv = case.layout.venv(case.release_id)
     assert env[0] == f"PATH={venv}/bin:/usr/bin:/bin"
-    assert env[3:] == [f"{k}={v}" for k, v in case.spec.env.vars]
+    assert env[3] == f"HOME={case.layout.app_state_dir}"  # data under ~ lands in the state directory
+    assert env[4:] == [f"{k}={v}" for k, v in case.spec.env.vars]
     assert f"--working-directory={case.layout.app_dir(case.release_id)}" in argv
 
 

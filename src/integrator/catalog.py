@@ -61,6 +61,14 @@ SOURCES = (
             ),
             Opt(("--name",), "service name (default: derived from the project)"),
             Opt(("--entry",), "WSGI entry, e.g. 'app:app' or 'pkg:create_app()' (default: found)"),
+            Opt(
+                ("--no-probe",),
+                "do not install the app and its dependencies into a throwaway venv to ask it for its "
+                "health path when the project has no venv of its own (the source's routes are read instead)",
+                kind="flag",
+                default=True,
+                dest="install",
+            ),
         ),
     ),
     Verb(

@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import zipfile
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -25,6 +26,7 @@ from ..project.model import FLAT, Project, same_version
 from ..spec import SPEC_FILE, ServiceSpec
 from . import resolvecache
 from .flatwheel import write_flat_wheel
+from .lockfile import canonical_name
 from .locks import wheel_metadata
 from .venv import pip_error
 from .wheels import run_pip
@@ -222,3 +224,24 @@ def prepare_requirements(project: Project, work: Path, progress: Progress) -> Pa
     for note in sanitize_requirements(project.root / project.requirements, clean):
         progress(note)
     return clean
+
+
+def check_extras(project: Project, app: Path | None, extras: Sequence[str]) -> None:
+    """`[package] extras` name optional-dependency groups of a packaged project's wheel (`app`,
+    once built): a flat project lists everything in its requirements file."""
+    if not extras:
+        return
+    if project.packaging == FLAT:
+        raise SpecError(
+            f"[package] extras: {project.root} is a flat project (no {PYPROJECT} build): "
+            "list those requirements in its requirements.txt, and remove extras"
+        )
+    if app is None:
+        return
+    provided = {canonical_name(str(e)) for e in wheel_metadata(app).get_all("Provides-Extra") or []}
+    unknown = [e for e in extras if canonical_name(e) not in provided]
+    if unknown:
+        raise SpecError(
+            f"[package] extras: {app.name} has no extra {unknown[0]!r} "
+            f"(it provides: {', '.join(sorted(provided)) or 'none'}); check the spelling"
+        )

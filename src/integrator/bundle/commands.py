@@ -22,6 +22,7 @@ from ..spec import SPEC_FILE, ServiceSpec, load_spec
 from .appwheel import (
     app_requires_python,
     build_app_wheel,
+    check_extras,
     left_out_by_backend,
     prepare_requirements,
     wheel_files,
@@ -104,6 +105,7 @@ def bundle(
     out = output / bundle_name(spec)
     project = load_project(dir, include=spec.package.include, exclude=spec.package.exclude, skip=[output])
     check_version(project, spec.version, SPEC_FILE)  # before any build or download
+    check_extras(project, None, spec.package.extras)
     static = static_members(dir, spec.static.paths)
     with tempfile.TemporaryDirectory(prefix="integrator-bundle-") as tmp:
         work = Path(tmp)
@@ -115,7 +117,17 @@ def bundle(
         for note in notes:
             progress(note)
         requirements = prepare_requirements(project, work, progress)
-        house = collect_wheels(app, requirements, targets, work, dir, progress, optional=pythons is None)
+        check_extras(project, app, spec.package.extras)
+        house = collect_wheels(
+            app,
+            requirements,
+            targets,
+            work,
+            dir,
+            progress,
+            optional=pythons is None,
+            extras=spec.package.extras,
+        )
         verdict = run_preflight(spec, house, work, progress) if preflight else SKIPPED
         members = {
             "__main__.py": MAIN_PY,

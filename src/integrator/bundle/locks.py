@@ -82,6 +82,20 @@ def _target_requires(target: TargetSpec, wheel: Path) -> list[tuple[str, Require
     return found
 
 
+def extra_requirements(target: TargetSpec, wheel: Path, extras: Sequence[str]) -> list[Requirement]:
+    """The wheel's Requires-Dist that `extras` (`[package] extras`) add on `target`, markers dropped."""
+    base = {line for line, _ in _target_requires(target, wheel)}
+    found: dict[str, Requirement] = {}
+    for extra in extras:
+        environment = {**target.marker_env(), "extra": extra}
+        for line in _requires_dist(wheel):
+            req = Requirement(line)
+            if line.strip() not in base and req.marker is not None and req.marker.evaluate(environment):
+                req.marker = None
+                found[str(req)] = req
+    return list(found.values())
+
+
 @dataclass(frozen=True)
 class Walk:
     reached: frozenset[str]  # canonical names the roots need on the target

@@ -164,7 +164,7 @@ def app_env(spec: ServiceSpec, home: Path, python: Path) -> dict[str, str]:
         (home / sub).mkdir(exist_ok=True)
     return {
         "PATH": f"{python.parent}:/usr/bin:/bin",
-        "HOME": str(home),
+        "HOME": str(home / "state"),  # as on the host (render/systemd.py environment)
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",

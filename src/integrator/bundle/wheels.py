@@ -29,7 +29,15 @@ from typing import Callable
 
 from ..errors import BundleError
 from . import resolvecache
-from .locks import TargetLock, check_closure, pin_of, requirement_names, walk, wheel_metadata
+from .locks import (
+    TargetLock,
+    check_closure,
+    extra_requirements,
+    pin_of,
+    requirement_names,
+    walk,
+    wheel_metadata,
+)
 from .targets import MAX_GLIBC, TargetSpec, admits
 from .venv import pip_error
 
@@ -89,18 +97,25 @@ class PythonMismatch(BundleError):
 
 
 def download_target(
-    target: TargetSpec, app_wheel: Path, requirements: Path | None, dest: Path, cwd: Path
+    target: TargetSpec,
+    app_wheel: Path,
+    requirements: Path | None,
+    dest: Path,
+    cwd: Path,
+    extras: Sequence[str] = (),
 ) -> list[Path]:
-    """pip's resolution of app + gunicorn (+ requirements.txt) for `target`, completed for the
-    target's markers (see the module docstring), as wheel files in `dest`."""
-    key = resolvecache.resolution_key(target, app_wheel, requirements, ALWAYS, version("pip"))
+    """pip's resolution of app (+ its `extras`' requirements) + gunicorn (+ requirements.txt) for
+    `target`, completed for the target's markers (see the module docstring), as wheel files in `dest`."""
+    added = extra_requirements(target, app_wheel, extras)
+    always = [*ALWAYS, *(str(req) for req in added)]
+    key = resolvecache.resolution_key(target, app_wheel, requirements, always, version("pip"))
     cached = resolvecache.lookup(key, dest)
     if cached is not None:  # the same dependencies resolved within the hour: no index asked
         shutil.copyfile(app_wheel, dest / app_wheel.name)
         return sorted(dest.glob("*.whl"))
-    roots = {pin_of(app_wheel).name, *ALWAYS}
+    roots = {pin_of(app_wheel).name, *ALWAYS, *(req.name for req in added)}
     listed = requirement_names(requirements.read_text().splitlines()) if requirements else set()
-    extra: list[str] = list(ALWAYS)
+    extra: list[str] = list(always)
     for round_ in range(1, _ROUNDS + 1):
         work = dest.parent / f"{dest.name}.round{round_}"
         wheels = _download_round(target, app_wheel, requirements, work, cwd, extra)
@@ -232,12 +247,14 @@ def collect_wheels(
     progress: Progress,
     *,
     optional: bool = False,
+    extras: Sequence[str] = (),
 ) -> Wheelhouse:
     """Per target: download, pin, prove complete; then one shared wheelhouse with every wheel.
 
     `project` is pip's working directory, so relative paths in requirements.txt still work.
     `optional` (default targets, not asked for): a target a dependency's Requires-Python excludes
     is left out with a note, as long as one target remains.
+    `extras`: optional dependency groups of the app wheel to install too (`[package] extras`).
     """
     house = work / "wheelhouse"
     house.mkdir()
@@ -249,7 +266,7 @@ def collect_wheels(
         for target in targets:
             progress(f"downloading wheels for {target.tag} ...")
             dest = work / "download" / target.tag
-            downloads.append(pool.submit(download_target, target, app, requirements, dest, project))
+            downloads.append(pool.submit(download_target, target, app, requirements, dest, project, extras))
         results = [_result(future, target, optional, progress) for target, future in zip(targets, downloads)]
     kept = [(target, wheels) for target, wheels in zip(targets, results) if wheels is not None]
     if not kept:  # every target excluded by a dependency: the first one's reason

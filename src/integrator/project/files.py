@@ -34,8 +34,21 @@ METADATA_FILES = frozenset(
     {"service.toml", "pyproject.toml", "setup.cfg", "MANIFEST.in", "Procfile", "runtime.txt", "tox.ini"}
     | {"poetry.lock", "Pipfile", "Pipfile.lock", "uv.lock", "Dockerfile", "docker-compose.yml", "Makefile"}
     | {"__init__.py", "__main__.py"}  # a top-level package marker or script is nothing to import
+    | {"PKG-INFO"}  # an unpacked sdist's core metadata (project/version.py reads it)
 )
-METADATA_PREFIXES = ("requirements", "constraints", "README", "LICENSE", "CHANGELOG", "COPYING")
+METADATA_PREFIXES = (
+    "requirements",
+    "constraints",
+    "README",
+    "LICENSE",
+    "CHANGELOG",
+    "COPYING",
+    "AUTHORS",
+    "CONTRIBUTORS",
+    "CHANGES",
+    "SECURITY",
+    "CODE_OF_CONDUCT",
+)
 GITIGNORE = ".gitignore"
 
 

@@ -25,6 +25,7 @@ from .metadata import (
     project_metadata,
     read_pyproject,
 )
+from .version import dynamic_version
 
 FLAT, PACKAGED = "flat", "pyproject"
 
@@ -43,7 +44,8 @@ class Project:
     symlinks: tuple[PurePosixPath, ...]
     metadata_from: str | None  # "[project]" (PEP 621) or "[tool.poetry]": where name and version are
     project_name: str | None
-    version: str | None  # the project's version, if static: the one source of truth
+    version: str | None  # the project's version, if known without a build: the one source of truth
+    version_from: str | None  # where `version` was read, for messages
     requires_python: str | None  # PEP 621 requires-python, or Poetry's python dependency
     description: str | None
     dependencies: list[str]
@@ -140,6 +142,10 @@ def load_project(
             f"{REQUIREMENTS} is not used by the bundle: the wheel's own metadata lists the dependencies"
         )
     version, description, python = (table.get(k) for k in ("version", "description", "requires-python"))
+    version_from = f"{PYPROJECT} {metadata_from} version" if isinstance(version, str) else None
+    dynamic = dynamic_version(root, pyproject, table) if version is None else None
+    if dynamic is not None:
+        version, version_from = dynamic
     return Project(
         root=root,
         packaging=PACKAGED if build else FLAT,
@@ -152,6 +158,7 @@ def load_project(
         metadata_from=metadata_from,
         project_name=table.get("name") if isinstance(table.get("name"), str) else None,
         version=version if isinstance(version, str) else None,
+        version_from=version_from,
         requires_python=python if isinstance(python, str) else None,
         description=description if isinstance(description, str) and "\n" not in description else None,
         dependencies=deps,
@@ -176,7 +183,7 @@ def check_version(project: Project, spec_version: str, spec_file: str) -> None:
         return
     raise SpecError(
         f"version differs: {spec_file} [service] version is {spec_version!r}, the project's is "
-        f"{project.version!r} ({PYPROJECT} {project.metadata_from} version); set {spec_file}'s "
+        f"{project.version!r} ({project.version_from}); set {spec_file}'s "
         f"version to {project.version}: the project's metadata is the one source"
     )
 

@@ -146,7 +146,7 @@ def _exec(spec: ServiceSpec, layout: Layout, command: tuple[str, ...]) -> list[s
 def _confined(spec: ServiceSpec, layout: Layout) -> list[str]:
     """The web unit's environment (with the `current` venv) and its confinement, block by block."""
     lines: list[str] = []
-    base = venv_environment(spec, layout.current / "venv")
+    base = venv_environment(spec, layout.current / "venv", layout.app_state_dir)
     for block in (environment_lines(spec, layout, base), *confinement(spec, layout, _ANY_RELEASE)):
         if block:
             lines += [*block, ""]

@@ -54,16 +54,21 @@ def confinement(spec: ServiceSpec, layout: Layout, release_id: str) -> list[list
 
 def environment(spec: ServiceSpec, layout: Layout, release_id: str) -> list[tuple[str, str]]:
     """The variables every process of the service gets: the release's venv first on PATH, logs
-    unbuffered, no .pyc writes into the read-only release, then [env] from service.toml."""
-    return venv_environment(spec, layout.venv(release_id))
+    unbuffered, no .pyc writes into the read-only release, HOME the state directory (the user's
+    own is /nonexistent: an app that keeps its data under ~, as XDG's ~/.local/share, keeps it
+    where it survives deploys and rollbacks), then [env] from service.toml (which may set HOME)."""
+    return venv_environment(spec, layout.venv(release_id), layout.app_state_dir)
 
 
-def venv_environment(spec: ServiceSpec, venv: PurePosixPath) -> list[tuple[str, str]]:
+def venv_environment(spec: ServiceSpec, venv: PurePosixPath, home: PurePosixPath) -> list[tuple[str, str]]:
     """`environment` with `venv` first on PATH (the workers' and timers': `current`'s)."""
+    own = {key for key, _ in spec.env.vars}
+    state = [] if "HOME" in own else [("HOME", str(home))]
     return [
         ("PATH", f"{venv}/bin:/usr/bin:/bin"),
         ("PYTHONUNBUFFERED", "1"),
         ("PYTHONDONTWRITEBYTECODE", "1"),
+        *state,
         *spec.env.vars,
     ]
 
@@ -149,7 +154,8 @@ def environment_lines(spec: ServiceSpec, layout: Layout, base: list[tuple[str, s
     own = len(spec.env.vars)
     lines = [
         "# The release's venv first on PATH; logs reach the journal unbuffered; no .pyc writes",
-        "# into the read-only release. The journal tags lines with the service name.",
+        "# into the read-only release; HOME is the state directory (data kept under ~ survives",
+        "# deploys and rollbacks). The journal tags lines with the service name.",
         *(env_line(key, value) for key, value in base[: len(base) - own]),
         f"SyslogIdentifier={layout.journal_tag}",
     ]

@@ -15,6 +15,7 @@ from .text import (
     ENTRY_RE,
     ENV_NAME_RE,
     ENV_VALUE_MAX,
+    EXTRA_RE,
     PACKAGE_PATTERN_RE,
     PATH_RE,
     PERCENT_RE,
@@ -219,6 +220,11 @@ def _check_package(s: ServiceSpec, src: str) -> None:
             ok = fullmatch(PACKAGE_PATTERN_RE, pattern) and ".." not in pattern.split("/")
             why = "is not a pattern of the project's files (.gitignore syntax, no '..')"
             fail_unless(ok, src, f"[package] {key}", f"{show(pattern)} {why}")
+    for extra in s.package.extras:
+        ok = fullmatch(EXTRA_RE, extra)
+        fail_unless(
+            ok, src, "[package] extras", f"{show(extra)} is not an extra's name (letters, digits, . _ -)"
+        )
 
 
 def _check_static(s: ServiceSpec, src: str) -> None:

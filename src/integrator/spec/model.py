@@ -98,6 +98,10 @@ class Package:
 
     include: tuple[str, ...] = setting((), "files the rules leave out that the app needs, e.g. instance/")
     exclude: tuple[str, ...] = setting((), "files not to package; wins over include")
+    extras: tuple[str, ...] = setting(
+        (),
+        "optional dependency groups of a packaged project to install too, e.g. server (pip's NAME[server])",
+    )
 
 
 @dataclass(frozen=True)
@@ -181,7 +185,9 @@ class ServiceSpec:
         'run before the switch with the new release (["flask", "db", "upgrade"]), release_timeout',
     )
     package: Package = table(
-        Package, 'include = ["instance/"], exclude = ["*.sqlite3"]: what the app wheel holds (docs/adopt.md)'
+        Package,
+        'include = ["instance/"], exclude = ["*.sqlite3"]: what the app wheel holds (docs/adopt.md);\n'
+        'extras = ["server"]: optional dependencies of a packaged project to install too',
     )
     static: Static = table(
         Static, '"/static/" = "static": URL prefixes nginx serves from directories of the release'

@@ -73,6 +73,7 @@ URL_PATH_RE = re.compile(r"/[A-Za-z0-9._~!&()*+,=:@%/?-]{0,1023}")
 DESCRIPTION_MAX = 200
 # [package] patterns (.gitignore syntax, relative to the project): no `..`, no control or quote.
 PACKAGE_PATTERN_RE = re.compile(r"!?[A-Za-z0-9._*?\[\]/-]{1,255}")
+EXTRA_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")  # PEP 685 extra names
 # [static]: a URL prefix `/a/b/` (segments not starting with `.`), a project directory `a/b`.
 STATIC_PREFIX_RE = re.compile(r"/([A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}/){1,8}")
 STATIC_DIR_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}){0,7}")

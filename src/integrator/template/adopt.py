@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import ast
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+from ..project.metadata import read_pyproject, requirement_name
 from ..project.model import Project
 from .procfile import procfile_candidates
 from .shapes import (
@@ -71,3 +72,44 @@ def flask_static_dir(project: Project, module: str) -> str | None:
     if any(static in rel.parents for rel in project.shipped):
         return (prefix / static).as_posix()
     return None
+
+
+def _imported_tops(path: Path) -> set[str]:
+    """Top-level names a module imports absolutely (`import flask_admin.contrib` -> flask_admin)."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return set()
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0].lower() for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0].lower())
+    return found
+
+
+def needed_extras(project: Project, module: str) -> list[str]:
+    """The PEP 621 optional-dependency groups that provide what the entry's module imports and the
+    base dependencies do not (buku's `server` for `bukuserver.server`), the fewest groups that do:
+    init writes them to `[package] extras`, or the app would not import on the host. Names are
+    compared as distributions are usually imported (`Flask-Admin` -> `flask_admin`)."""
+    files = dict(project.module_files())
+    table = (read_pyproject(project.root) or {}).get("project")
+    groups = table.get("optional-dependencies") if isinstance(table, dict) else None
+    if module not in files or not isinstance(groups, dict):
+        return []
+    prefix = project.root / project.source_root if project.source_root else project.root
+    imports = _imported_tops(prefix / files[module])
+    covered = {requirement_name(d).replace("-", "_") for d in project.dependencies}
+    provides = {
+        group: imports & {requirement_name(str(r)).replace("-", "_") for r in requirements}
+        for group, requirements in groups.items()
+        if isinstance(requirements, list)
+    }
+    chosen = []
+    for group in sorted(provides, key=lambda g: (-len(provides[g]), g)):  # the fewest groups
+        if provides[group] - covered:
+            chosen.append(group)
+            covered |= provides[group]
+    return sorted(chosen)

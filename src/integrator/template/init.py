@@ -12,7 +12,8 @@ from ..project.metadata import PYPROJECT, requirement_name
 from ..project.model import PACKAGED, Project, describe, load_project
 from ..result import Result
 from ..spec import SPEC_FILE, ServiceSpec, parse_spec
-from .adopt import FLASK_KINDS, find_candidates, flask_static_dir, normalise_name
+from .adopt import FLASK_KINDS, find_candidates, flask_static_dir, needed_extras, normalise_name
+from .django import django_tables, overlay_path, overlay_text
 from .probe import Probe, probe_health
 from .shapes import Found, choose_entry
 from .tree import DEFAULT_VERSION, host_names, service_toml, title_of, write_new_file
@@ -32,7 +33,14 @@ def health_path(routes: set[str]) -> str:
 
 
 def _adopted_spec(
-    project: Project, root: Path, name: str | None, entry: str, health: str, static: str | None = None
+    project: Project,
+    root: Path,
+    name: str | None,
+    entry: str,
+    health: str,
+    static: str | None = None,
+    extras: list[str] | None = None,
+    tables: dict[str, dict[str, object]] | None = None,
 ) -> ServiceSpec:
     derived_from = ""
     if name is None:
@@ -46,10 +54,14 @@ def _adopted_spec(
             "description": project.description or title_of(name),
         }
     }
+    for table, values in (tables or {}).items():
+        data.setdefault(table, {}).update(values)
     if health != "/healthz":
-        data["http"] = {"health_path": health}
+        data.setdefault("http", {})["health_path"] = health
     if static is not None:
         data["static"] = {"/static/": static}
+    if extras:
+        data["package"] = {"extras": extras}
     try:
         return parse_spec(data, source="init")
     except SpecError as exc:
@@ -68,8 +80,12 @@ def _layout_notes(project: Project) -> list[str]:
     return [first, *(f"  {line}" for line in describe(project))]
 
 
-def init(directory: Path, name: str | None = None, entry: str | None = None) -> Result:
-    """Write service.toml for an existing Flask/WSGI project; no other file is touched."""
+def init(directory: Path, name: str | None = None, entry: str | None = None, install: bool = False) -> Result:
+    """Write service.toml for an existing Flask/WSGI project; no other file is touched.
+
+    `install`: without a venv in the project, install the app into a throwaway one (as the
+    bundle's preflight does) to ask it for its health path; the CLI does unless --no-probe.
+    """
     root = directory
     if not root.is_dir():
         raise TemplateError(f"{root} is not a directory")
@@ -84,20 +100,53 @@ def init(directory: Path, name: str | None = None, entry: str | None = None) -> 
     chosen = picked.entry if picked else str(entry)
     spec = _adopted_spec(project, root, name, chosen, "/healthz")
     _check_adopted(project, spec, root, entry)
-    probe = probe_health(project, spec)
-    health = probe.path if probe and probe.path else health_path(found.routes)
+    extras = needed_extras(project, spec.wsgi_module) if project.packaging == PACKAGED else []
     kind = picked.kind if picked else next((c.kind for c in found.candidates if c.entry == entry), "app")
+    project, tables, overlay = (
+        _django(project, root, found, spec) if kind == "django" else (project, {}, None)
+    )
+    spec = _adopted_spec(project, root, name, chosen, "/healthz", extras=extras, tables=tables)
+    probe = probe_health(project, spec, install=install)
+    health = probe.path if probe and probe.path else spec.http.health_path
+    if probe is None and health == "/healthz":
+        health = health_path(found.routes)
     origin = (picked.origin or picked.entry) if picked else chosen
     static = flask_static_dir(project, origin.split(":")[0]) if kind in FLASK_KINDS else None
-    spec = _adopted_spec(project, root, name, chosen, health, static)
+    spec = _adopted_spec(project, root, name, chosen, health, static, extras, tables)
     write_new_file(target, service_toml(spec))
     result = _init_result(project, found, spec, target, entry_given=entry is not None, probe=probe)
+    if overlay is not None:
+        result.say(
+            f"  Django: {overlay[0]} ({'written' if overlay[1] else 'kept, not overwritten'}): the "
+            "settings a host needs, used through [env] DJANGO_SETTINGS_MODULE; run `python manage.py "
+            f"collectstatic --noinput --settings {dict(spec.env.vars)['DJANGO_SETTINGS_MODULE']}` before "
+            "`integrator bundle` (docs/adopt.md)"
+        )
     result.data["notes"] = [*project.notes, *notes]
     for note in result.data["notes"]:
         result.warn(note)
     _init_warnings(result, project, found, spec, kind, probe)
     result.say("next: review service.toml, then `integrator render` and `integrator bundle`")
     return result
+
+
+def _django(
+    project: Project, root: Path, found: Found, spec: ServiceSpec
+) -> tuple[Project, dict[str, dict[str, object]], tuple[str, bool] | None]:
+    """Write the settings overlay (template/django.py) unless there is one: the reloaded project,
+    the tables it needs in service.toml, and (its path, whether it was written now)."""
+    settings = found.django_settings
+    rel = overlay_path(project, settings) if settings else None
+    if settings is None or rel is None:
+        return project, {}, None
+    path = root / rel
+    written = not path.exists()
+    if written:
+        write_new_file(path, overlay_text(settings))
+    project = load_project(root)
+    tables = django_tables(project, settings, spec.effective_server_names)
+    found.routes.add(str(tables.get("http", {}).get("health_path", "/healthz")))  # the admin's login
+    return project, tables, (rel.as_posix(), written)
 
 
 def _check_adopted(project: Project, spec: ServiceSpec, root: Path, entry: str | None) -> None:
@@ -151,8 +200,7 @@ def _init_result(
         else "none found"
     )
     result.say(f"  dependencies: {deps}")
-    stated = f"{PYPROJECT} {project.metadata_from}"
-    source = stated if project.version else "none in the project: service.toml's"
+    source = project.version_from if project.version else "none in the project: service.toml's"
     result.say(f"  version: {spec.version} ({source})")
     if project.requires_python:
         result.say(f"  requires Python {project.requires_python}: the bundle's default targets follow it")
@@ -162,15 +210,19 @@ def _init_result(
         result.say(f"  health_path: {spec.http.health_path} (the app has that route and no /healthz)")
     if found.django_settings:
         result.say(
-            f"  Django settings: {found.django_settings} (set by the project's wsgi.py); "
-            "see docs/adopt.md for ALLOWED_HOSTS, SECRET_KEY and static files"
+            f"  Django settings: {found.django_settings} (set by the project's wsgi.py; "
+            "docs/adopt.md, Django)"
         )
     for line in _layout_notes(project):
         result.say(f"  {line}")
-    for prefix, directory in spec.static.paths:
+    if spec.package.extras:
         result.say(
-            f'  static: "{prefix}" = "{directory}" (Flask\'s static folder): nginx serves it, not gunicorn'
+            f"  extras: {', '.join(spec.package.extras)} ({PYPROJECT} optional dependencies that "
+            f"{spec.wsgi_module} imports): the bundle installs them too"
         )
+    for prefix, directory in spec.static.paths:
+        what = "Django's STATIC_ROOT" if found.django_settings else "Flask's static folder"
+        result.say(f'  static: "{prefix}" = "{directory}" ({what}): nginx serves it, not gunicorn')
     result.say(f"  on a host: {host_names(spec)}")
     return result
 
@@ -185,6 +237,7 @@ def _init_warnings(
         )
     elif (
         framework
+        and not spec.package.extras
         and project.dependencies
         and framework not in {requirement_name(d) for d in project.dependencies}
     ):
@@ -198,6 +251,12 @@ def _init_warnings(
             f"(routes seen: {seen}; only literal paths of "
             "@app.route/@app.get and add_url_rule are read): the deploy's health check asks for it; "
             "make sure it answers 200, or set [http] health_path to a path that does"
+        )
+    underscored = [n for n in spec.effective_server_names if "_" in n and n != "_"]
+    if found.django_settings and underscored:
+        result.warn(
+            f"server name {underscored[0]!r}: Django refuses a Host with '_' (400, RFC 1034): "
+            "pass --name without one, or set [http] server_names and [env] DJANGO_ALLOWED_HOSTS"
         )
     if project.packaging == PACKAGED and project.version is None:
         result.warn(

@@ -44,6 +44,7 @@ def django_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     assert dict(spec.env.vars) == {"DJANGO_SETTINGS_MODULE": OVERLAY, "DJANGO_ALLOWED_HOSTS": NAME}
     assert spec.http.health_path == "/admin/login/" and dict(spec.static.paths) == {"/static/": "staticfiles"}
     assert spec.deploy.release == ("django-admin", "migrate", "--noinput")
+    assert spec.package.requires == ("tzdata",)  # the sandbox's minimal Debian has no zoneinfo
     venv = root / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "Django>=4.2,<6"], check=True, timeout=600)

@@ -100,6 +100,7 @@ def test_init_writes_the_overlay_and_the_tables_that_use_it(tmp_path: Path) -> N
     assert spec.http.health_path == "/admin/login/"  # from urls.py: path('admin/', admin.site.urls)
     assert spec.deploy.release == ("django-admin", "migrate", "--noinput")
     assert dict(spec.static.paths) == {"/static/": "staticfiles"}
+    assert spec.package.requires == ("tzdata",)  # requirements.txt lists only Django
     assert not result.warnings, result.warnings
     for fixture in APP.rglob("*"):  # nothing of the project changed
         if fixture.is_file():

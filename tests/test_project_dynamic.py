@@ -5,6 +5,7 @@ PKG-INFO, setuptools' attr, hatch's path) and the optional-dependency groups its
 from __future__ import annotations
 
 import zipfile
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,10 @@ import pytest
 from integrator.bundle.appwheel import check_extras
 from integrator.bundle.locks import extra_requirements
 from integrator.bundle.targets import parse_targets
+from integrator.bundle.wheels import NoWheel, _result, download_error
 from integrator.errors import SpecError
 from integrator.project.model import load_project
+from integrator.spec import parse_spec
 from integrator.template.adopt import needed_extras
 
 DYNAMIC = """\
@@ -129,3 +132,38 @@ def test_extras_must_be_the_wheels_and_only_for_a_packaged_project(tmp_path: Pat
     (flat / "app.py").write_text("app = None\n")
     with pytest.raises(SpecError, match="is a flat project"):
         check_extras(load_project(flat), None, ["server"])
+
+
+def test_a_default_target_a_dependency_has_no_wheel_for_is_left_out_with_a_note() -> None:
+    (py312,) = parse_targets(["3.12"], ["x86_64"])
+    failed: Future[list[Path]] = Future()
+    failed.set_exception(NoWheel(download_error("No matching distribution found for greenlet<3.0;", py312)))
+    notes: list[str] = []
+    assert _result(failed, py312, True, notes.append) is None
+    assert notes == ["no cp312-x86_64 target: no usable wheel of greenlet<3.0 for cp312-x86_64"]
+    with pytest.raises(NoWheel, match="pin a version that has one, or drop that target"):
+        _result(failed, py312, False, notes.append)  # asked for with --python: the build stops
+
+
+@pytest.mark.parametrize(
+    ("requires", "ok"),
+    [
+        (["tzdata"], True),
+        (["tzdata>=2024.1,<2030"], True),
+        (["buku[server]"], True),
+        (["x @ https://example.org/x.whl"], False),
+        (["tzdata; python_version<'3.9'"], False),
+        (["--index-url=http://x"], False),
+        (["tz data"], False),
+    ],
+)
+def test_package_requires_takes_names_extras_and_versions_only(requires: list[str], ok: bool) -> None:
+    data = {
+        "service": {"name": "svc", "version": "1.0", "entry": "app:app"},
+        "package": {"requires": requires},
+    }
+    if ok:
+        assert parse_spec(data).package.requires == tuple(requires)
+    else:
+        with pytest.raises(SpecError, match=r"\[package\] requires"):
+            parse_spec(data)

@@ -127,6 +127,7 @@ def bundle(
             progress,
             optional=pythons is None,
             extras=spec.package.extras,
+            requires=spec.package.requires,
         )
         verdict = run_preflight(spec, house, work, progress) if preflight else SKIPPED
         members = {

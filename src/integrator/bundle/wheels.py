@@ -27,6 +27,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Callable
 
+from packaging.requirements import Requirement
+
 from ..errors import BundleError
 from . import resolvecache
 from .locks import (
@@ -88,6 +90,10 @@ def download_command(
     return args
 
 
+class NoWheel(BundleError):
+    """A target some dependency has no wheel for: droppable when it was a default one."""
+
+
 class PythonMismatch(BundleError):
     """A target that a dependency's Requires-Python excludes: droppable when it was a default one."""
 
@@ -103,10 +109,12 @@ def download_target(
     dest: Path,
     cwd: Path,
     extras: Sequence[str] = (),
+    requires: Sequence[str] = (),
 ) -> list[Path]:
-    """pip's resolution of app (+ its `extras`' requirements) + gunicorn (+ requirements.txt) for
-    `target`, completed for the target's markers (see the module docstring), as wheel files in `dest`."""
-    added = extra_requirements(target, app_wheel, extras)
+    """pip's resolution of app (+ its `extras`' requirements) + gunicorn + `requires` (+
+    requirements.txt) for `target`, completed for the target's markers (see the module
+    docstring), as wheel files in `dest`."""
+    added = [*extra_requirements(target, app_wheel, extras), *(Requirement(r) for r in requires)]
     always = [*ALWAYS, *(str(req) for req in added)]
     key = resolvecache.resolution_key(target, app_wheel, requirements, always, version("pip"))
     cached = resolvecache.lookup(key, dest)
@@ -155,7 +163,8 @@ def _download_round(
         needs = python_needs(output, target, dest.parent / f"{target.tag}-probe", cwd)
         if needs is not None:
             raise PythonMismatch(download_error(output, target, needs), needs)
-        raise BundleError(download_error(output, target))
+        message = download_error(output, target)
+        raise NoWheel(message) if message.startswith("no usable wheel") else BundleError(message)
     if not (dest / app_wheel.name).exists():  # pip copies local files it resolved; be sure
         shutil.copyfile(app_wheel, dest / app_wheel.name)
     others = [p.name for p in dest.iterdir() if not p.name.endswith(".whl")]
@@ -178,7 +187,7 @@ def download_error(output: str, target: TargetSpec, needs: Needs | None = None) 
     )
     if match:
         return (
-            f"no usable wheel of {match.group(1)} for {target.tag} (CPython {target.python}, "
+            f"no usable wheel of {match.group(1).rstrip(';,')} for {target.tag} (CPython {target.python}, "
             f"{target.machine}, glibc <= {MAX_GLIBC[0]}.{MAX_GLIBC[1]}, or pure Python): "
             "pin a version that has one, or drop that target"
         )
@@ -217,9 +226,15 @@ def python_needs(output: str, target: TargetSpec, probe: Path, cwd: Path) -> Nee
 def _result(
     future: Future[list[Path]], target: TargetSpec, optional: bool, progress: Progress
 ) -> list[Path] | None:
-    """The target's wheels; None for an optional target a dependency excludes (the first error wins)."""
+    """The target's wheels; None for an optional target a dependency excludes or has no wheel for
+    (the first error wins)."""
     try:
         return future.result()
+    except NoWheel as exc:
+        if not optional:
+            raise
+        progress(f"no {target.tag} target: {exc.message.split(' (CPython')[0]}")
+        return None
     except PythonMismatch as exc:
         if not optional:
             raise
@@ -248,13 +263,15 @@ def collect_wheels(
     *,
     optional: bool = False,
     extras: Sequence[str] = (),
+    requires: Sequence[str] = (),
 ) -> Wheelhouse:
     """Per target: download, pin, prove complete; then one shared wheelhouse with every wheel.
 
     `project` is pip's working directory, so relative paths in requirements.txt still work.
-    `optional` (default targets, not asked for): a target a dependency's Requires-Python excludes
-    is left out with a note, as long as one target remains.
-    `extras`: optional dependency groups of the app wheel to install too (`[package] extras`).
+    `optional` (default targets, not asked for): a target a dependency's Requires-Python excludes,
+    or that a dependency has no wheel for, is left out with a note, as long as one target remains.
+    `extras`: optional dependency groups of the app wheel to install too (`[package] extras`);
+    `requires`: requirements to install beyond the project's own (`[package] requires`).
     """
     house = work / "wheelhouse"
     house.mkdir()
@@ -266,7 +283,9 @@ def collect_wheels(
         for target in targets:
             progress(f"downloading wheels for {target.tag} ...")
             dest = work / "download" / target.tag
-            downloads.append(pool.submit(download_target, target, app, requirements, dest, project, extras))
+            downloads.append(
+                pool.submit(download_target, target, app, requirements, dest, project, extras, requires)
+            )
         results = [_result(future, target, optional, progress) for target, future in zip(targets, downloads)]
     kept = [(target, wheels) for target, wheels in zip(targets, results) if wheels is not None]
     if not kept:  # every target excluded by a dependency: the first one's reason

@@ -24,6 +24,7 @@ from .text import (
     PROGRAM_RE,
     RELEASE_ARG_MAX,
     RELEASE_ARGS_MAX,
+    REQUIREMENT_RE,
     RESERVED_ENV,
     SERVER_NAME_RE,
     SIZE_RE,
@@ -225,6 +226,10 @@ def _check_package(s: ServiceSpec, src: str) -> None:
         fail_unless(
             ok, src, "[package] extras", f"{show(extra)} is not an extra's name (letters, digits, . _ -)"
         )
+    for requirement in s.package.requires:
+        ok = fullmatch(REQUIREMENT_RE, requirement)
+        why = "is not a requirement like tzdata or tzdata>=2024.1 (no URL, marker or option)"
+        fail_unless(ok, src, "[package] requires", f"{show(requirement)} {why}")
 
 
 def _check_static(s: ServiceSpec, src: str) -> None:

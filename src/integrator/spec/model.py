@@ -102,6 +102,9 @@ class Package:
         (),
         "optional dependency groups of a packaged project to install too, e.g. server (pip's NAME[server])",
     )
+    requires: tuple[str, ...] = setting(
+        (), "requirements to install beyond the project's own, e.g. tzdata (init adds it for Django)"
+    )
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,8 @@ class ServiceSpec:
     package: Package = table(
         Package,
         'include = ["instance/"], exclude = ["*.sqlite3"]: what the app wheel holds (docs/adopt.md);\n'
-        'extras = ["server"]: optional dependencies of a packaged project to install too',
+        'extras = ["server"]: optional dependencies of a packaged project to install too;\n'
+        'requires = ["tzdata"]: more requirements to install',
     )
     static: Static = table(
         Static, '"/static/" = "static": URL prefixes nginx serves from directories of the release'

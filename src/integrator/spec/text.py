@@ -74,6 +74,11 @@ DESCRIPTION_MAX = 200
 # [package] patterns (.gitignore syntax, relative to the project): no `..`, no control or quote.
 PACKAGE_PATTERN_RE = re.compile(r"!?[A-Za-z0-9._*?\[\]/-]{1,255}")
 EXTRA_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,62}[A-Za-z0-9])?")  # PEP 685 extra names
+# `[package] requires`: a name, extras and version clauses; no URL, no marker, no pip option.
+REQUIREMENT_RE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}(\[[A-Za-z0-9._,-]{1,100}\])?"
+    r"((===?|!=|<=?|>=?|~=)[A-Za-z0-9.*+!_-]{1,50}(,(===?|!=|<=?|>=?|~=)[A-Za-z0-9.*+!_-]{1,50}){0,5})?"
+)
 # [static]: a URL prefix `/a/b/` (segments not starting with `.`), a project directory `a/b`.
 STATIC_PREFIX_RE = re.compile(r"/([A-Za-z0-9_~-][A-Za-z0-9._~-]{0,63}/){1,8}")
 STATIC_DIR_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}){0,7}")

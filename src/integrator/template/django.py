@@ -15,7 +15,8 @@ unchanged. What it sets (`OVERLAY`):
   errors to the journal.
 - SQLite databases in the state directory (`[deploy] release` runs `django-admin migrate`
   before each release goes live), STATIC_ROOT `staticfiles/` beside manage.py unless set
-  (`[static] "/static/" = "staticfiles"`: run collectstatic before `integrator bundle`).
+  (`[static] "/static/" = "staticfiles"`: run collectstatic before `integrator bundle`), and
+  `[package] requires = ["tzdata"]` unless the project lists it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import re
 from pathlib import PurePosixPath
 
+from ..project.metadata import requirement_name
 from ..project.model import Project
 
 OVERLAY_NAME = "integrator_settings.py"
@@ -142,6 +144,10 @@ def django_tables(
         "deploy": {"release": list(MIGRATE)},
         "static": {"/static/": STATIC_DIR},
     }
+    if "tzdata" not in {requirement_name(d) for d in project.dependencies}:
+        # A host without the system time-zone database (a minimal Debian has no /usr/share/zoneinfo)
+        # would answer every page that shows a time with 500: No module named 'tzdata'.
+        tables["package"] = {"requires": ["tzdata"]}
     health = admin_login(project)
     if health:
         tables["http"] = {"health_path": health}

@@ -61,7 +61,7 @@ def _adopted_spec(
     if static is not None:
         data["static"] = {"/static/": static}
     if extras:
-        data["package"] = {"extras": extras}
+        data.setdefault("package", {})["extras"] = extras
     try:
         return parse_spec(data, source="init")
     except SpecError as exc:

@@ -67,7 +67,14 @@ def throwaway_python(project: Project, spec: ServiceSpec, work: Path) -> tuple[P
     target = parse_targets([python], [normalize_machine(platform.machine())])
     requirements = prepare_requirements(project, work, _progress)
     house = collect_wheels(
-        app, requirements, target, work, project.root, _progress, extras=spec.package.extras
+        app,
+        requirements,
+        target,
+        work,
+        project.root,
+        _progress,
+        extras=spec.package.extras,
+        requires=spec.package.requires,
     )
     lock = house.locks[0]
     lock_file = work / f"{lock.target.tag}.txt"

@@ -57,7 +57,13 @@ def test_a_symlink_is_refused_naming_it(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("directory", "why"),
-    [("missing", "is not a directory of the project"), ("outside", "is not a directory of the project")],
+    [
+        (
+            "missing",
+            r"missing does not exist \(a Django project fills it with `python manage.py collectstatic",
+        ),
+        ("outside", "is not a directory of the project"),
+    ],
 )
 def test_a_directory_that_is_not_the_projects_is_refused(tmp_path: Path, directory: str, why: str) -> None:
     root = tree(tmp_path / "p", {"app.py": ""})

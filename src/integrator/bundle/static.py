@@ -23,6 +23,11 @@ def static_members(project: Path, static: Sequence[tuple[str, str]]) -> dict[str
     for prefix, directory in static:
         where = f'[static] "{prefix}" = "{directory}"'
         base = project / directory
+        if not base.exists() and not base.is_symlink():
+            raise SpecError(
+                f"{where}: {base} does not exist (a Django project fills it with `python manage.py "
+                "collectstatic --noinput`, docs/adopt.md)"
+            )
         if base.is_symlink() or not base.is_dir() or root not in base.resolve().parents:
             raise SpecError(f"{where}: {base} is not a directory of the project (symlinks are not followed)")
         found = 0

@@ -46,8 +46,8 @@ from pathlib import Path
 
 from {base} import *  # noqa: F403
 
-BASE_DIR = globals().get("BASE_DIR", Path(__file__).resolve().parent.parent)
-STATE = Path(os.environ.get("STATE_DIRECTORY", BASE_DIR))  # the app's only writable directory
+_BASE = Path(globals().get("BASE_DIR") or Path(__file__).resolve().parent.parent)  # str in older projects
+STATE = Path(os.environ.get("STATE_DIRECTORY", _BASE))  # the app's only writable directory
 
 
 def _secret_key():
@@ -82,7 +82,7 @@ CSRF_TRUSTED_ORIGINS = ["https://" + ("*" + h if h.startswith(".") else h) for h
 # nginx terminates TLS and sets X-Forwarded-Proto from the connection (never from the client):
 # request.is_secure() is true, redirects and CSRF checks use https (the template's ProxyFix).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-STATIC_ROOT = globals().get("STATIC_ROOT") or BASE_DIR / "{static}"  # collectstatic fills it; nginx serves it
+STATIC_ROOT = globals().get("STATIC_ROOT") or _BASE / "{static}"  # collectstatic fills it; nginx serves it
 for _database in DATABASES.values():  # noqa: F405
     if _database.get("ENGINE") == "django.db.backends.sqlite3":
         _database["NAME"] = STATE / Path(str(_database["NAME"])).name

@@ -478,7 +478,9 @@ def _collect_stand_ins(
 ) -> wheels.Wheelhouse:
     """collect_wheels for 3.9 and 3.11 with downloads faked: `dep` is its content (None: per target)."""
 
-    def download(target: targets.TargetSpec, app: Path, _req: object, dest: Path, _cwd: Path) -> list[Path]:
+    def download(
+        target: targets.TargetSpec, app: Path, _req: object, dest: Path, _cwd: Path, *_more: object
+    ) -> list[Path]:
         dest.mkdir(parents=True)
         content = target.python.encode() if dep is None else dep
         return [

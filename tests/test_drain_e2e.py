@@ -1,13 +1,16 @@
-"""Drain-first deploys under load, on a real-systemd sandbox host (issue 11 goal 1).
+"""Drain-first deploys under load, on real-systemd sandbox hosts (issue 11 goal 1).
 
-One host per module. While `wrk` (Debian's package, from this machine, over the host's veth)
-keeps 16 keep-alive HTTPS connections busy with GET / and POST /post (each POST a unique id
-that the app logs once: tests/drain_services.py), the template service pinned to one gunicorn
-is deployed as v1, then v2, then rolled back. Counted, untimed: every answer 200/201 (no 5xx),
-no connect/write/timeout error, read errors (nginx's reload closing an idle keep-alive client
-connection with a request in transit) at most one per connection per reload, every acknowledged POST id in the
-journal exactly once (none lost, none duplicated), the version switched, the old slot's
-gunicorn gone and its socket stopped. The pause is measured by bench/, never asserted here.
+Cases (`CASES`): the template service pinned to gunicorn 27 and to gunicorn 23 on the module's
+Debian host (Python 3.11), and pinned to gunicorn 23 on a host whose only `python3` is 3.9 (RHEL
+9's layout, tests/py39host.py, a second module-scoped host), where the bundle's cp39 target runs.
+While `wrk` (Debian's package, from this machine, over the host's veth) keeps 16 keep-alive HTTPS
+connections busy with GET / and POST /post (each POST a unique id that the app logs once:
+tests/drain_services.py), v1 is deployed, then v2, then rolled back. Counted, untimed: every answer
+200/201 (no 5xx), no connect/write/timeout error, read errors (nginx's reload closing an idle
+keep-alive client connection with a request in transit) at most one per connection per reload,
+every acknowledged POST id in the journal exactly once (none lost, none duplicated), the version
+switched, the old slot's gunicorn gone and its socket stopped. The pause is measured by bench/,
+never asserted here.
 """
 
 from __future__ import annotations
@@ -23,18 +26,25 @@ from typing import Callable
 
 import pytest
 
+from integrator.bundle.commands import bundle
 from integrator.host.deploy_options import DeployOptions
 from integrator.result import Result
 from integrator.sandbox import Sandbox
 from integrator.targets import commands
 from integrator.targets.transport import SandboxTarget
-from tests.drain_services import drain_service, post_ids, unlimited_journal
+from tests.drain_services import drain_service, pinned_gunicorn, post_ids, unlimited_journal
+from tests.py39host import python39_host  # noqa: F401  (the 3.9 case's module-scoped host)
 from tests.sandbox_fixture import MakeSandbox
-from tests.test_deploy_e2e import _build, _set_version, ok, version, wait_serving
+from tests.test_deploy_e2e import _set_version, ok, version, wait_serving
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.network, pytest.mark.slow]
 
-NAME = "drain27"
+# (case id, fixture of tests/fixtures/drain, service name, the Python the bundle is built for)
+CASES = [
+    ("gunicorn27", "gunicorn27", "drain27", "3.11"),
+    ("gunicorn23", "gunicorn23", "drain23", "3.11"),
+    ("python39-gunicorn23", "gunicorn23", "drain39", "3.9"),
+]
 LUA = Path(__file__).parent / "wrk_drain.lua"
 CONNECTIONS = 16  # keep-alive HTTPS connections, as issue 11 measures
 WRK_LIMIT_S = 600  # wrk's own bound; it is stopped (SIGINT) as soon as the deploys are done
@@ -58,23 +68,28 @@ def host(make_module_sandbox: MakeSandbox) -> Sandbox:
     return box
 
 
-@pytest.fixture(scope="module")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("drain")
-    src = drain_service("gunicorn27", NAME, root / NAME)
-    v1 = _build(src, root / "v1")
+def _build(src: Path, out: Path, python: str) -> Path:
+    result = bundle(src, pythons=[python], platforms=["x86_64"], output=out, sign_key=None)
+    assert result.exit_code == 0, result.lines
+    return next(out.glob("*.pyz"))
+
+
+def bundles(fixture: str, name: str, python: str, root: Path) -> tuple[Path, Path]:
+    """v1 and v2 of the service pinned by `fixture`, for `python`."""
+    src = drain_service(fixture, name, root / name)
+    v1 = _build(src, root / "v1", python)
     _set_version(src, "0.1.0", "0.2.0")
-    return v1, _build(src, root / "v2")
+    return v1, _build(src, root / "v2", python)
 
 
-def start_wrk(address: str, workdir: Path) -> subprocess.Popen[bytes]:
+def start_wrk(address: str, name: str, workdir: Path) -> subprocess.Popen[bytes]:
     """wrk in a private mount namespace whose /etc/hosts names the sandbox host (the site wants
     its name in TLS SNI, and wrk takes SNI from the URL): this machine's /etc/hosts is untouched."""
     assert address.startswith("10."), address
     hosts = workdir / "hosts"
-    hosts.write_text(f"127.0.0.1 localhost\n{address} {NAME}\n")
-    wrk = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{WRK_LIMIT_S}s", "-s", str(LUA), f"https://{NAME}/",
-           "--", NAME, str(workdir / "load"), os.urandom(4).hex()]  # fmt: skip
+    hosts.write_text(f"127.0.0.1 localhost\n{address} {name}\n")
+    wrk = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{WRK_LIMIT_S}s", "-s", str(LUA), f"https://{name}/",
+           "--", name, str(workdir / "load"), os.urandom(4).hex()]  # fmt: skip
     script = 'mount --bind "$0" /etc/hosts && exec "$@"'
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(hosts), *wrk]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -102,8 +117,8 @@ def stop_wrk(proc: subprocess.Popen[bytes], workdir: Path) -> Load:
     return Load(errors, sent, answered, versions, bad)
 
 
-def serving_slot(box: Sandbox) -> str:
-    site = box.exec(["cat", f"/etc/nginx/conf.d/{NAME}.conf"]).stdout.decode()
+def serving_slot(box: Sandbox, name: str) -> str:
+    site = box.exec(["cat", f"/etc/nginx/conf.d/{name}.conf"]).stdout.decode()
     slots = [s for s in ("a", "b") if f"gunicorn-{s}.sock;" in site]
     assert len(slots) == 1, site
     return slots[0]
@@ -117,50 +132,61 @@ def active(box: Sandbox, unit: str) -> str:
     return box.exec(["systemctl", "is-active", unit], check=False).stdout.decode().strip()
 
 
-def switch(box: Sandbox, action: Callable[[], Result]) -> tuple[str, str]:
+def switch(box: Sandbox, name: str, action: Callable[[], Result]) -> tuple[str, str]:
     """Run a deploy or rollback; check the old slot is gone: gunicorn exited, socket stopped."""
-    before = serving_slot(box)
-    old_pid = main_pid(box, f"{NAME}-{before}.service")
+    before = serving_slot(box, name)
+    old_pid = main_pid(box, f"{name}-{before}.service")
     assert old_pid > 0
     ok(action())
-    after = serving_slot(box)
+    after = serving_slot(box, name)
     assert after != before
     assert box.exec(["test", "-e", f"/proc/{old_pid}"], check=False).returncode != 0, (
         "old gunicorn still runs"
     )
-    assert active(box, f"{NAME}-{before}.service") == "inactive"
-    assert active(box, f"{NAME}-{before}.socket") == "inactive"
-    assert active(box, f"{NAME}-{after}.service") == "active"
+    assert active(box, f"{name}-{before}.service") == "inactive"
+    assert active(box, f"{name}-{before}.socket") == "inactive"
+    assert active(box, f"{name}-{after}.service") == "active"
     return before, after
 
 
+@pytest.mark.parametrize(("fixture", "name", "python"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_deploy_and_rollback_under_load_fail_and_duplicate_nothing(
-    host: Sandbox, bundles: tuple[Path, Path], tmp_path: Path
+    request: pytest.FixtureRequest, fixture: str, name: str, python: str, tmp_path: Path
 ) -> None:
-    v1, v2 = bundles
-    target = SandboxTarget(host.name)
+    if python == "3.9":
+        box = request.getfixturevalue("python39_host")
+        unlimited_journal(box)
+    else:
+        box = request.getfixturevalue("host")
+    (tmp_path / "src").mkdir()
+    v1, v2 = bundles(fixture, name, python, tmp_path / "src")
+    target = SandboxTarget(box.name)
     ok(commands.deploy(DeployOptions(v1), target))
-    wait_serving(host.address, 30, NAME)
-    assert version(host.address, NAME) == "0.1.0"
+    wait_serving(box.address, 30, name)
+    assert version(box.address, name) == "0.1.0"
+    venv = box.exec(["readlink", "-f", f"/opt/{name}/current/venv"]).stdout.decode().strip()
+    probe = "import gunicorn, sys; print(gunicorn.__version__, '%d.%d' % sys.version_info[:2])"
+    ran = box.exec([f"{venv}/bin/python", "-I", "-c", probe]).stdout.decode().split()
+    assert ran == [pinned_gunicorn(fixture), python]  # the gunicorn and Python this case is about
 
-    wrk = start_wrk(host.address, tmp_path)
+    wrk = start_wrk(box.address, name, tmp_path)
     try:
         time.sleep(3)  # the load is on before the deploy starts
-        assert switch(host, lambda: commands.deploy(DeployOptions(v2), target))
-        assert version(host.address, NAME) == "0.2.0"
+        assert switch(box, name, lambda: commands.deploy(DeployOptions(v2), target))
+        assert version(box.address, name) == "0.2.0"
         time.sleep(2)
-        assert switch(host, lambda: commands.rollback(NAME, target))
-        assert version(host.address, NAME) == "0.1.0"
+        assert switch(box, name, lambda: commands.rollback(name, target))
+        assert version(box.address, name) == "0.1.0"
         time.sleep(2)
     finally:
         load = stop_wrk(wrk, tmp_path)
 
-    logged = post_ids(host, NAME)
+    logged = post_ids(box, name)
     duplicated = sorted(i for i, n in logged.items() if n > 1)
     lost = sorted(set(load.answered) - set(logged))
     answered = sum(load.versions.values()) + len(load.answered)
-    print(f"drain e2e: {answered} answered, {len(load.bad)} non-2xx, errors {load.errors}, "
-          f"{len(duplicated)} duplicated, {len(lost)} lost")  # fmt: skip
+    print(f"drain e2e {fixture} on {python}: {answered} answered, {len(load.bad)} non-2xx, "
+          f"errors {load.errors}, {len(duplicated)} duplicated, {len(lost)} lost")  # fmt: skip
     assert load.bad == []  # every answer 200 or 201: nothing failed upstream
     assert (load.errors["connect"], load.errors["write"], load.errors["timeout"]) == (0, 0, 0)
     # An nginx reload (the switch: one per deploy and per rollback) closes each idle keep-alive client

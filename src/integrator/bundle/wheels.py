@@ -40,11 +40,10 @@ from .locks import (
     walk,
     wheel_metadata,
 )
-from .targets import MAX_GLIBC, TargetSpec, admits
-from .venv import pip_error
+from .targets import TargetSpec, admits
+from .wheel_errors import Needs, NoWheel, PythonMismatch, download_error
 
 Progress = Callable[[str], None]
-Needs = tuple[str, str, str]  # (package, version, its Requires-Python)
 
 _TIMEOUT = 1800
 _PARALLEL = 4
@@ -88,18 +87,6 @@ def download_command(
     if requirements is not None:
         args += ["-r", str(requirements)]
     return args
-
-
-class NoWheel(BundleError):
-    """A target some dependency has no wheel for: droppable when it was a default one."""
-
-
-class PythonMismatch(BundleError):
-    """A target that a dependency's Requires-Python excludes: droppable when it was a default one."""
-
-    def __init__(self, message: str, needs: Needs) -> None:
-        super().__init__(message)
-        self.needs = needs
 
 
 def download_target(
@@ -171,27 +158,6 @@ def _download_round(
     if others:
         raise BundleError(f"{target.tag}: pip downloaded non-wheel files: {', '.join(sorted(others))}")
     return sorted(dest.glob("*.whl"))
-
-
-def download_error(output: str, target: TargetSpec, needs: Needs | None = None) -> str:
-    """pip's many lines -> one that names the package and the target (and its Requires-Python)."""
-    if needs is not None:
-        name, version, requires = needs
-        return (
-            f"{name} {version} needs Requires-Python {requires}: target {target.tag} is CPython "
-            f"{target.python}; drop the {target.python} target (--python) or pin a version of {name} "
-            "that supports it"
-        )
-    match = re.search(r"No matching distribution found for (\S+)", output) or re.search(
-        r"satisfies the requirement (\S+)", output
-    )
-    if match:
-        return (
-            f"no usable wheel of {match.group(1).rstrip(';,')} for {target.tag} (CPython {target.python}, "
-            f"{target.machine}, glibc <= {MAX_GLIBC[0]}.{MAX_GLIBC[1]}, or pure Python): "
-            "pin a version that has one, or drop that target"
-        )
-    return f"{target.tag}: pip download failed: {pip_error(output)}"
 
 
 def python_needs(output: str, target: TargetSpec, probe: Path, cwd: Path) -> Needs | None:

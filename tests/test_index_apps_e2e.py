@@ -6,9 +6,11 @@ of the app is edited and service.toml is what init wrote.
 - pypiserver 2.4.2: Requires-Python >=3.10, so its bundle targets the host's 3.11 (Debian 12)
   and `--python 3.9` is refused for that reason; its version is dynamic (hatch), read from the
   sdist's PKG-INFO; its health route (/health) is added at run time, so only asking the app
-  (init's throwaway venv) finds it. Its default package directory is `~/packages`: HOME is the
-  state directory on the host, so a package placed there is served, and still is after a
-  redeploy and a rollback.
+  (init's throwaway venv) finds it. Its factory takes its options as keyword arguments, given
+  with --entry as literals: `root="~"` keeps packages in HOME (the state directory on the host),
+  `authenticate=[]` with `password_file="."` takes uploads without a password file. A package
+  uploaded through nginx as twine does is written by the app, as its user, into the state
+  directory, and is still served after a redeploy and a rollback.
 - httpbin 0.10.4: a Flask app whose `filters.py` makes a second Flask object (init lists both;
   `--entry httpbin:app` picks the package's); it has no /healthz or /health, init finds that `/`
   answers 200.
@@ -16,8 +18,13 @@ of the app is edited and service.toml is what init wrote.
 
 from __future__ import annotations
 
+import hashlib
+import http.client
+import io
 import json
 import os
+import socket
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -39,6 +46,7 @@ from tests.test_deploy_e2e import get, ok, sh
 pytestmark = [pytest.mark.sandbox, pytest.mark.network, pytest.mark.slow]
 
 PYPISERVER, HTTPBIN = "pypiserver==2.4.2", "httpbin==0.10.4"
+PYPISERVER_ENTRY = 'pypiserver:app(root="~",authenticate=[],password_file=".")'
 
 
 def from_index(requirement: str, where: Path) -> Path:
@@ -92,7 +100,8 @@ def box(make_module_sandbox: MakeSandbox) -> Sandbox:
 def pypiserver(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(the project, its bundle): init with --entry (the factory is `app(**kwargs)`), as is."""
     root = from_index(PYPISERVER, tmp_path_factory.mktemp("pypiserver"))
-    result = init(root, entry="pypiserver:app()", install=True)
+    result = init(root, entry=PYPISERVER_ENTRY, install=True)
+    assert load_spec(root).entry == PYPISERVER_ENTRY
     assert result.data["version"] == "2.4.2" and result.data["health_path"] == "/health"
     assert "throwaway cp311" in str(result.data["health_probe"])
     return root, built(root, root.parent / "dist")
@@ -117,7 +126,49 @@ def test_an_app_that_needs_python_3_10_is_refused_for_3_9_naming_its_requires_py
     assert load_spec(root).http.health_path == "/health"
 
 
-def test_pypiserver_serves_its_home_state_across_a_redeploy_and_a_rollback(
+def sdist(name: str, version: str) -> tuple[str, bytes]:
+    """A small sdist (its file name and bytes): PKG-INFO in `name-version/`, as an index holds it."""
+    out, top = io.BytesIO(), f"{name}-{version}"
+    info = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode()
+    with tarfile.open(fileobj=out, mode="w:gz") as tar:
+        member = tarfile.TarInfo(f"{top}/PKG-INFO")
+        member.size, member.mtime = len(info), 1700000000
+        tar.addfile(member, io.BytesIO(info))
+    return f"{top}.tar.gz", out.getvalue()
+
+
+def upload(address: str, host: str, filename: str, data: bytes) -> tuple[int, str]:
+    """POST / through nginx as twine does (multipart: `:action=file_upload`, the file in `content`),
+    from this machine to the sandbox only."""
+    assert address.startswith("10."), address
+    boundary = "integrator-" + hashlib.sha256(data).hexdigest()[:24]
+    fields = [("name", filename.split("-")[0]), ("version", "1.0"), (":action", "file_upload")]
+    body = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+        for key, value in fields
+    )
+    body += (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    conn = http.client.HTTPConnection(address, 443, timeout=30)
+    conn.sock = ctx.wrap_socket(socket.create_connection((address, 443), 30), server_hostname=host)
+    try:
+        headers = {"Host": host, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        conn.request("POST", "/", body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def test_pypiserver_keeps_an_upload_across_a_redeploy_and_a_rollback(
     box: Sandbox, pypiserver: tuple[Path, Path]
 ) -> None:
     root, pyz = pypiserver
@@ -125,15 +176,22 @@ def test_pypiserver_serves_its_home_state_across_a_redeploy_and_a_rollback(
     target = SandboxTarget(box.name)
     ok(commands.deploy(DeployOptions(pyz), target))
     assert get(box.address, "/health", "pypiserver")[0] == 200
-    # The app's data: ~/packages, with HOME the state directory (as the app's user would write it).
-    put = "install -d -o pypiserver -m 0700 /var/lib/pypiserver/packages && "
-    put += "install -o pypiserver -m 0600 /dev/null /var/lib/pypiserver/packages/demo-1.0.tar.gz"
-    assert sh(box, "sh", "-c", put).returncode == 0
-    assert "demo-1.0.tar.gz" in get(box.address, "/simple/demo/", "pypiserver")[1]
+    name, data = sdist("demo", "1.0")
+    stored = f"/var/lib/pypiserver/{name}"  # root="~": HOME, the state directory
+    assert sh(box, "test", "-e", stored).returncode == 1  # nobody but the app puts it there
+    status, body = upload(box.address, "pypiserver", name, data)
+    assert status == 200, body
+    owner = sh(box, "stat", "-c", "%U", stored)
+    assert owner.returncode == 0 and owner.stdout.decode().strip() == "pypiserver"
+    digest = sh(box, "sha256sum", stored).stdout.decode().split()[0]
+    assert digest == hashlib.sha256(data).hexdigest()
+    assert name in get(box.address, "/simple/demo/", "pypiserver")[1]
     ok(commands.deploy(DeployOptions(later), target))  # a second release
-    assert "demo-1.0.tar.gz" in get(box.address, "/simple/demo/", "pypiserver")[1]
+    assert name in get(box.address, "/simple/demo/", "pypiserver")[1]
     ok(commands.rollback("pypiserver", target))
-    assert "demo-1.0.tar.gz" in get(box.address, "/simple/demo/", "pypiserver")[1]
+    assert name in get(box.address, "/simple/demo/", "pypiserver")[1]
+    # Still the app's: a second upload of the same file is refused (409), the first one is kept.
+    assert upload(box.address, "pypiserver", name, data)[0] == 409
 
 
 def test_httpbin_answers_over_https_through_nginx(box: Sandbox, httpbin: Path) -> None:

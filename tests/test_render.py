@@ -96,6 +96,13 @@ def test_service_runs_its_own_release_never_current() -> None:
     assert "/opt/demo/current" not in "\n".join(_directives(unit))
 
 
+def test_a_factory_with_keyword_arguments_is_one_single_quoted_execstart_word() -> None:
+    spec = edit(DEFAULT.spec, service={"entry": 'demo.app:make(root="~",auth=[])'})
+    unit = service_unit(spec, DEFAULT.layout, "R7", DEFAULT.layout.slot("a"))
+    start = next(line for line in _directives(unit) if line.startswith("ExecStart="))
+    assert start.endswith("/gunicorn.conf.py 'demo.app:make(root=\"~\",auth=[])'")
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_service_avoids_the_measured_pitfalls(case: Case) -> None:
     lines = _directives(service_unit(case.spec, case.layout, case.release_id, case.layout.slot("a")))

@@ -131,7 +131,13 @@ FIELDS = {
 VALID = {
     "name": ["a", "zq", "shop_2", "a" * 31, "x_"],
     "version": ["0", "1.2.0", "2.0.0rc1", "1.0+local.7", "1.0-post_1", "1" * 64],
-    "entry": ["app:app", "a.b.c:create_app()", "_m:_f", "pkg.wsgi:application"],
+    "entry": [
+        "app:app",
+        "a.b.c:create_app()",
+        "_m:_f",
+        "pkg.wsgi:application",
+        'm.wsgi:make(a=[],b="~/x.y",c=-1,d=None,e=["p","q"])',
+    ],
     "description": ["Shop", "100% of it", "a \\ b", "say \"hi\"; {x} $y 'z'", "Café, 東京 🚀", "x" * 200],
     "server_name": ["_", "a", "shop.example.com", "*.example.org", "x-1.y-2", "a" * 253],
     "health_path": ["/", "/healthz", "/a/b?c=d&e=%20f", "/~x/(y)*+,:@!"],
@@ -587,3 +593,23 @@ def test_other_names_that_become_paths_are_matched_whole() -> None:
         validate_name("h1\n")
     with pytest.raises(UsageError, match="--python"):
         parse_targets(["3.11\n"], ["x86_64"])
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "m:f(a)",  # positional
+        "m:f(a='x')",  # single quote: it would close the ExecStart= word
+        'm:f(a=__import__("os"))',  # a call, not a literal
+        'm:f(a="x y")',  # a space
+        'm:f(a="%n")',  # a systemd specifier
+        'm:f(a="$HOME")',
+        'm:f(a="\\\\x")',
+        "m:f(a=1,)",
+        "m:f(**k)",
+        "m:f(a={})",
+    ],
+)
+def test_an_entry_whose_arguments_are_not_plain_literals_is_refused(entry: str) -> None:
+    with pytest.raises(SpecError, match=r"\[service\] entry"):
+        parse_spec({"service": {"name": "shop", "version": "1.0", "entry": entry}})

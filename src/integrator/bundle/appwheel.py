@@ -137,8 +137,7 @@ def check_entry(wheel: Path, spec: ServiceSpec) -> None:
     Read with `ast`, never imported: a name bound anywhere in the module counts, and a module
     with a star import or a module-level `__getattr__` is given the benefit of the doubt.
     """
-    module, _, attr = spec.entry.partition(":")
-    attr = attr.removesuffix("()")
+    module, attr = spec.wsgi_module, spec.wsgi_callable
     path = module.replace(".", "/")
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()

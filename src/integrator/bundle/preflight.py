@@ -35,7 +35,7 @@ Finder = Callable[[str], Optional[str]]
 # Runs with the venv's Python (3.9+), stdlib only. argv: entry, host name, https port, paths...
 # Prints one JSON object: {"error": last line of the exception} or {"answers": [[path, status, detail]]}.
 DRIVER = r"""
-import importlib, io, json, sys, traceback
+import ast, importlib, io, json, sys, traceback
 
 def last_line(exc):
     return traceback.format_exception_only(type(exc), exc)[-1].strip()
@@ -76,9 +76,10 @@ def call(app, path, host, port):
 def main(entry, host, port, paths):
     module, _, name = entry.partition(":")
     try:
-        app = getattr(importlib.import_module(module), name.rstrip("()"))
-        if name.endswith("()"):
-            app = app()
+        made = ast.parse(name, mode="eval").body  # as gunicorn reads it: literal keywords only
+        app = getattr(importlib.import_module(module), name.split("(")[0])
+        if isinstance(made, ast.Call):
+            app = app(**{k.arg: ast.literal_eval(k.value) for k in made.keywords})
     except BaseException as exc:
         return {"error": last_line(exc)}
     return {"answers": [call(app, path, host, port) for path in paths]}

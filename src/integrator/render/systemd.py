@@ -127,7 +127,7 @@ def _process(spec: ServiceSpec, layout: Layout, release_id: str) -> list[str]:
         "Type=notify",
         "NotifyAccess=main",
         f"# This release's own venv and config, never {layout.current}: a rollback only changes this unit.",
-        f"ExecStart={gunicorn} --config {layout.gunicorn_conf(release_id)} {spec.wsgi_app}",
+        f"ExecStart={gunicorn} --config {layout.gunicorn_conf(release_id)} {_app_word(spec)}",
         f"WorkingDirectory={layout.app_dir(release_id)}",
         "# HUP: gunicorn starts new workers and retires the old ones gracefully (same release, same code).",
         "ExecReload=/bin/kill -s HUP $MAINPID",
@@ -140,6 +140,12 @@ def _process(spec: ServiceSpec, layout: Layout, release_id: str) -> list[str]:
         "Restart=on-failure",
         "RestartSec=1",
     ]
+
+
+def _app_word(spec: ServiceSpec) -> str:
+    """One ExecStart= word: a factory's keyword arguments hold double quotes (ENTRY_RE: no space,
+    single quote, backslash, `%` or `$`), which systemd keeps whole only inside single quotes."""
+    return f"'{spec.wsgi_app}'" if "=" in spec.wsgi_app else spec.wsgi_app
 
 
 # --- what the process sees ------------------------------------------------------------------

@@ -186,7 +186,8 @@ def _check_service(s: ServiceSpec, src: str) -> None:
         len(s.entry) <= ENTRY_MAX and fullmatch(ENTRY_RE, s.entry),
         src,
         "[service] entry",
-        f"{show(s.entry)} must look like 'package.module:app' or 'package.module:create_app()'",
+        f"{show(s.entry)} must look like 'package.module:app', 'package.module:create_app()' or "
+        "'package.module:create_app(debug=False,root=\"~\")' (literal keyword arguments, no spaces)",
     )
     _check_description(s.service.description, src)
 

@@ -224,6 +224,11 @@ class ServiceSpec:
         return self.entry.split(":", 1)[0]
 
     @property
+    def wsgi_callable(self) -> str:
+        """The name the entry's module binds: `create_app` of `shop:create_app(debug=False)`."""
+        return self.entry.split(":", 1)[1].split("(", 1)[0]
+
+    @property
     def wsgi_app(self) -> str:
         """gunicorn's APP_MODULE form: `pkg.mod:create_app()` is accepted by gunicorn >= 20.1."""
         return self.entry

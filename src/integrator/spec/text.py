@@ -33,8 +33,15 @@ NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,30}")
 # long near-miss fails at once instead of backtracking exponentially.
 VERSION_RE = re.compile(r"[0-9]+(\.[0-9]+)*([._+-]?[A-Za-z0-9])*")
 VERSION_MAX = 64
-# module.path:attribute  or  module.path:factory()  (a factory called with no arguments)
-ENTRY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\(\))?")
+# `module:app`, `module:create_app()`, or a factory called with keyword arguments that are literals
+# only (gunicorn >= 20.1 reads them with ast.literal_eval): a double-quoted string of safe
+# characters, an integer, True/False/None, or a list of such strings; no spaces, no single quote.
+_STR = r'"[A-Za-z0-9._/~-]*"'
+_LITERAL = rf"({_STR}|-?[0-9]{{1,9}}|True|False|None|\[({_STR}(,{_STR})*)?\])"
+_KWARG = rf"[A-Za-z_][A-Za-z0-9_]*={_LITERAL}"
+ENTRY_RE = re.compile(
+    rf"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\(({_KWARG}(,{_KWARG})*)?\))?"
+)
 ENTRY_MAX = 200
 # `_`, a host name, or `*.` and a host name (nginx's only leading wildcard form).
 SERVER_NAME_RE = re.compile(r"_|(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")

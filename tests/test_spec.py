@@ -28,6 +28,13 @@ def test_a_release_command_stays_argv() -> None:
     assert parse_spec(MINIMAL).deploy.release == ()
 
 
+def test_a_build_command_stays_argv() -> None:
+    argv = ["python", "manage.py", "collectstatic", "--noinput", "a b; $(id)", ""]
+    assert parse_spec(with_("package", build=argv)).package.build == tuple(argv)
+    assert parse_spec(with_("package", build=["/usr/bin/make"])).package.build == ("/usr/bin/make",)
+    assert parse_spec(MINIMAL).package.build == ()
+
+
 def test_minimal_spec_gets_documented_defaults() -> None:
     spec = parse_spec(MINIMAL)
     assert spec.name == "shop"
@@ -90,6 +97,11 @@ def test_minimal_spec_gets_documented_defaults() -> None:
         ),
         (with_("deploy", release=["true"] * 65), "[deploy] release has more than 64 arguments"),
         (with_("deploy", release_timeout=0), "[deploy] release_timeout must be between 1 and 86400"),
+        (with_("package", build="python manage.py collectstatic"), "[package] build must be a list"),
+        (with_("package", build=["python", "a\nb"]), "[package] build 'a\\nb' contains a control"),
+        (with_("package", build=["./manage.py"]), "[package] build './manage.py': the program must be"),
+        (with_("package", build=["npm", "x" * 4097]), "[package] build has an argument longer than 4096"),
+        (with_("package", build=["true"] * 65), "[package] build has more than 64 arguments"),
         ({"service": {"name": "shop", "version": "1"}}, "[service] entry is required"),
     ],
 )

@@ -70,6 +70,7 @@ TEXTS: dict[str, list[Any]] = {
     "[deploy] release": [[], ["flask", "--app", "shop:create_app", "db", "upgrade"], ["/usr/bin/true"]],
     "[package] include": [[], ["instance/", "data/*.json"]],
     "[package] exclude": [[], ["*.sqlite3"]],
+    "[package] build": [[], ["python", "manage.py", "collectstatic", "--noinput"], ["/usr/bin/make"]],
 }
 # Free tables: names (and values) each table accepts, so most drawn specs are valid ones.
 FREE_KEYS = {"env": ["A", "SHOP_X", "b_2"], "static": ["/static/", "/media/files/"]}

@@ -8,6 +8,7 @@ to stderr from here; everything else is the returned Result.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -16,7 +17,8 @@ from pathlib import Path
 from typing import Callable
 
 from .. import __version__
-from ..project.model import check_version, load_project
+from ..errors import EnvironmentProblem
+from ..project.model import Project, check_version, load_project
 from ..result import Result
 from ..spec import SPEC_FILE, ServiceSpec, load_spec
 from .appwheel import (
@@ -27,12 +29,13 @@ from .appwheel import (
     prepare_requirements,
     wheel_files,
 )
+from .buildstep import run_build
 from .manifest import LOCKS, InstallTarget, Manifest, sha256_file, verify_zip
-from .preflight import Verdict
+from .preflight import Verdict, throwaway_venv
 from .preflight import preflight as run_preflight
 from .source import SourceInfo, source_info
 from .static import static_members
-from .targets import DEFAULT_PYTHONS, parse_targets, project_targets
+from .targets import DEFAULT_PYTHONS, TargetSpec, parse_targets, project_targets
 from .verify import verify_bundle
 from .wheels import Wheelhouse, collect_wheels
 from .zipapp import MAIN_PY, Source, file_entries, host_code, package_dir, payload, write_pyz
@@ -106,29 +109,32 @@ def bundle(
     project = load_project(dir, include=spec.package.include, exclude=spec.package.exclude, skip=[output])
     check_version(project, spec.version, SPEC_FILE)  # before any build or download
     check_extras(project, None, spec.package.extras)
-    static = static_members(dir, spec.static.paths)
+    given = pythons is not None
     with tempfile.TemporaryDirectory(prefix="integrator-bundle-") as tmp:
         work = Path(tmp)
+        built = None
+        if spec.package.build:  # before anything is collected: what it writes is packaged
+            first = work / "build"
+            first.mkdir()
+            progress(f"building the wheel of {spec.name} {spec.version} for [package] build ...")
+            _, _, house = _collect(spec, project, targets, first, source.epoch, output, given, progress)
+            if throwaway_venv(house, first / "env", "build", progress)[0] is None:
+                tags = ", ".join(lock.target.tag for lock in house.locks)
+                raise EnvironmentProblem(
+                    f"[package] build: no interpreter here for {tags} to install the dependencies into; "
+                    "install one of those Pythons on this machine"
+                )
+            built = run_build(spec, dir, first / "env" / "venv", os.environ, progress)
+            project = load_project(
+                dir, include=spec.package.include, exclude=spec.package.exclude, skip=[output]
+            )
+        static = static_members(dir, spec.static.paths)
         progress(f"building the wheel of {spec.name} {spec.version} ...")
-        app = build_app_wheel(project, spec, work, source.epoch, exclude=output.resolve())
-        app_files = [p.as_posix() for p in wheel_files(app)]
-        missing = [p.as_posix() for p in left_out_by_backend(project, app)]
-        targets, notes = project_targets(targets, app_requires_python(app), given=pythons is not None)
+        app, notes, house = _collect(spec, project, targets, work, source.epoch, output, given, progress)
         for note in notes:
             progress(note)
-        requirements = prepare_requirements(project, work, progress)
-        check_extras(project, app, spec.package.extras)
-        house = collect_wheels(
-            app,
-            requirements,
-            targets,
-            work,
-            dir,
-            progress,
-            optional=pythons is None,
-            extras=spec.package.extras,
-            requires=spec.package.requires,
-        )
+        app_files = [p.as_posix() for p in wheel_files(app)]
+        missing = [p.as_posix() for p in left_out_by_backend(project, app)]
         verdict = run_preflight(spec, house, work, progress) if preflight else SKIPPED
         members = {
             "__main__.py": MAIN_PY,
@@ -149,6 +155,9 @@ def bundle(
     verify_zip(out)  # what a host will do first: fail here rather than there
     seconds = time.monotonic() - started
     result = _bundle_result(out, manifest, signature is not None, verdict, seconds, app_files)
+    if built is not None:
+        result.say(f"  build    {built}")
+        result.data["build"] = built
     if missing:
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
         result.warn(
@@ -156,6 +165,35 @@ def bundle(
             f"reads them will fail on the host: add them to its build's package data ({project.build_file})"
         )
     return result
+
+
+def _collect(
+    spec: ServiceSpec,
+    project: Project,
+    targets: Sequence[TargetSpec],
+    work: Path,
+    epoch: int,
+    output: Path,
+    given: bool,
+    progress: Progress,
+) -> tuple[Path, list[str], Wheelhouse]:
+    """The app wheel, the targets' notes and the wheelhouse of `project` as it is now."""
+    app = build_app_wheel(project, spec, work, epoch, exclude=output.resolve())
+    targets, notes = project_targets(targets, app_requires_python(app), given=given)
+    requirements = prepare_requirements(project, work, progress)
+    check_extras(project, app, spec.package.extras)
+    house = collect_wheels(
+        app,
+        requirements,
+        targets,
+        work,
+        project.root,
+        progress,
+        optional=not given,
+        extras=spec.package.extras,
+        requires=spec.package.requires,
+    )
+    return app, notes, house
 
 
 def _app_line(wheel: str, files: list[str], limit: int = 8) -> str:

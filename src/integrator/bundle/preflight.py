@@ -249,23 +249,34 @@ def judge(spec: ServiceSpec, outcome: dict[str, object]) -> str:
     )
 
 
-def preflight(spec: ServiceSpec, house: Wheelhouse, work: Path, progress: Callable[[str], None]) -> Verdict:
-    """Install, import, ask: a Verdict when the app answers 2xx, PreflightRefused when not."""
+def throwaway_venv(
+    house: Wheelhouse, home: Path, label: str, progress: Callable[[str], None]
+) -> tuple[TargetLock | None, list[str]]:
+    """The wheelhouse installed into HOME/venv (the host's own code) with the interpreter of the
+    first target this machine has, and a note for each one passed over; None when it has none."""
     lock, python, notes = choose_target(house.locks)
     for note in notes:
-        progress(f"preflight: {note}")
+        progress(f"{label}: {note}")
     if lock is None or python is None:
-        line = f"skipped: no interpreter here for {', '.join(lk.target.tag for lk in house.locks)}"
-        return Verdict(line, {"ran": False, "reason": line})
-    home = work / "preflight"
+        return None, notes
     home.mkdir()
     lock_file = home / f"{lock.target.tag}.txt"
     lock_file.write_text(lock.text)
-    progress(f"preflight: installing {lock.target.tag} into a throwaway venv ({python}) ...")
+    progress(f"{label}: installing {lock.target.tag} into a throwaway venv ({python}) ...")
     try:
         build_venv(home / "venv", house.directory, lock_file, python=python)
     except HostError as exc:
-        raise BundleError(f"preflight: {exc}") from None
+        raise BundleError(f"{label}: {exc}") from None
+    return lock, notes
+
+
+def preflight(spec: ServiceSpec, house: Wheelhouse, work: Path, progress: Callable[[str], None]) -> Verdict:
+    """Install, import, ask: a Verdict when the app answers 2xx, PreflightRefused when not."""
+    home = work / "preflight"
+    lock, notes = throwaway_venv(house, home, "preflight", progress)
+    if lock is None:
+        line = f"skipped: no interpreter here for {', '.join(lk.target.tag for lk in house.locks)}"
+        return Verdict(line, {"ran": False, "reason": line})
     prefix = isolation()
     progress(f"preflight: importing {spec.entry} and asking for {spec.http.health_path} ...")
     answer = judge(spec, run_driver(spec, home, prefix))

@@ -112,6 +112,7 @@ def check_values(s: ServiceSpec, src: str) -> None:
     _check_package(s, src)
     _check_static(s, src)
     _check_command(s.deploy.release, src, "[deploy] release")
+    _check_command(s.package.build, src, "[package] build")
     _check_processes(s, src)
     limits = s.limits
     fail_unless(
@@ -129,8 +130,8 @@ def check_values(s: ServiceSpec, src: str) -> None:
 
 
 def _check_command(argv: tuple[str, ...], src: str, where: str) -> None:
-    """[deploy] release, [processes.X] and [timers.X] command: an argv whose program is a name in
-    the venv or an absolute path."""
+    """[deploy] release, [package] build, [processes.X] and [timers.X] command: an argv whose
+    program is a name in the venv or an absolute path."""
     fail_unless(len(argv) <= RELEASE_ARGS_MAX, src, where, f"has more than {RELEASE_ARGS_MAX} arguments")
     for arg in argv:
         fail_unless(

@@ -105,6 +105,11 @@ class Package:
     requires: tuple[str, ...] = setting(
         (), "requirements to install beyond the project's own, e.g. tzdata (init adds it for Django)"
     )
+    build: tuple[str, ...] = setting(
+        (),
+        "a command (argv) `bundle` runs in the project with its dependencies before packaging, "
+        'e.g. ["python", "manage.py", "collectstatic", "--noinput"]',
+    )
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,8 @@ class ServiceSpec:
         Package,
         'include = ["instance/"], exclude = ["*.sqlite3"]: what the app wheel holds (docs/adopt.md);\n'
         'extras = ["server"]: optional dependencies of a packaged project to install too;\n'
-        'requires = ["tzdata"]: more requirements to install',
+        'requires = ["tzdata"]: more requirements to install;\n'
+        'build = ["python", "manage.py", "collectstatic", "--noinput"]: run by bundle before packaging',
     )
     static: Static = table(
         Static, '"/static/" = "static": URL prefixes nginx serves from directories of the release'

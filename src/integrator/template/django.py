@@ -15,7 +15,8 @@ unchanged. What it sets (`OVERLAY`):
   errors to the journal.
 - SQLite databases in the state directory (`[deploy] release` runs `django-admin migrate`
   before each release goes live), STATIC_ROOT `staticfiles/` beside manage.py unless set
-  (`[static] "/static/" = "staticfiles"`: run collectstatic before `integrator bundle`), and
+  (`[static] "/static/" = "staticfiles"`, filled by `[package] build`: `bundle` runs
+  `python manage.py collectstatic --noinput` with the overlay first), and
   `[package] requires = ["tzdata"]` unless the project lists it.
 """
 
@@ -132,6 +133,14 @@ def admin_login(project: Project) -> str | None:
     return None
 
 
+def collectstatic(project: Project) -> list[str] | None:
+    """`python manage.py collectstatic --noinput` for the project's manage.py nearest its root
+    (`bundle` runs it there, [package] build), or None when it has none."""
+    prefix = PurePosixPath(project.source_root) if project.source_root else PurePosixPath()
+    found = sorted((prefix / p for p in project.shipped if p.name == "manage.py"), key=lambda p: len(p.parts))
+    return ["python", found[0].as_posix(), "collectstatic", "--noinput"] if found else None
+
+
 def django_tables(
     project: Project, settings_module: str, server_names: tuple[str, ...]
 ) -> dict[str, dict[str, object]]:
@@ -144,10 +153,16 @@ def django_tables(
         "deploy": {"release": list(MIGRATE)},
         "static": {"/static/": STATIC_DIR},
     }
+    package: dict[str, object] = {}
     if "tzdata" not in {requirement_name(d) for d in project.dependencies}:
         # A host without the system time-zone database (a minimal Debian has no /usr/share/zoneinfo)
         # would answer every page that shows a time with 500: No module named 'tzdata'.
-        tables["package"] = {"requires": ["tzdata"]}
+        package["requires"] = ["tzdata"]
+    manage = collectstatic(project)
+    if manage:
+        package["build"] = manage
+    if package:
+        tables["package"] = package
     health = admin_login(project)
     if health:
         tables["http"] = {"health_path": health}

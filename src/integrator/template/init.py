@@ -5,6 +5,7 @@ Checks everything it can in memory first, then writes the one file; nothing here
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from ..errors import SpecError, TemplateError
@@ -118,9 +119,13 @@ def init(directory: Path, name: str | None = None, entry: str | None = None, ins
     if overlay is not None:
         result.say(
             f"  Django: {overlay[0]} ({'written' if overlay[1] else 'kept, not overwritten'}): the "
-            "settings a host needs, used through [env] DJANGO_SETTINGS_MODULE; run `python manage.py "
-            f"collectstatic --noinput --settings {dict(spec.env.vars)['DJANGO_SETTINGS_MODULE']}` before "
-            "`integrator bundle` (docs/adopt.md)"
+            "settings a host needs, used through [env] DJANGO_SETTINGS_MODULE"
+            + (
+                f"; `integrator bundle` runs `{shlex.join(spec.package.build)}` first ([package] build)"
+                if spec.package.build
+                else "; run `python manage.py collectstatic --noinput` before `integrator bundle`"
+            )
+            + " (docs/adopt.md)"
         )
     result.data["notes"] = [*project.notes, *notes]
     for note in result.data["notes"]:

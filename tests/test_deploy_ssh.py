@@ -295,7 +295,8 @@ def test_redeploy_rollback_and_uninstall_over_ssh(
 
 
 STEPS = ["send", "verify", "facts", "check", "user", "unpack", "venv", "tls", "secrets", "labels", "write",
-         "nginx-test", "start", "nginx-reload", "health", "switch", "record", "cleanup"]  # fmt: skip
+         "nginx-test", "start", "slot-health", "nginx-reload", "health", "switch", "drain", "record",
+         "cleanup"]  # fmt: skip
 
 
 @pytest.mark.slow

@@ -60,16 +60,11 @@ def test_clone_renames_everything_and_its_tests_pass(
     spec = load_spec(dest)
     assert spec.name == "shop2" and spec.entry == "shop2:create_app()"
     old, new_ = Layout.for_spec(load_spec(shop)), Layout.for_spec(spec)
-    for attr in (
-        "service_unit",
-        "socket_unit",
-        "socket_path",
-        "nginx_site",
-        "user",
-        "root",
-        "credentials_dir",
-    ):
+    for attr in ("nginx_site", "user", "root", "credentials_dir"):
         assert getattr(old, attr) != getattr(new_, attr), attr
+    for old_slot, new_slot in zip(old.all_slots, new_.all_slots):  # NAME-a, NAME-b and the legacy pair
+        for attr in ("service_unit", "socket_unit", "socket_path"):
+            assert getattr(old_slot, attr) != getattr(new_slot, attr), (old_slot.name, attr)
 
     run = run_generated_tests(dest)
     assert run.returncode == 0, run.stdout + run.stderr

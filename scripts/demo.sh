@@ -57,7 +57,7 @@ Where to look next (from $REPO):
   $I status $NAME --host $NAME     release, units, health
   $I logs $NAME --host $NAME       the journal: the app's and nginx's lines, one JSON line per request
   $I releases $NAME --host $NAME   releases and their outcome
-  $I sandbox shell $NAME           a shell on the host: systemctl cat $NAME.service,
+  $I sandbox shell $NAME           a shell on the host: systemctl cat '$NAME-*',
                                    cat /etc/nginx/conf.d/$NAME.conf, ls /opt/$NAME/releases
   $I render $WORK/$NAME   every generated file, from service.toml alone
   $I sandbox destroy $NAME         remove the host; nothing stays behind

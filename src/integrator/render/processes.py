@@ -60,29 +60,27 @@ def process_files(spec: ServiceSpec, layout: Layout) -> list[tuple[PurePosixPath
 
 def worker_unit(spec: ServiceSpec, layout: Layout, name: str, command: tuple[str, ...]) -> str:
     """A long-running process: restarted when it fails, stopped like gunicorn."""
-    unit = unit_name(layout, PROC, name)
-    lines = header(layout.unit_dir / unit, f"Review the hardening: systemd-analyze security {unit}")
-    lines += [
-        "",
-        "[Unit]",
-        f"Description={text(spec.name)}: process {name} ([processes.{name}] in service.toml)",
-        f"# Started, restarted and stopped with {layout.name}-a/-b.service by integrator, after each",
-        f"# switch of {layout.current} (deploy, rollback): that restart is what runs the new release.",
-        "After=network.target",
-        "",
-        "[Service]",
-        "# Running once started (exec succeeded); a crash restarts it, 2 s apart.",
-        "Type=exec",
-        *_exec(spec, layout, command),
-        "Restart=on-failure",
-        "RestartSec=2",
-        f"# Stop: SIGTERM, then SIGKILL after {stop_timeout(spec)} s (graceful_timeout + 5, like gunicorn).",
-        f"TimeoutStopSec={stop_timeout(spec)}",
-        "",
-        *_confined(spec, layout),
-        "[Install]",
-        "WantedBy=multi-user.target",
-    ]
+    unit, stop = unit_name(layout, PROC, name), stop_timeout(spec)
+    lines = _confined_service(
+        spec,
+        layout,
+        unit,
+        [
+            f"Description={text(spec.name)}: process {name} ([processes.{name}] in service.toml)",
+            f"# Started, restarted and stopped with {layout.name}-a/-b.service by integrator, after each",
+            f"# switch of {layout.current} (deploy, rollback): that restart is what runs the new release.",
+        ],
+        [
+            "# Running once started (exec succeeded); a crash restarts it, 2 s apart.",
+            "Type=exec",
+            *_exec(spec, layout, command),
+            "Restart=on-failure",
+            "RestartSec=2",
+            f"# Stop: SIGTERM, then SIGKILL after {stop} s (graceful_timeout + 5, like gunicorn).",
+            f"TimeoutStopSec={stop}",
+        ],
+    )
+    lines += ["[Install]", "WantedBy=multi-user.target"]
     return "\n".join(lines) + "\n"
 
 
@@ -90,24 +88,42 @@ def timer_service_unit(
     spec: ServiceSpec, layout: Layout, name: str, command: tuple[str, ...], timeout: int
 ) -> str:
     """One run of a timer's command; started by its .timer only (no [Install])."""
-    unit = unit_name(layout, TIMER, name)
+    lines = _confined_service(
+        spec,
+        layout,
+        unit_name(layout, TIMER, name),
+        [
+            f"Description={text(spec.name)}: timer {name} ([timers.{name}] in service.toml)",
+            f"# Started by {unit_name(layout, TIMER, name, 'timer')}; runs the release of {layout.current}.",
+        ],
+        [
+            "# One run to its end; a run longer than [timers] timeout is stopped (and counts as failed).",
+            "Type=oneshot",
+            *_exec(spec, layout, command),
+            f"TimeoutStartSec={timeout}",
+        ],
+    )
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _confined_service(
+    spec: ServiceSpec, layout: Layout, unit: str, describe: list[str], service: list[str]
+) -> list[str]:
+    """What a worker and a timer's run share: the header, [Unit] (`describe`, then After=),
+    [Service] (`service`), then the web unit's environment and confinement."""
     lines = header(layout.unit_dir / unit, f"Review the hardening: systemd-analyze security {unit}")
-    lines += [
+    return [
+        *lines,
         "",
         "[Unit]",
-        f"Description={text(spec.name)}: timer {name} ([timers.{name}] in service.toml)",
-        f"# Started by {unit_name(layout, TIMER, name, 'timer')}; runs the release of {layout.current}.",
+        *describe,
         "After=network.target",
         "",
         "[Service]",
-        "# One run to its end; a run longer than [timers] timeout is stopped (and counts as failed).",
-        "Type=oneshot",
-        *_exec(spec, layout, command),
-        f"TimeoutStartSec={timeout}",
+        *service,
         "",
         *_confined(spec, layout),
     ]
-    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def calendar_unit(spec: ServiceSpec, layout: Layout, name: str, on_calendar: str) -> str:

@@ -47,7 +47,10 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     toml = src / "service.toml"
     provided = f'[tls]\nmode = "provided"\ncert = "{TLS_DIR}/cert.pem"\nkey = "{TLS_DIR}/key.pem"'
     text = toml.read_text().replace('[tls]\nmode = "self-signed"', provided)
-    toml.write_text(text.replace("server_names = []", f'server_names = ["{NAME}", "{ACME_NAME}"]'))
+    text = text.replace("server_names = []", f'server_names = ["{NAME}", "{ACME_NAME}"]')
+    toml.write_text(text + '\n[static]\n"/static/" = "static"\n')  # a file nginx serves itself
+    (src / "static").mkdir()
+    (src / "static" / "app.css").write_text("body {}\n")
     assert provided in toml.read_text() and ACME_NAME in toml.read_text()
     return _build(src, root / "dist")
 
@@ -87,18 +90,46 @@ def _access_lines(box: Sandbox, source: str, uri: str, seconds: float = 5) -> li
         time.sleep(0.2)
 
 
-def test_a_request_is_in_the_journal_as_json_under_the_service(box: Sandbox) -> None:
-    uri = "/?probe=day2-logs"
-    status, _, _ = get(box.address, uri, NAME, headers={"User-Agent": 'probe "quoted"'})
+def test_a_request_the_app_answers_is_in_the_journal_once_as_the_apps_line(box: Sandbox) -> None:
+    """nginx's access line only where the app wrote none (render/nginx_logs.py `log_filter`)."""
+    uri = "/?probe=day2-app"
+    status, _, headers = get(box.address, uri, NAME)
     assert status == 200
+    request_id = headers["X-Request-ID"]
+    [line] = _json_lines(box, "app", request_id)  # the app's own line, with nginx's id
+    assert line["status"] == 200 and line["host"] == NAME and line["path"] == "/"
+    assert _access_lines(box, "nginx", uri, seconds=1) == []
+    assert _json_lines(box, "nginx", request_id, seconds=0) == []
+
+
+def test_what_the_app_does_not_answer_is_nginx_s_json_line_under_the_service(box: Sandbox) -> None:
+    # nginx's own 404: [static]'s directory itself, never listed (the app never sees it).
+    uri = "/static/?probe=day2-404"
+    status, _, _ = get(box.address, uri, NAME, headers={"User-Agent": 'probe "quoted"'})
+    assert status == 404
     [line] = _access_lines(box, "nginx", uri)
-    assert line["status"] == 200 and line["method"] == "GET" and line["host"] == NAME
+    assert line["status"] == 404 and line["method"] == "GET" and line["host"] == NAME
     assert line["user_agent"] == 'probe "quoted"' and line["tls"] in ("TLSv1.2", "TLSv1.3")
-    assert line["upstream_status"] == "200"
-    # The redirect server logs too (plain HTTP, no TLS).
+    assert line["upstream_status"] == ""
+    # A file nginx serves itself.
+    assert get(box.address, "/static/app.css?probe=day2-static", NAME)[0] == 200
+    [static] = _access_lines(box, "nginx", "/static/app.css?probe=day2-static")
+    assert static["status"] == 200 and static["upstream_status"] == ""
+    # The redirect server (plain HTTP, no TLS).
     assert get(box.address, "/?probe=day2-http", NAME, https=False)[0] == 301
     [plain] = _access_lines(box, "nginx", "/?probe=day2-http")
     assert plain["status"] == 301 and plain["tls"] == ""
+
+
+def _json_lines(box: Sandbox, source: str, request_id: str, seconds: float = 5) -> list[dict[str, object]]:
+    """The JSON lines of `source` carrying `request_id`, waiting (bounded) for journald."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = ok(commands.logs(NAME, SandboxTarget(box.name), source, lines=200))
+        found = [json.loads(m) for m in _messages(result) if m.startswith("{") and request_id in m]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
 
 
 def test_sources_pick_the_app_nginx_or_both_in_time_order(box: Sandbox) -> None:
@@ -110,9 +141,10 @@ def test_sources_pick_the_app_nginx_or_both_in_time_order(box: Sandbox) -> None:
     assert nginx and all(m.startswith('{"time"') for m in nginx)
     merged = _messages(both)
     assert sorted(merged) == sorted(app + nginx)
-    # One journal query, so one time order: gunicorn booted before nginx passed it a request.
+    # One journal query, so one time order: gunicorn booted (at the deploy) before nginx answered
+    # the request above.
     booted = next(i for i, m in enumerate(merged) if "Booting worker" in m)
-    assert booted < next(i for i, m in enumerate(merged) if "day2-logs" in m)
+    assert booted < next(i for i, m in enumerate(merged) if "day2-404" in m)
 
 
 def test_a_local_user_cannot_forge_the_sites_lines(box: Sandbox) -> None:
@@ -123,6 +155,24 @@ def test_a_local_user_cannot_forge_the_sites_lines(box: Sandbox) -> None:
     assert forged.returncode == 0, forged.stderr
     time.sleep(0.5)
     assert _access_lines(box, "nginx", "/?probe=forged", seconds=1) == []
+
+
+def test_a_502_with_the_app_stopped_is_nginx_s_line(box: Sandbox) -> None:
+    """gunicorn never saw the request: nginx's line is the only one. After the sources test,
+    which expects only access lines from nginx: this request also makes an error line."""
+    listed = sh(
+        box, "systemctl", "list-units", "--state=active", "--plain", "--no-legend", f"{NAME}-*.socket"
+    )
+    [socket_unit] = [line.split()[0] for line in listed.stdout.decode().splitlines() if line.strip()]
+    service_unit = socket_unit.replace(".socket", ".service")
+    assert sh(box, "systemctl", "stop", socket_unit, service_unit).returncode == 0
+    try:
+        assert get(box.address, "/?probe=day2-down", NAME)[0] == 502
+    finally:
+        assert sh(box, "systemctl", "start", socket_unit).returncode == 0
+    [line] = _access_lines(box, "nginx", "/?probe=day2-down")
+    assert line["status"] == 502 and line["upstream_status"] == "502"
+    assert get(box.address, "/?probe=day2-back", NAME)[0] == 200  # socket activation again
 
 
 # --- ACME challenges and a provided certificate replaced on disk ---------------------------------

@@ -59,7 +59,8 @@ def test_every_server_of_a_site_logs_to_the_journal_with_the_service_tag(case: C
     servers = _servers(text)
     assert len(servers) == 2  # the redirect and the HTTPS server
     for body in servers:
-        assert f"    access_log {target} {case.spec.name}_json;" in body.splitlines()
+        only_if = f"if=$integrator_{case.spec.name}_log"
+        assert f"    access_log {target} {case.spec.name}_json {only_if};" in body.splitlines()
         assert f"    error_log {target} error;" in body.splitlines()
     assert f"\nlog_format {case.spec.name}_json escape=json\n" in text
 
@@ -116,6 +117,45 @@ def test_nginx_logs_the_request_id_it_passes_to_the_app() -> None:
         f'"~^{TEMPLATE_ID_RE}$"',
         "$http_x_request_id;",
     ]
+
+
+def _log_decision(text: str, upstream_status: str, status: str) -> str:
+    """The value nginx gives the site's access_log `if=` variable: its map's regexes tried in
+    order on "$upstream_status:$status" (PCRE; these few constructs mean the same in Python's re)."""
+    [var] = re.findall(r"^\s+access_log \S+ \S+ if=(\$\w+);$", text, re.M)[:1]
+    body = re.search(rf'^map "\$upstream_status:\$status" {re.escape(var)} \{{\n(.*?)^\}}', text, re.S | re.M)
+    assert body is not None, "no map for the access line"
+    entries = [line.strip().rstrip(";").rsplit(" ", 1) for line in body.group(1).splitlines()]
+    default = next(value for key, value in entries if key == "default")
+    for key, value in entries:
+        if key.startswith('"~') and re.search(key[2:-1], f"{upstream_status}:{status}"):
+            return value
+    return default
+
+
+@pytest.mark.parametrize(
+    ("upstream_status", "status", "logged", "why"),
+    [
+        ("200", "200", "0", "proxied and answered by the app: the app's line is the request's"),
+        ("404", "404", "0", "the app's own 404"),
+        ("500", "500", "0", "the app's own error: it logs it"),
+        ("", "200", "1", "a static file: no upstream"),
+        ("", "301", "1", "the redirect server"),
+        ("", "421", "1", "nginx's name check"),
+        ("", "413", "1", "a body over client_max_body_size"),
+        ("", "499", "1", "the client left before nginx chose an upstream"),
+        ("502", "502", "1", "the app is down or closed the connection: gunicorn logged nothing"),
+        ("504", "504", "1", "the app timed out"),
+        ("502, 200", "200", "1", "a retry: two upstream attempts"),
+        ("200", "304", "1", "nginx answered another status than the app's"),
+        ("200", "499", "1", "the client left while the app answered"),
+    ],
+)
+def test_the_access_line_is_written_only_where_the_app_wrote_none(
+    upstream_status: str, status: str, logged: str, why: str
+) -> None:
+    for case in CASES:
+        assert _log_decision(_site(case), upstream_status, status) == logged, (case.name, why)
 
 
 # --- which journal lines `logs NAME --source` shows ------------------------------------------

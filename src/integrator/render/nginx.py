@@ -15,7 +15,7 @@ from ..spec import ServiceSpec
 from .common import HSTS_MAX_AGE_S, UPSTREAM_IDLE_S, header, proxy_timeout
 from .lb import Backends, proxy_tls, upstream_body
 from .nginx_acme import acme_challenge
-from .nginx_logs import log_directives, log_format
+from .nginx_logs import log_directives, log_filter, log_format
 from .nginx_static import static_locations
 from .nginx_text import INDENT, Version, block, listens
 
@@ -42,6 +42,7 @@ def site(
     lines += ["", *_names_map(spec)]
     lines += ["", *_request_id_map(spec)]
     lines += ["", *log_format(layout, request_id_variable(spec))]
+    lines += ["", *log_filter(log_variable(spec))]
     lines += ["", *_redirect_server(spec, layout)]
     lines += ["", *_https_server(spec, layout, nginx_version, backends)]
     return "\n".join(lines) + "\n"
@@ -121,6 +122,12 @@ def request_id_variable(spec: ServiceSpec) -> str:
     return f"{host_variable(spec)}_id"
 
 
+def log_variable(spec: ServiceSpec) -> str:
+    """1 where nginx's access line is a request's only one (render/nginx_logs.py `log_filter`).
+    At most 46 characters (see host_variable)."""
+    return f"{host_variable(spec)}_log"
+
+
 def _request_id_map(spec: ServiceSpec) -> list[str]:
     """An incoming X-Request-ID that looks harmless (a load balancer's, the same rule as the
     template's requestlog.py) is kept, so one id follows a request across hosts; else nginx's own."""
@@ -156,7 +163,7 @@ def _redirect_server(spec: ServiceSpec, layout: Layout) -> list[str]:
         *listens(spec.http.http_port, spec.http.default_server, ""),
         _server_names(spec),
         "server_tokens off;",
-        *log_directives(layout),
+        *log_directives(layout, log_variable(spec)),
         *_name_check(spec, 444),
         "",
         *acme_challenge(layout),
@@ -176,7 +183,11 @@ def _https_server(
     new_http2 = nginx_version >= HTTP2_DIRECTIVE_SINCE
     body = [*listens(spec.http.https_port, spec.http.default_server, " ssl" if new_http2 else " ssl http2")]
     body += ["http2 on;"] if new_http2 else []
-    body += [_server_names(spec), "server_tokens off;", *log_directives(layout)]
+    body += [
+        _server_names(spec),
+        "server_tokens off;",
+        *log_directives(layout, log_variable(spec)),
+    ]
     body += ["", *_tls(spec, layout), "", *_headers(spec, layout)]
     body += ["", "# A Host that is none of the service's names never reaches the app."]
     body += _name_check(spec, 421)

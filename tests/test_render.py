@@ -117,6 +117,27 @@ def test_service_avoids_the_measured_pitfalls(case: Case) -> None:
     assert not any("control-socket" in line for line in lines)
 
 
+# journald's per-unit defaults (journald.conf RateLimitIntervalSec=30s, RateLimitBurst=10000).
+JOURNALD_DEFAULT_PER_S = 10_000 / 30
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_every_app_unit_raises_journalds_rate_limit_above_the_default(case: Case) -> None:
+    """One JSON line per request: at journald's default, lines above ~330 requests/s are dropped.
+    Every unit running the app's code (the slot's gunicorn, workers, timers) says its own limit."""
+    units = [
+        f for f in case.render() if f.path.suffix == ".service" and f"User={case.spec.name}" in f.content
+    ]
+    assert units
+    for unit in units:
+        lines = _directives(unit.content)
+        [interval] = [line.split("=", 1)[1] for line in lines if line.startswith("LogRateLimitIntervalSec=")]
+        [burst] = [line.split("=", 1)[1] for line in lines if line.startswith("LogRateLimitBurst=")]
+        assert interval.endswith("s") and int(burst) / int(interval[:-1]) >= 10 * JOURNALD_DEFAULT_PER_S, (
+            unit.path
+        )
+
+
 def test_secrets_are_credentials_never_environment() -> None:
     case = next(c for c in CASES if c.name == "outbound_secrets_provided_tls")
     lines = _directives(service_unit(case.spec, case.layout, case.release_id, case.layout.slot("a")))

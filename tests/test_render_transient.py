@@ -29,6 +29,8 @@ PROCESS_ONLY = {
     "Restart",
     "RestartSec",
     "SyslogIdentifier",
+    "LogRateLimitIntervalSec",
+    "LogRateLimitBurst",
     "Environment",
     "WantedBy",
 }

@@ -89,7 +89,7 @@ def test_rendered_values_land_where_they_belong() -> None:
     assert '__version__ = "1.2.3"' in text["src/order_tracker/__init__.py"]
     assert 'from_prefixed_env("ORDER_TRACKER")' in text["src/order_tracker/__init__.py"]
     assert 'ENV_PREFIX = "ORDER_TRACKER_SECRET_"' in text["src/order_tracker/secrets.py"]
-    assert "x_for=1, x_proto=1, x_host=1" in text["src/order_tracker/requestlog.py"]
+    assert "x_for=1, x_proto=1, x_host=0, x_port=0" in text["src/order_tracker/requestlog.py"]
     assert text["README.md"].startswith("# Order Tracker\n")
     assert (
         "CREDENTIALS_DIRECTORY" in text["README.md"]

@@ -55,13 +55,15 @@ def test_one_json_log_line_per_request(client: FlaskClient, capsys: pytest.Captu
 def test_the_app_trusts_what_nginx_sets_and_nothing_more(
     app: Flask, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """nginx sets one client address, the scheme, the service's own name and its port, and drops
-    X-Forwarded-Prefix; ProxyFix must take exactly those (a non-443 port included)."""
+    """What nginx sends (render/nginx.py): Host set to the service's own name and port, one
+    client address, the scheme; X-Forwarded-Prefix dropped. The app's URLs and log must follow
+    exactly those (a non-443 port included), whatever else a client added."""
     app.add_url_rule("/where", "where", lambda: request.url_root)
     headers = {
+        "Host": "{{name}}.example.com:8443",
         "X-Forwarded-For": "198.51.100.9, 203.0.113.7",  # only the last one is nginx's
         "X-Forwarded-Proto": "https",
-        "X-Forwarded-Host": "{{name}}.example.com",
+        "X-Forwarded-Host": "{{name}}.example.com:8443",
         "X-Forwarded-Port": "8443",
         "X-Forwarded-Prefix": "/elsewhere",
     }

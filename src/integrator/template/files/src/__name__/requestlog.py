@@ -8,11 +8,11 @@ Under systemd, stdout goes to journald, which keeps it with the unit name and re
 so no log files need rotating: `integrator logs {{name}}`, or on the host
 `journalctl -u "{{name}}-*.service" -o cat` (both slots' units).
 
-The app runs behind nginx, so the client address, scheme, host name and port arrive in
-X-Forwarded-* headers. nginx sets each of them itself (one address, never a list a client
-started; only the service's own names) and drops the rest; `ProxyFix` trusts exactly those,
-from exactly one proxy. Trusting more (a second hop, X-Forwarded-Prefix) would let a client
-choose what `request.remote_addr` or `url_for(..., _external=True)` say.
+The app runs behind nginx, which sets Host itself (one of the service's own names, with the
+port unless it is 443) and passes the client's address and the scheme in X-Forwarded-For (one
+address, never a list a client started) and X-Forwarded-Proto. `ProxyFix` takes those two from
+exactly one proxy; Host needs no fixing. Trusting more (a second hop, X-Forwarded-Prefix) would
+let a client choose what `request.remote_addr` or `url_for(..., _external=True)` say.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def write_line(text: str) -> None:
 def init_app(app: Flask) -> None:
     """Trust nginx's forwarded headers and log every request the app answers."""
     app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-        RequestLog(app.wsgi_app), x_for=1, x_proto=1, x_host=1, x_port=1, x_prefix=0
+        RequestLog(app.wsgi_app), x_for=1, x_proto=1, x_host=0, x_port=0, x_prefix=0
     )
 
 

@@ -62,9 +62,12 @@ class WrkRun:
         return self.requests / self.seconds
 
 
-def argv(url: str, seconds: float, connections: int, threads: int, script: str) -> list[str]:
+def argv(
+    url: str, seconds: float, connections: int, threads: int, script: str, headers: tuple[str, ...] = ()
+) -> list[str]:
     return [
         WRK,
+        *(word for header in headers for word in ("-H", header)),
         "-t",
         str(threads),
         "-c",
@@ -99,10 +102,12 @@ def run(
     connections: int = 16,
     threads: int = 2,
     script: str = "summary",
+    headers: tuple[str, ...] = (),
 ) -> WrkRun:
-    """One bounded wrk run inside the host (keep-alive connections, wrk's default). URLs name
-    their port: the host has no /etc/services to look `https` up in."""
-    proc = box.exec(argv(url, seconds, connections, threads, script), timeout=seconds + 60)
+    """One bounded wrk run inside the host (keep-alive connections, wrk's default), with
+    `headers` ("Name: value") added to each request. URLs name their port: the host has no
+    /etc/services to look `https` up in."""
+    proc = box.exec(argv(url, seconds, connections, threads, script, headers), timeout=seconds + 60)
     return parse(proc.stdout.decode())
 
 

@@ -74,3 +74,21 @@ def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
     for i in range(3):
         w.put(P("/d/f"), f"{i}\n")
     assert os.listdir(tmp_path / "d") == ["f"]
+
+
+def test_a_link_is_replaced_whole_and_undo_points_it_back(tmp_path: Path) -> None:
+    system = System(tmp_path)
+    link = PurePosixPath("/opt/shop/serving.sock")
+    first = FileWriter(system)
+    assert first.put_link(link, "/run/shop/gunicorn-a.sock").action == "create"
+    assert FileWriter(system).put_link(link, "/run/shop/gunicorn-a.sock").action == "unchanged"
+    second = FileWriter(system)
+    assert second.put_link(link, "/run/shop/gunicorn-b.sock").action == "change"
+    assert os.readlink(system.path(link)) == "/run/shop/gunicorn-b.sock"
+    assert [p.name for p in system.path(link.parent).iterdir()] == ["serving.sock"]  # no temporary left
+    assert second.written() == {link}
+    second.undo()
+    assert os.readlink(system.path(link)) == "/run/shop/gunicorn-a.sock"
+    first.undo()
+    assert not system.path(link).is_symlink()
+    assert not system.path(link.parent).exists()  # made by the first writer, empty again: removed

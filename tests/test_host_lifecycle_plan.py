@@ -16,7 +16,6 @@ import pytest
 
 from integrator.errors import HostError, UsageError
 from integrator.host import releases, units
-from integrator.host.activate import render_for
 from integrator.host.fs import CHANGE, CREATE, UNCHANGED, FileWriter
 from integrator.host.lifecycle import rollback_local
 from integrator.host.nginxconf import check_site_fits
@@ -25,9 +24,10 @@ from integrator.host.repair import installed_unit_release, repair_interrupted
 from integrator.host.secrets import check_secrets, install_secrets
 from integrator.host.uninstall import uninstall_local
 from integrator.layout import Layout
+from integrator.render import render_all
 from integrator.spec import ServiceSpec
 
-from .host_fakes import SHA_A, SHA_B, SPEC, FakeHost, ctx_for, deployed, make_host
+from .host_fakes import SHA_A, SHA_B, SPEC, FakeHost, deployed, make_host
 from .spec_edit import make
 
 R1, R2, R3 = (f"2026010{n}T000000Z-aaaaaaaa" for n in (1, 2, 3))
@@ -139,7 +139,8 @@ def test_a_rollback_that_fails_its_health_check_restores_current(host: FakeHost)
 
 
 def killed(host: FakeHost, step: str, switched: bool = False) -> None:
-    """R1 serves; a deploy of R2 died at `step` (units of R2 written from step `write` on)."""
+    """R1 serves from slot a; a deploy of R2 died at `step` (units of R2 written into slot b from
+    step `write` on)."""
     deployed(host, rid=R1)
     records = releases.upsert(
         releases.load_records(host, LAYOUT),
@@ -150,7 +151,7 @@ def killed(host: FakeHost, step: str, switched: bool = False) -> None:
     (host.path(LAYOUT.release(R2)) / "payload").mkdir()
     (host.path(LAYOUT.release(R2)) / "payload/spec.json").write_text(json.dumps(SPEC.to_dict()))
     if step not in ("unpack", "venv", "tls"):
-        FileWriter(host).put_rendered(render_for(ctx_for(host), R2))
+        FileWriter(host).put_rendered(render_all(SPEC, LAYOUT, R2, slot="b"))
     if switched:
         os.replace(host.path(LAYOUT.current), host.path(LAYOUT.release(R2)).parent / "tmp")
         os.symlink(f"releases/{R2}", host.path(LAYOUT.current))

@@ -240,17 +240,15 @@ def test_plan_of_a_new_bundle_starts_the_other_slot_whatever_the_serving_one_has
     assert changed == {  # the edited shop-a.socket serves until the drain: not touched
         "/etc/systemd/system/shop-b.socket": "create",
         "/etc/systemd/system/shop-b.service": "create",  # it runs the new release
-        "/etc/nginx/conf.d/shop.conf": "change",  # the switch: its upstream is shop-b's socket
+        "/opt/shop/serving.sock": "change",  # the switch: the link nginx connects through names shop-b's
         f"/opt/shop/releases/{rid}/gunicorn.conf.py": "create",
     }, changed
-    assert data["restart"] == ["shop-b.socket", "shop-b.service", "nginx.service (reload)"]
+    assert data["restart"] == ["shop-b.socket", "shop-b.service"]  # nginx reads no file that changes
     assert f"    +workers = {SPEC.server.workers + 2}" in result.lines  # the new file's diff
-    assert result.lines[-2].startswith(
-        "  restart shop-b.socket, shop-b.service, nginx.service (reload); then health"
-    )
+    assert result.lines[-2].startswith("  restart shop-b.socket, shop-b.service; then health")
     assert (
         result.lines[-1]
-        == "  then drain shop-a.service, shop-a.socket: nginx's old workers finish, then stop"
+        == "  then drain shop-a.service, shop-a.socket: once nginx has no connection left to it, stop"
     )
 
 
@@ -299,12 +297,15 @@ def stub_release(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _files(host: FakeHost, ctx: HostContext, rid: str) -> dict[str, tuple[bytes, int]]:
     """Every file below the root but the releases' contents (bar `rid`'s gunicorn.conf.py) and
-    integrator's state (records, lock, ownership): what a plan lists."""
+    integrator's state (records, lock, ownership), and where the serving link points: what a plan
+    lists."""
     skip = (str(ctx.layout.root) + "/", str(ctx.layout.state_dir) + "/")
     out = {}
     for p in host.root.rglob("*"):
         path = "/" + str(p.relative_to(host.root))
-        if (
+        if path == str(ctx.layout.upstream_link):
+            out[path] = (os.readlink(p).encode(), 0)
+        elif (
             p.is_file()
             and not p.is_symlink()
             and (not path.startswith(skip) or path == str(ctx.layout.gunicorn_conf(rid)))
@@ -358,6 +359,6 @@ def test_apply_changes_exactly_what_the_plan_lists(
     assert changed == sorted(str(c.path) for c in plan.changes if c.kind != "dir")
     assert all(host.path(c.path).is_dir() for c in plan.changes if c.kind == "dir")
     restarted = [r.split()[-1] for r in host.ran if r.startswith(("systemctl restart", "systemctl reload"))]
-    assert restarted == [*plan.restart, "nginx.service"]
+    assert restarted == [*plan.restart, *(["nginx.service"] if plan.reload_nginx else [])]
     assert os.readlink(host.path(ctx.layout.current)) == f"releases/{plan.release_id}"
     assert decide(ctx_for(host, spec), info, secrets_of(host)).reason is None  # applied: nothing left

@@ -160,11 +160,16 @@ def test_uninstall_keeps_catch_alls_in_use_and_lists_the_rest(tmp_path: Path) ->
 
 @dataclasses.dataclass(frozen=True)
 class LocalLayout(RootedLayout):
-    """Also the app's socket below the prefix: an echo server stands in for gunicorn."""
+    """Also the app's socket and the serving link below the prefix: an echo server stands in
+    for gunicorn."""
 
     @property
     def runtime_dir(self) -> PurePosixPath:
         return PurePosixPath(self.prefix) / "run" / self.name
+
+    @property
+    def upstream_link(self) -> PurePosixPath:
+        return PurePosixPath(self.prefix) / "opt" / self.name / "serving.sock"
 
 
 class _Echo(BaseHTTPRequestHandler):
@@ -235,6 +240,10 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
                 text = re.sub(r"listen (\d+)", r"listen 127.0.0.1:\1", text)
                 Path(f.path).parent.mkdir(parents=True, exist_ok=True)
                 Path(f.path).write_text(text, encoding="utf-8")
+        link = Path(layout.upstream_link)  # nginx connects through the serving link, as on a host
+        assert link.is_relative_to(tmp_path)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(layout.slot("a").socket_path)
     checked = nginx_test(nginx, tmp_path, conf)
     assert checked.returncode == 0, checked.stderr
     argv = [nginx, "-p", f"{tmp_path}/", "-c", str(conf), "-e", str(tmp_path / "error.log")]

@@ -241,8 +241,8 @@ def test_a_deploy_without_them_stops_and_removes_their_units(host: FakeHost) -> 
         "shop-proc-worker.service",
         "shop-timer-prune.service",
     ]
-    assert host.ran.index(disable) > max(
-        i for i, r in enumerate(host.ran) if r.startswith("systemctl reload")
+    assert host.ran.index(disable) > host.ran.index(
+        "systemctl disable --now --quiet shop-a.service shop-a.socket"
     )
 
 

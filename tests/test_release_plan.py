@@ -63,7 +63,7 @@ def files_of(spec: ServiceSpec, rid: str, slot: str = "a") -> FileFacts:
     dirs = frozenset(p for p, _ in (*tree_dirs(LAYOUT), *secret_dirs(LAYOUT)))
     site = {LAYOUT.nginx_site.name: next(f.content for f in rendered if f.path == LAYOUT.nginx_site)}
     catch_alls = tuple(f.path.name for f in rendered if "catch-all" in f.path.name)
-    return FileFacts(files, dirs, IDS, site, catch_alls)
+    return FileFacts(files, dirs, IDS, site, catch_alls, str(LAYOUT.slot(slot).socket_path))
 
 
 def served(
@@ -94,9 +94,15 @@ FIRST = [LAYOUT.root, LAYOUT.releases, LAYOUT.state_dir, LAYOUT.acme_webroot, LA
          LAYOUT.etc_dir, LAYOUT.credentials_dir, SECRET]  # fmt: skip
 FIRST_FILES = {str(p): CREATE for p in FIRST}
 FIRST_FILES.update({str(f.path): CREATE for f in render_all(SPEC, LAYOUT, NEW)})
+FIRST_FILES[str(LAYOUT.upstream_link)] = CREATE
 GUNICORN_NEW, SITE = str(LAYOUT.gunicorn_conf(NEW)), str(LAYOUT.nginx_site)
-# Slot a serves: a new release starts in b (its units created) and the site is switched to b.
-INTO_B = {str(B.service_unit_path): CREATE, str(B.socket_unit_path): CREATE, SITE: CHANGE}
+# Slot a serves: a new release starts in b (its units created) and the serving link is switched
+# to b; the site stays as it is (nginx is not reloaded).
+INTO_B = {
+    str(B.service_unit_path): CREATE,
+    str(B.socket_unit_path): CREATE,
+    str(LAYOUT.upstream_link): CHANGE,
+}
 NEWER = {**INTO_B, GUNICORN_NEW: CREATE}  # a new release of another bundle
 KEEP2 = edit(SPEC, deploy={"keep_releases": 2})
 SAME = "20270115T080000Z-aaaaaaaa"  # the same bundle deployed again at NOW
@@ -119,7 +125,7 @@ PLANS: list[tuple[str, ReleaseFacts, BundleInfo, str, tuple[object, ...], dict[s
     ("TLS mode self-signed -> local-ca", served(), info(LOCAL_CA, SHA_B), DIGEST,
      (f"new bundle (current release {R1})", NEW, None, START_B, ()),
      {str(LAYOUT.local_ca_cert): CREATE, str(LAYOUT.local_ca_key): CREATE, str(LAYOUT.tls_cert): CHANGE,
-      str(LAYOUT.tls_key): CHANGE, **NEWER}),
+      str(LAYOUT.tls_key): CHANGE, SITE: CHANGE, **NEWER}),  # its comment on the certificate
     ("not serving", served(serving=False), info(), DIGEST,
      (f"release {R1} is not serving", SAME, None, START_B, ()), AGAIN),
     ("cleanup, keep 2: failures and the oldest good go, the rollback target stays",
@@ -186,11 +192,11 @@ def legacy_files(rid: str) -> FileFacts:
     files = {p: f for p, f in found.files.items() if p not in A.unit_paths}
     site = found.files[LAYOUT.nginx_site]
     assert site.content is not None
-    text = site.content.replace(str(A.socket_path).encode(), str(LAYOUT.legacy.socket_path).encode())
+    text = site.content.replace(str(LAYOUT.upstream_link).encode(), str(LAYOUT.legacy.socket_path).encode())
     files[LAYOUT.nginx_site] = state(text)
     for path in LAYOUT.legacy.unit_paths:
         files[path] = state(b"[Unit]\n")
-    return replace(found, files=files)
+    return replace(found, files=files, link_target=None)
 
 
 SLOT_CASES = [
@@ -214,7 +220,9 @@ def test_the_slot_and_the_activation_kind_follow_the_site_found(
     assert (act.kind, act.slot, act.retire, act.retire_files) == expected
     assert plan.restart == (f"shop-{act.slot}.socket", f"shop-{act.slot}.service")
     site = next(f for f in act.files if f.path == LAYOUT.nginx_site)
-    assert f"server unix:/run/shop/gunicorn-{act.slot}.sock;" in site.content
+    assert "server unix:/opt/shop/serving.sock;" in site.content  # the same for every slot
+    link = next(c for c in plan.changes if c.path == LAYOUT.upstream_link)
+    assert link.kind == "link" and link.diff == f"-> /run/shop/gunicorn-{act.slot}.sock\n"
     removed = {c.path for c in plan.changes if c.action == "remove"}
     assert set(act.retire_files) <= removed
 
@@ -240,9 +248,9 @@ def test_the_plan_is_what_deploy_plan_prints() -> None:
     assert result.lines[0] == f"plan for shop 1.1 (new bundle (current release {R1})); nothing was changed"
     assert (
         result.lines[-1]
-        == "  then drain shop-a.service, shop-a.socket: nginx's old workers finish, then stop"
+        == "  then drain shop-a.service, shop-a.socket: once nginx has no connection left to it, stop"
     )
-    restart = "  restart shop-b.socket, shop-b.service, nginx.service (reload)"
+    restart = "  restart shop-b.socket, shop-b.service"  # only the serving link changes for nginx
     assert result.lines[-2] == f"{restart}; then health check, switch /opt/shop/current"
     assert (result.data["activation"], result.data["slot"], result.data["drain"]) == ("drain-first", "b", "a")
 

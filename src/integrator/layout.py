@@ -208,6 +208,14 @@ class Layout:
         return (*self.slots, self.legacy)
 
     @property
+    def upstream_link(self) -> P:
+        """The path nginx's upstream names: a symlink to the serving slot's socket, repointed by
+        a rename when another slot takes over (no nginx reload). In the root-owned release tree,
+        so it survives a reboot (the socket it names is made by its enabled socket unit) and
+        the app's user cannot repoint it."""
+        return self.root / "serving.sock"
+
+    @property
     def journal_tag(self) -> str:
         """SYSLOG_IDENTIFIER of the app's lines (SyslogIdentifier=, the same in both slots) and
         of nginx's lines for the site (its syslog `tag=`). Service names already fit nginx's
@@ -262,6 +270,11 @@ class Layout:
     @property
     def nginx_headers_include(self) -> P:
         return self.nginx_include_dir / "security-headers.conf"
+
+    def nginx_reads(self, path: P) -> bool:
+        """A file nginx loads at start and reload (its configuration, this service's generated
+        certificate): writing one needs a reload; any other file does not."""
+        return P("/etc/nginx") in path.parents or path.parent == self.tls_cert.parent
 
     def nginx_catch_all(self, port: int, tls: bool) -> P:
         """Shared by every service on `port`: one file per port and kind, never per service."""

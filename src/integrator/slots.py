@@ -1,8 +1,10 @@
 """The two slots a service serves from, and the legacy unit pair they replaced (pure data).
 
-A deploy starts the new release in the slot that is not serving, switches nginx's upstream to
-its socket and drains the other (host/drain.py). Which slot serves is read from the nginx site
-on disk: the one file whose upstream says where requests go.
+A deploy starts the new release in the slot that is not serving, points the serving link at
+its socket and drains the other (host/drain.py). nginx's upstream names the link
+(Layout.upstream_link, a symlink to the serving slot's socket), and a unix-socket connect follows
+a symlink each time, so switching slots is a rename, not an nginx reload. Which slot serves is
+read from the site on disk and the link: a site from before the link names a slot's socket itself.
 """
 
 from __future__ import annotations
@@ -50,12 +52,19 @@ class Slot:
         return (self.service_unit_path, self.socket_unit_path)
 
 
-def serving_slot(site_text: str | None, candidates: tuple[Slot, ...]) -> Slot | None:
-    """The slot whose socket the site's upstream names (None: no site, or none of them)."""
+def serving_slot(
+    site_text: str | None, link: str, link_target: str | None, candidates: tuple[Slot, ...]
+) -> Slot | None:
+    """The slot nginx routes to: the one the link points at when the site names the link (`link`,
+    its path), else the one whose socket the site names (a site from before the link); None: no
+    site, or it names none of them."""
     if not site_text:
         return None
+    named = link_target if f"server unix:{link};" in site_text else None
     for slot in candidates:
-        if f"server unix:{slot.socket_path};" in site_text:
+        if named is not None and named == str(slot.socket_path):
+            return slot
+        if named is None and f"server unix:{slot.socket_path};" in site_text:
             return slot
     return None
 

@@ -1,5 +1,6 @@
 """Activation, drain-first: write a release's slot units and site, start the slot, prove it
-answers on its socket, switch nginx to it, prove it serves, switch `current`, drain the old slot.
+answers on its socket, point the serving link at it (nginx's upstream; a reload only when a file
+nginx reads changed), prove it serves, switch `current`, drain the old slot.
 
 Shared by deploy, rollback, repair and config restarts (`activate`, the one entry point).
 Every file goes through one FileWriter, so on any failure before the switch the previous files
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -24,7 +24,7 @@ from ..render.tls_watch import watched
 from ..spec import ServiceSpec
 from . import bundleio, drain, units
 from .facts import HostFacts
-from .fs import Change, FileWriter
+from .fs import Change, FileWriter, replace_link
 from .health import Probe, check_name, wait_healthy, wait_socket_healthy
 from .interrupt import hold_signals, signal_name
 from .progress import step as announce
@@ -108,8 +108,8 @@ def previous_release(system: System, layout: Layout, release_id: str | None) -> 
 def activate(ctx: HostContext, writer: FileWriter, plan: Activation, previous: Previous | None) -> Outcome:
     """Make `plan.release_id` serve, drain-first, or put `previous` back; never leaves a
     half-written config. The one entry point for every activation (deploy, rollback, repair,
-    config restarts): the release starts in its own slot, answers on its socket, nginx is
-    switched to it, then the slot that served is drained and stopped (host/drain.py)."""
+    config restarts): the release starts in its own slot, answers on its socket, the serving
+    link is pointed at it, then the slot that served is drained and stopped (host/drain.py)."""
     changes: list[Change] = []
     try:
         ctx.progress("write")
@@ -119,7 +119,7 @@ def activate(ctx: HostContext, writer: FileWriter, plan: Activation, previous: P
         if plan.stop_tls_watch:
             units.tls_watch(ctx.system, ctx.layout, on=False)
         changes += [writer.remove(p) for p in plan.remove]
-        draining = start_and_check(ctx, plan)
+        draining = start_and_check(ctx, plan, writer)
         hold_signals()  # it serves and passed: switching must not be cut short
         ctx.progress("switch")
         switch_current(ctx.system, ctx.layout, plan.release_id)
@@ -159,11 +159,12 @@ def os_error_text(exc: OSError) -> str:
     return f"{exc.strerror or exc}{f' ({code})' if code else ''}{where}"
 
 
-def start_and_check(ctx: HostContext, plan: Activation) -> set[int]:
+def start_and_check(ctx: HostContext, plan: Activation, writer: FileWriter, reload: bool = False) -> set[int]:
     """nginx -t, start the release's slot (nginx still routes to the other one), prove it
-    answers on its own socket, (re)start the watch of a provided certificate, reload nginx
-    (the switch) and prove it serves through nginx. Returns nginx's workers before the reload:
-    the ones still finishing requests to the old slot."""
+    answers on its own socket, (re)start the watch of a provided certificate, point the serving
+    link at it (the switch: new connections follow the link), reload nginx only if a file it
+    reads changed (or `reload`: a repair), and prove it serves through nginx. Returns nginx's
+    workers from before a reload: the ones still finishing requests to the old slot."""
     system, slot = ctx.system, ctx.layout.slot(plan.slot)
     ctx.progress("nginx-test")
     units.nginx_check(system)
@@ -177,9 +178,14 @@ def start_and_check(ctx: HostContext, plan: Activation) -> set[int]:
         raise ActivationFailed(reason, units.journal_tail(system, slot, since=started))
     if plan.tls_watch:
         units.tls_watch(system, ctx.layout, on=True)
-    ctx.progress("nginx-reload")
-    draining = units.nginx_workers(system)
-    found_nginx = units.nginx_reload(system)  # set when this started a stopped nginx
+    ctx.progress("route")
+    writer.put_link(ctx.layout.upstream_link, str(slot.socket_path))
+    draining: set[int] = set()
+    found_nginx = None  # set when the reload started a stopped nginx
+    if reload or nginx_must_reload(ctx, writer):
+        ctx.progress("nginx-reload")
+        draining = units.nginx_workers(system)
+        found_nginx = units.nginx_reload(system)
     ctx.progress("health")
     probe = check_serving(ctx)
     if probe.ok:  # once more after a pause: a crash-looping app can answer once, then die
@@ -196,13 +202,25 @@ def start_and_check(ctx: HostContext, plan: Activation) -> set[int]:
     return draining
 
 
+def nginx_must_reload(ctx: HostContext, writer: FileWriter) -> bool:
+    """Only a file nginx reads (its configuration, the service's certificate) needs a reload, or
+    an nginx that is not running (the reload starts it). A reload closes every idle keep-alive
+    connection of every site on the host; a client that sent a request at that instant gets an
+    error: a deploy that changes only the app does not reload."""
+    return any(ctx.layout.nginx_reads(p) for p in writer.written()) or not units.is_active(
+        ctx.system, units.NGINX
+    )
+
+
 def check_serving(ctx: HostContext, deadline_s: float = 20.0) -> Probe:
     return wait_healthy(ctx.spec, tls_files(ctx.spec, ctx.layout).verify_against, deadline_s)
 
 
 def restore(ctx: HostContext, writer: FileWriter, plan: Activation, previous: Previous | None) -> bool | None:
-    """Stop the new slot, put the previous files back (the site routes to the slot that served,
-    which was never stopped), make sure that slot runs, reload nginx; True if it serves again.
+    """Put the previous files back (the serving link and the site route to the slot that
+    served, which was never stopped), then stop the new slot once nginx has nothing left on it,
+    make sure the old slot runs, reload nginx if a file it reads was put back; True if it
+    serves again.
 
     Never raises: the files are back first, and a systemd or nginx that refuses to restart
     them must not hide the original failure (or skip the first-deploy cleanup after it).
@@ -210,36 +228,37 @@ def restore(ctx: HostContext, writer: FileWriter, plan: Activation, previous: Pr
     """
     hold_signals()
     ctx.progress("restore")
-    with contextlib.suppress(IntegratorError, OSError):
-        units.stop_slot(ctx.system, ctx.layout.slot(plan.slot))  # loaded still: stop works
+    written = writer.written()
+    reload = any(ctx.layout.nginx_reads(p) for p in written)
     writer.undo()
+    new = ctx.layout.slot(plan.slot)
+    with contextlib.suppress(IntegratorError, OSError):  # loaded still (no daemon-reload yet): stop works
+        if ctx.layout.upstream_link in written:
+            units.wait_unused(ctx.system, new.socket_path, float(ctx.spec.server.graceful_timeout))
+        units.stop_slot(ctx.system, new)
     try:
-        back = _restart_previous(ctx, previous)
+        back = _restart_previous(ctx, previous, reload)
     except (IntegratorError, OSError):
         return None if previous is None else False
     return False if writer.undo_failures and back else back
 
 
-def _restart_previous(ctx: HostContext, previous: Previous | None) -> bool | None:
+def _restart_previous(ctx: HostContext, previous: Previous | None, reload: bool) -> bool | None:
     units.daemon_reload(ctx.system)
     if previous is None:
         units.stop_and_disable(ctx.system, ctx.layout)
         units.daemon_reload(ctx.system)
         units.reload_nginx_if_valid(ctx.system)
         return None
-    serving = units.serving_slot(ctx.system, ctx.layout)  # the site put back says which
+    serving = units.serving_slot(ctx.system, ctx.layout)  # the site and link put back say which
     if serving is not None:
         units.ensure_started(ctx.system, serving)
     units.tls_watch(ctx.system, ctx.layout, on=watched(previous.spec))
-    units.reload_nginx_if_valid(ctx.system)
+    if reload:
+        units.reload_nginx_if_valid(ctx.system)
     return check_serving(replace(ctx, spec=previous.spec)).ok
 
 
 def switch_current(system: System, layout: Layout, release_id: str) -> None:
     """Point `current` at the release with a symlink + rename: atomic for every reader."""
-    link = system.path(layout.current)
-    tmp = link.with_name(f".current.{os.getpid()}")
-    if tmp.is_symlink():
-        tmp.unlink()
-    os.symlink(f"releases/{release_id}", tmp)
-    os.replace(tmp, link)
+    replace_link(system.path(layout.current), f"releases/{release_id}")

@@ -25,7 +25,7 @@ from .nginxconf import unused_catch_alls_of
 if TYPE_CHECKING:
     from .release_facts import FileFacts
 
-DIR, FILE, SECRET, TLS = "dir", "file", "secret", "tls"
+DIR, FILE, LINK, SECRET, TLS = "dir", "file", "link", "secret", "tls"
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class FileChange:
 
     path: PurePosixPath
     action: str  # create | change | remove
-    kind: str  # dir | file (rendered) | secret | tls
+    kind: str  # dir | file (rendered) | link (the serving link) | secret | tls
     old_sha256: str | None = None  # None: missing before, a directory, or not read (a TLS key)
     new_sha256: str | None = None  # None: removed, a directory, or made on the host (TLS)
     diff: str = ""  # empty for secrets, keys and directories
@@ -72,10 +72,13 @@ def plan_activation(
     files against those found, the catch-alls left unused once its site is written (the other
     integrator sites keep theirs), the watch units of a certificate that is no longer provided;
     the serving slot is drained after the switch (a legacy pair's unit files removed then)."""
-    serving = slots.serving_slot(site_text(layout, found), layout.all_slots)
+    serving = serving_slot(layout, found)
     into = slots.next_slot(serving, layout.slots)
     files = tuple(render_all(spec, layout, rid, nginx_version=nginx_version, slot=into.name))
     changes = list(rendered_changes(spec, layout, rid, nginx_version, found, into.name, files))
+    if found.link_target != str(into.socket_path):  # always, but for a repair of a half-done switch
+        action = CREATE if found.link_target is None else CHANGE
+        changes.append(FileChange(layout.upstream_link, action, LINK, diff=f"-> {into.socket_path}\n"))
     sites = dict(found.nginx_sites)
     site = next(f for f in files if f.path == layout.nginx_site)
     sites[layout.nginx_site.name] = site.content
@@ -91,6 +94,12 @@ def plan_activation(
     return Activation(
         rid, files, remove, tuple(changes), watch, bool(stale_watch), into.name, retire, retire_files
     )
+
+
+def serving_slot(layout: Layout, found: FileFacts) -> slots.Slot | None:
+    """The slot the site and the serving link found route to (slots.serving_slot)."""
+    link = str(layout.upstream_link)
+    return slots.serving_slot(site_text(layout, found), link, found.link_target, layout.all_slots)
 
 
 def site_text(layout: Layout, found: FileFacts) -> str | None:

@@ -22,7 +22,17 @@ from ..errors import HostError
 from .changes import CHANGE, CREATE, REMOVE, UNCHANGED, Change, unified_diff
 from .system import System
 
-__all__ = ["CHANGE", "CREATE", "REMOVE", "UNCHANGED", "Change", "FileWriter", "remove_tree", "write_atomic"]
+__all__ = [
+    "CHANGE",
+    "CREATE",
+    "REMOVE",
+    "UNCHANGED",
+    "Change",
+    "FileWriter",
+    "remove_tree",
+    "replace_link",
+    "write_atomic",
+]
 
 if TYPE_CHECKING:
     from ..render import RenderedFile
@@ -36,6 +46,7 @@ class _Undo:
     uid: int = 0
     gid: int = 0
     is_dir: bool = False
+    link: str | None = None  # the path was a symlink to this
 
 
 @dataclass
@@ -88,6 +99,25 @@ class FileWriter:
             real.unlink()
         return Change(path, REMOVE)
 
+    def put_link(self, path: PurePosixPath, target: str) -> Change:
+        """Make `path` a symlink to `target`, replaced by a rename: a reader (nginx connecting
+        through it) finds the old target or the new one, never nothing. Undo puts the old one back."""
+        real = self.system.path(path)
+        old = os.readlink(real) if real.is_symlink() else None
+        if old == target:
+            return Change(path, UNCHANGED)
+        action = CREATE if old is None and not real.exists() else CHANGE
+        if not self.dry_run:
+            self.ensure_dir(path.parent)
+            if not any(e.path == path for e in self.journal):
+                self.journal.append(_Undo(path, _read(real) if old is None else None, link=old))
+            replace_link(real, target)
+        return Change(path, action, f"{path} -> {target}\n")
+
+    def written(self) -> set[PurePosixPath]:
+        """Every path written, removed or linked so far (what undo would put back)."""
+        return {e.path for e in self.journal if not e.is_dir}
+
     # --- directories -------------------------------------------------------------------
     def ensure_dir(
         self, path: PurePosixPath, mode: int = 0o755, owner: str = "root", group: str = "root"
@@ -137,7 +167,9 @@ class FileWriter:
 
 
 def _undo_one(real: Path, entry: _Undo) -> None:
-    if entry.is_dir:
+    if entry.link is not None:
+        replace_link(real, entry.link)
+    elif entry.is_dir:
         if real.is_dir() and not any(real.iterdir()):
             real.rmdir()
     elif entry.previous is None:
@@ -162,6 +194,16 @@ def write_atomic(real: Path, data: bytes, mode: int, uid: int, gid: int) -> None
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(real.parent)
+
+
+def replace_link(real: Path, target: str) -> None:
+    """A symlink made beside `real` and renamed over it: atomic for every reader."""
+    tmp = real.with_name(f".{real.name}.{os.getpid()}")
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    os.symlink(target, tmp)
+    os.replace(tmp, real)
     _fsync_dir(real.parent)
 
 

@@ -49,6 +49,7 @@ class FileFacts:
     ids: Mapping[tuple[str, str], Ids]  # owner:group -> the ids a file written now gets
     nginx_sites: Mapping[str, str]  # conf.d sites using integrator's includes: name -> text
     catch_alls: tuple[str, ...]  # the catch-all files in conf.d
+    link_target: str | None = None  # where the serving link points (None: no link)
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ def probe_files(ctx: HostContext, release_id: str | None) -> FileFacts:
         ids={owner: wanted_ids(*owner) for owner in owners},
         nginx_sites=sites,
         catch_alls=catch_alls,
+        link_target=units.read_link(system, layout.upstream_link),
     )
 
 

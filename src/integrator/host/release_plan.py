@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 
-from .. import slots
 from ..layout import Layout
 from ..result import Result
 from ..slots import LEGACY
@@ -29,7 +28,7 @@ from .activation_plan import (  # re-exported: the plan's parts are named from h
     file_change,
     plan_activation,
     rendered_changes,
-    site_text,
+    serving_slot,
 )
 from .bundleio import BundleInfo
 from .changes import CHANGE, CREATE, REMOVE, UNCHANGED
@@ -61,7 +60,7 @@ class ReleasePlan:
     secrets: tuple[FileChange, ...]  # their directories and the supplied files that differ
     activation: Activation | None
     restart: tuple[str, ...]  # units (re)started, in order
-    reload_nginx: bool
+    reload_nginx: bool  # a file nginx reads changes (a switch of slots alone is the serving link)
     cleanup: tuple[str, ...]  # releases removed once this one serves (keep_releases)
     release_command: tuple[str, ...] = ()  # [deploy] release: run with the new venv before the switch
     processes: ProcessPlan = ProcessPlan()  # noqa: RUF009 (frozen) workers and timers: (re)started, stopped after the switch
@@ -97,12 +96,14 @@ def plan_release(
     dirs = [r for r in facts.release_dirs if r != replaces]
     records = [r for r in facts.records if r.id != replaces]
     doomed = releases.to_remove([*dirs, rid], [*records, new], rid, spec.deploy.keep_releases)
-    return replace(
+    plan = replace(
         base, release_id=rid, replaces=replaces, create_user=None if facts.user_exists else layout.user,
         dirs=missing_dirs(tree_dirs(layout), facts.files), secrets=secret_changes, activation=activation,
-        restart=layout.slot(activation.slot).units[::-1], reload_nginx=True, cleanup=tuple(doomed),
+        restart=layout.slot(activation.slot).units[::-1], cleanup=tuple(doomed),
         release_command=spec.deploy.release, processes=plan_processes(spec, layout, facts.files),
     )  # fmt: skip
+    # the same rule as activate.nginx_must_reload: only a file nginx reads needs a reload
+    return replace(plan, reload_nginx=any(layout.nginx_reads(c.path) for c in plan.changes))
 
 
 def why_deploy(
@@ -123,7 +124,7 @@ def why_deploy(
     stale = venv_stale(layout.venv(rid), facts.venv_python, facts.venv_runs, facts.host)
     if stale:
         return f"rebuilding the venv: {stale}"
-    serving = slots.serving_slot(site_text(layout, facts.files), layout.all_slots)
+    serving = serving_slot(layout, facts.files)
     if serving is None:
         return f"configuration changed: {layout.nginx_site}"  # it routes to neither slot
     if serving.name == LEGACY:
@@ -234,7 +235,7 @@ def plan_result(plan: ReleasePlan, layout: Layout) -> Result:
     result.say(f"  restart {', '.join(restarts)}; then health check, switch {layout.current}")
     if plan.activation is not None and plan.activation.retire is not None:
         old = layout.legacy if plan.activation.retire == LEGACY else layout.slot(plan.activation.retire)
-        result.say(f"  then drain {', '.join(old.units)}: nginx's old workers finish, then stop")
+        result.say(f"  then drain {', '.join(old.units)}: once nginx has no connection left to it, stop")
     if not plan.processes.empty:
         result.lines += process_plan_lines(plan.processes)
     if plan.cleanup:

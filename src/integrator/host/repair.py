@@ -147,8 +147,9 @@ def _put_back(
         if not found.touched_units and check_serving(ctx, deadline_s=5).ok:
             return True, ""
         activation = activation_for(ctx, current)
-        FileWriter(system).put_rendered(activation.files)
-        draining = start_and_check(ctx, activation)  # in the slot nginx did not route to
+        writer = FileWriter(system)
+        writer.put_rendered(activation.files)
+        draining = start_and_check(ctx, activation, writer, reload=True)  # in the slot nginx did not route to
         drain.retire(system, spec, layout, activation, draining)  # the other one, maybe the dead run's
         processes.switch_to(ctx, current, Result())  # the workers too: the dead one may have switched
     except ActivationFailed as exc:

@@ -7,9 +7,10 @@ the other slot is then stopped (`stop_slot`, host/drain.py). Which slot serves i
 
 from __future__ import annotations
 
+import os
 import re
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from .. import slots
 from ..errors import CheckFailed
@@ -28,12 +29,56 @@ def daemon_reload(system: System) -> None:
 
 
 def serving_slot(system: System, layout: Layout) -> Slot | None:
-    """The slot (or the legacy pair) whose socket the site on disk routes to; None: no site."""
+    """The slot (or the legacy pair) the site on disk routes to, through the serving link or
+    (a site from before it) by naming a socket; None: no site."""
     try:
         text = system.path(layout.nginx_site).read_text(errors="replace")
     except OSError:
         return None
-    return slots.serving_slot(text, layout.all_slots)
+    link = str(layout.upstream_link)
+    return slots.serving_slot(text, link, read_link(system, layout.upstream_link), layout.all_slots)
+
+
+def read_link(system: System, path: PurePosixPath) -> str | None:
+    """Where the symlink `path` points (None: no symlink there)."""
+    try:
+        return os.readlink(system.path(path))
+    except OSError:
+        return None
+
+
+def socket_users(system: System, socket_path: PurePosixPath) -> int:
+    """Connections to the listening unix socket `socket_path`, accepted or still queued: what
+    nginx may still send requests on. Read from /proc/net/unix, where both carry the path."""
+    try:
+        table = system.path("/proc/net/unix").read_text(errors="replace")
+    except OSError:
+        return 0
+    return count_socket_users(table, str(socket_path))
+
+
+LISTENING = 0x10000  # __SO_ACCEPTCON in /proc/net/unix's Flags
+
+
+def count_socket_users(table: str, path: str) -> int:
+    """Pure: the lines of /proc/net/unix on `path` that are not its listening socket."""
+    count = 0
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) == 8 and fields[7] == path and not int(fields[3], 16) & LISTENING:
+            count += 1
+    return count
+
+
+def wait_unused(system: System, socket_path: PurePosixPath, timeout: float) -> int:
+    """Wait until nothing is connected to `socket_path`, up to `timeout` s; returns how many
+    connections are left."""
+    end = time.monotonic() + timeout
+    left = socket_users(system, socket_path)
+    while left and time.monotonic() < end:
+        time.sleep(0.1)
+        left = socket_users(system, socket_path)
+    return left
 
 
 def start_slot(system: System, slot: Slot) -> float:

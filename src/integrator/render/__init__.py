@@ -39,7 +39,7 @@ def render_all(
     slot: str = SLOTS[0],
 ) -> list[RenderedFile]:
     """Every config file of one deploy of `release_id` into `slot`, sorted by path: that slot's
-    units, the site routing to its socket. All are root-owned and world-readable: the service
+    units, the site routing to the serving link. All are root-owned and world-readable: the service
     user only reads its gunicorn.conf.py, and nothing here is secret."""
     check_release_id(release_id)
     into = layout.slot(slot)
@@ -47,7 +47,7 @@ def render_all(
         RenderedFile(into.service_unit_path, systemd.service_unit(spec, layout, release_id, into)),
         RenderedFile(into.socket_unit_path, systemd.socket_unit(spec, layout, into)),
         RenderedFile(layout.gunicorn_conf(release_id), gunicorn.gunicorn_conf(spec, layout, release_id)),
-        *nginx_files(spec, layout, nginx_version, slot=slot),
+        *nginx_files(spec, layout, nginx_version),
         *(RenderedFile(path, text) for path, text in processes.process_files(spec, layout)),
     ]
     if tls_watch.watched(spec):
@@ -62,12 +62,11 @@ def nginx_files(
     layout: Layout,
     nginx_version: tuple[int, int, int],
     backends: Backends | None = None,
-    slot: str = SLOTS[0],
 ) -> list[RenderedFile]:
-    """The site (routing to `slot`'s socket), the shared snippets and the catch-alls; with
+    """The site (routing to the serving link), the shared snippets and the catch-alls; with
     `backends`, a fleet's LB (render/lb.py)."""
     files = [
-        RenderedFile(layout.nginx_site, nginx.site(spec, layout, nginx_version, backends, slot)),
+        RenderedFile(layout.nginx_site, nginx.site(spec, layout, nginx_version, backends)),
         RenderedFile(layout.nginx_tls_include, nginx_shared.tls_include()),
         RenderedFile(layout.nginx_proxy_include, nginx_shared.proxy_include()),
         RenderedFile(layout.nginx_headers_include, nginx_shared.security_headers_include()),

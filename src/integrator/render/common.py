@@ -18,10 +18,15 @@ from ..spec import ServiceSpec
 # connect() fails at once when the backlog is full (nginx answers 502), it never waits.
 SOCKET_BACKLOG = 1024
 
-# nginx closes idle upstream connections after this; gunicorn keeps them a little longer,
-# so nginx never sends a request on a connection gunicorn is closing at that moment.
+# A fleet's load balancer closes idle connections to an app host's nginx after this.
 UPSTREAM_IDLE_S = 60
-GUNICORN_KEEPALIVE_S = UPSTREAM_IDLE_S + 5
+# nginx closes idle connections to gunicorn after SLOT_IDLE_S, and any after SLOT_CONN_LIFE_S of
+# use (once its request is answered): a slot that stopped serving has none left a few seconds
+# after the switch, so it is stopped with nothing nginx could still send to (host/drain.py).
+# gunicorn keeps them a little longer, so nginx never reuses a connection gunicorn is closing.
+SLOT_IDLE_S = 2
+SLOT_CONN_LIFE_S = 1
+GUNICORN_KEEPALIVE_S = SLOT_IDLE_S + 5
 
 # Slack on top of gunicorn's own timeouts: systemd's stop timeout and nginx's read timeout
 # must both be longer than gunicorn's, so gunicorn is the one that decides.

@@ -11,7 +11,7 @@ import json
 
 from ..layout import Layout
 from ..spec import ServiceSpec
-from .common import GUNICORN_KEEPALIVE_S, SOCKET_BACKLOG, UPSTREAM_IDLE_S, header
+from .common import GUNICORN_KEEPALIVE_S, SLOT_IDLE_S, SOCKET_BACKLOG, header
 
 
 def gunicorn_conf(spec: ServiceSpec, layout: Layout, release_id: str) -> str:
@@ -51,7 +51,7 @@ def _workers(spec: ServiceSpec) -> list[str]:
         f"timeout = {spec.server.timeout}",
         "# On stop and reload, workers get this long to finish requests (TimeoutStopSec= is longer).",
         f"graceful_timeout = {spec.server.graceful_timeout}",
-        f"# Idle connections from nginx stay open a bit longer than nginx keeps them ({UPSTREAM_IDLE_S}s),",
+        f"# Idle connections from nginx stay open a bit longer than nginx keeps them ({SLOT_IDLE_S}s),",
         "# so nginx never reuses a connection gunicorn is closing.",
         f"keepalive = {GUNICORN_KEEPALIVE_S}",
         "# Worker heartbeat files in RAM, not on disk: a slow disk must not make healthy workers",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..layout import Layout
 from ..slots import SLOTS
 from ..spec import ServiceSpec
-from .common import HSTS_MAX_AGE_S, UPSTREAM_IDLE_S, header, proxy_timeout
+from .common import HSTS_MAX_AGE_S, SLOT_CONN_LIFE_S, SLOT_IDLE_S, UPSTREAM_IDLE_S, header, proxy_timeout
 from .lb import Backends, proxy_tls, upstream_body
 from .nginx_acme import acme_challenge
 from .nginx_logs import log_directives, log_filter, log_format
@@ -24,6 +24,7 @@ REQUEST_ID_PATTERN = "[A-Za-z0-9._-]{1,64}"
 UPSTREAM_KEEPALIVE = 16  # idle connections each nginx worker keeps open to gunicorn
 HTTP2_DIRECTIVE_SINCE = (1, 25, 1)  # `http2 on;`; older nginx wants `listen ... http2`
 UPSTREAM_IDLE_TIMEOUT_SINCE = (1, 15, 3)  # `keepalive_timeout` inside upstream{}
+UPSTREAM_CONN_LIFE_SINCE = (1, 19, 10)  # `keepalive_time` inside upstream{}
 
 
 def site(
@@ -31,14 +32,13 @@ def site(
     layout: Layout,
     nginx_version: Version,
     backends: Backends | None = None,
-    slot: str = SLOTS[0],
 ) -> str:
     """conf.d/NAME.conf: the upstream, an HTTP server that redirects, the HTTPS server. With
     `backends`, a fleet's load balancer: the same site, its upstream the app hosts (render/lb.py);
-    else the upstream is the socket of `slot`, the one serving (switching slots rewrites it)."""
+    else the upstream is the serving link (the same for both slots: a deploy leaves it alone)."""
     lines = header(layout.nginx_site, f"Shared snippets it includes: {layout.nginx_include_dir}/")
     lines += ["", *_ipv6_note()]
-    lines += ["", *_upstream(spec, layout, nginx_version, backends, slot)]
+    lines += ["", *_upstream(spec, layout, nginx_version, backends)]
     lines += ["", *_names_map(spec)]
     lines += ["", *_request_id_map(spec)]
     lines += ["", *log_format(layout, request_id_variable(spec))]
@@ -65,19 +65,37 @@ def upstream_name(spec: ServiceSpec) -> str:
 
 
 def _upstream(
-    spec: ServiceSpec, layout: Layout, nginx_version: Version, backends: Backends | None, slot: str
+    spec: ServiceSpec, layout: Layout, nginx_version: Version, backends: Backends | None
 ) -> list[str]:
-    serving = layout.slot(slot)
-    servers = [f"server unix:{serving.socket_path};"] if backends is None else upstream_body(spec, backends)
-    body = [*servers, f"keepalive {UPSTREAM_KEEPALIVE};"]
-    if nginx_version >= UPSTREAM_IDLE_TIMEOUT_SINCE:
-        body.append(f"keepalive_timeout {UPSTREAM_IDLE_S}s;")
-    return [
-        f"# gunicorn, behind {serving.socket_unit} (slot {slot}: a deploy starts the other slot and",
-        f"# points this at it). Each nginx worker keeps up to {UPSTREAM_KEEPALIVE} idle",
-        "# connections to it open, saving a connect per request; gunicorn keeps them a little longer.",
-        *block(f"upstream {upstream_name(spec)}", body),
+    if backends is not None:  # a fleet's load balancer: the app hosts' nginx
+        body = [*upstream_body(spec, backends), f"keepalive {UPSTREAM_KEEPALIVE};"]
+        if nginx_version >= UPSTREAM_IDLE_TIMEOUT_SINCE:
+            body.append(f"keepalive_timeout {UPSTREAM_IDLE_S}s;")
+        return [
+            f"# The app hosts; each nginx worker keeps up to {UPSTREAM_KEEPALIVE} idle connections to them.",
+            *block(f"upstream {upstream_name(spec)}", body),
+        ]
+    a, b = layout.slot(SLOTS[0]), layout.slot(SLOTS[1])
+    lines = [
+        f"# gunicorn, through {layout.upstream_link}: a symlink to the serving slot's socket",
+        f"# ({a.socket_path} or {b.socket_path.name}). A deploy starts the other slot and",
+        "# repoints the link; new connections follow it, so nginx is not reloaded.",
     ]
+    body = [f"server unix:{layout.upstream_link};"]
+    if nginx_version >= UPSTREAM_CONN_LIFE_SINCE:
+        lines += [
+            f"# Each worker keeps up to {UPSTREAM_KEEPALIVE} idle connections (a connect saved per",
+            f"# request), closed after {SLOT_IDLE_S}s idle or {SLOT_CONN_LIFE_S}s of use: the old slot has",
+            "# none left a few seconds after a deploy, and is stopped then.",
+        ]
+        body += [
+            f"keepalive {UPSTREAM_KEEPALIVE};",
+            f"keepalive_timeout {SLOT_IDLE_S}s;",
+            f"keepalive_time {SLOT_CONN_LIFE_S}s;",
+        ]
+    else:
+        lines.append("# A connection per request: this nginx cannot cap how long a kept one is used.")
+    return [*lines, *block(f"upstream {upstream_name(spec)}", body)]
 
 
 def host_variable(spec: ServiceSpec) -> str:

@@ -93,9 +93,9 @@ class Design:
 
 
 def serving_unit(box: sandbox.Sandbox, name: str) -> str:
-    """NAME-a or NAME-b: the slot the site routes to (a deploy switches them)."""
-    site = box.exec(["cat", f"/etc/nginx/conf.d/{name}.conf"]).stdout.decode()
-    return f"{name}-{'a' if f'/run/{name}/gunicorn-a.sock;' in site else 'b'}"
+    """NAME-a or NAME-b: the slot the serving link points at (a deploy switches them)."""
+    link = box.exec(["readlink", f"/opt/{name}/serving.sock"]).stdout.decode().strip()
+    return f"{name}-{'a' if link == f'/run/{name}/gunicorn-a.sock' else 'b'}"
 
 
 # --- building and setting up ----------------------------------------------------------------

@@ -173,9 +173,11 @@ def version(address: str, host: str | None = None) -> str:
 
 
 def serving_unit(box: Sandbox, name: str) -> str:
-    """NAME-a or NAME-b: the slot whose socket the service's nginx site routes to."""
+    """NAME-a or NAME-b: the slot whose socket the serving link (the site's upstream) names."""
     site = sh(box, "cat", f"/etc/nginx/conf.d/{name}.conf").stdout.decode()
-    (slot,) = [s for s in ("a", "b") if f"/run/{name}/gunicorn-{s}.sock;" in site]
+    assert f"server unix:/opt/{name}/serving.sock;" in site, site
+    link = sh(box, "readlink", f"/opt/{name}/serving.sock").stdout.decode().strip()
+    (slot,) = [s for s in ("a", "b") if link == f"/run/{name}/gunicorn-{s}.sock"]
     return f"{name}-{slot}"
 
 

@@ -295,7 +295,7 @@ def test_redeploy_rollback_and_uninstall_over_ssh(
 
 
 STEPS = ["send", "verify", "facts", "check", "user", "unpack", "venv", "tls", "secrets", "labels", "write",
-         "nginx-test", "start", "slot-health", "nginx-reload", "health", "switch", "drain", "record",
+         "nginx-test", "start", "slot-health", "route", "nginx-reload", "health", "switch", "drain", "record",
          "cleanup"]  # fmt: skip
 
 

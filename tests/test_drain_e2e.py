@@ -6,10 +6,10 @@ Debian host (Python 3.11), and pinned to gunicorn 23 on a host whose only `pytho
 While `wrk` (Debian's package, from this machine, over the host's veth) keeps 16 keep-alive HTTPS
 connections busy with GET / and POST /post (each POST a unique id that the app logs once:
 tests/drain_services.py), v1 is deployed, then v2, then rolled back. Counted, untimed: every answer
-200/201 (no 5xx), no connect/write/timeout error, read errors (nginx's reload closing an idle
-keep-alive client connection with a request in transit) at most one per connection per reload,
-every acknowledged POST id in the journal exactly once (none lost, none duplicated), the version
-switched, the old slot's gunicorn gone and its socket stopped. The pause is measured by bench/,
+200/201 (no 5xx), no connect/read/write/timeout error (nginx is not reloaded: its workers are the
+same before and after, so no keep-alive client connection is closed), every acknowledged POST id
+in the journal exactly once (none lost, none duplicated), the version switched, the serving link
+repointed, the old slot's gunicorn gone and its socket stopped. The pause is measured by bench/,
 never asserted here.
 """
 
@@ -119,9 +119,16 @@ def stop_wrk(proc: subprocess.Popen[bytes], workdir: Path) -> Load:
 
 def serving_slot(box: Sandbox, name: str) -> str:
     site = box.exec(["cat", f"/etc/nginx/conf.d/{name}.conf"]).stdout.decode()
-    slots = [s for s in ("a", "b") if f"gunicorn-{s}.sock;" in site]
-    assert len(slots) == 1, site
+    assert f"server unix:/opt/{name}/serving.sock;" in site, site
+    link = box.exec(["readlink", f"/opt/{name}/serving.sock"]).stdout.decode().strip()
+    slots = [s for s in ("a", "b") if link == f"/run/{name}/gunicorn-{s}.sock"]
+    assert len(slots) == 1, link
     return slots[0]
+
+
+def nginx_workers(box: Sandbox) -> set[str]:
+    master = main_pid(box, "nginx.service")
+    return set(box.exec(["pgrep", "-P", str(master)]).stdout.decode().split())
 
 
 def main_pid(box: Sandbox, unit: str) -> int:
@@ -169,6 +176,7 @@ def test_deploy_and_rollback_under_load_fail_and_duplicate_nothing(
     ran = box.exec([f"{venv}/bin/python", "-I", "-c", probe]).stdout.decode().split()
     assert ran == [pinned_gunicorn(fixture), python]  # the gunicorn and Python this case is about
 
+    workers = nginx_workers(box)
     wrk = start_wrk(box.address, name, tmp_path)
     try:
         time.sleep(3)  # the load is on before the deploy starts
@@ -180,6 +188,7 @@ def test_deploy_and_rollback_under_load_fail_and_duplicate_nothing(
         time.sleep(2)
     finally:
         load = stop_wrk(wrk, tmp_path)
+    assert nginx_workers(box) == workers  # never reloaded: no client's keep-alive connection was closed
 
     logged = post_ids(box, name)
     duplicated = sorted(i for i, n in logged.items() if n > 1)
@@ -188,11 +197,8 @@ def test_deploy_and_rollback_under_load_fail_and_duplicate_nothing(
     print(f"drain e2e {fixture} on {python}: {answered} answered, {len(load.bad)} non-2xx, "
           f"errors {load.errors}, {len(duplicated)} duplicated, {len(lost)} lost")  # fmt: skip
     assert load.bad == []  # every answer 200 or 201: nothing failed upstream
-    assert (load.errors["connect"], load.errors["write"], load.errors["timeout"]) == (0, 0, 0)
-    # An nginx reload (the switch: one per deploy and per rollback) closes each idle keep-alive client
-    # connection once; a request in transit on it at that instant is never received (the app never
-    # sees it; docs/deploy.md). At most one such close per connection per reload:
-    assert load.errors["read"] <= CONNECTIONS * 2
+    failed = {k: load.errors[k] for k in ("connect", "read", "write", "timeout")}
+    assert failed == {"connect": 0, "read": 0, "write": 0, "timeout": 0}, load.errors
     assert duplicated == [] and lost == []
     assert set(logged) <= set(load.sent)  # nothing logged that was not sent
     assert len(load.answered) > 100 and load.versions["0.1.0"] > 100 and load.versions["0.2.0"] > 0

@@ -1,8 +1,9 @@
 """systemd and nginx operations: reload, (re)start, check, and the journal of a failed start.
 
 A release starts in a slot nginx does not route to (`start_slot`): the slot's socket unit
-queues connections while its gunicorn boots, and nginx is switched to it only once it answers;
-the other slot is then stopped (`stop_slot`, host/drain.py). Which slot serves is the site's.
+queues connections while its gunicorn boots, and the serving link is pointed at it only once it
+answers; the other slot is stopped once nothing is connected to it (`wait_unused`, `stop_slot`,
+host/drain.py). Which slot serves: the site and the link (`serving_slot`).
 """
 
 from __future__ import annotations

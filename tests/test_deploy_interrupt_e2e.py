@@ -207,7 +207,7 @@ def test_the_next_deploy_completes(box: Sandbox, demo: Demo) -> None:
 
 
 SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
-ACTIVATION = ("write", "nginx-test", "start", "route", "health")  # a rollback reloads no nginx
+ACTIVATION = ("write", "nginx-test", "start", "slot-health", "health")  # "health": after the link moved
 
 
 @pytest.mark.parametrize("sig", SIGNALS)

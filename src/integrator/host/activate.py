@@ -4,7 +4,7 @@ nginx reads changed), prove it serves, switch `current`, drain the old slot.
 
 Shared by deploy, rollback, repair and config restarts (`activate`, the one entry point).
 Every file goes through one FileWriter, so on any failure before the switch the previous files
-come back exactly (the site routes to the slot that served, never stopped), the previous slot
+come back exactly (the serving link points at the slot that served, never stopped), the previous slot
 is made sure to run and is checked, and `current` never moved. "Any failure" means
 every exception: a failed check, an OSError of any errno (a full disk, a name too long), a
 signal (interrupt.py turns SIGINT/SIGTERM/SIGHUP into one), even a bug (restored, then re-raised).

@@ -94,7 +94,7 @@ def unit_release(unit_text: str) -> str | None:
 
 
 def installed_unit_release(system: System, layout: Layout) -> str | None:
-    """The release the serving slot's unit runs (the slot the site routes to)."""
+    """The release the serving slot's unit runs (the slot the serving link points at)."""
     slot = units.serving_slot(system, layout)
     if slot is None:
         return None

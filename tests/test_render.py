@@ -220,6 +220,21 @@ def test_redirect_keeps_a_non_standard_https_port() -> None:
     assert "return 301 https://$integrator_demo:8443$request_uri;" in text
 
 
+@pytest.mark.parametrize(
+    ("version", "kept"), [((1, 18, 0), False), ((1, 19, 9), False), ((1, 19, 10), True), ((1, 22, 1), True)]
+)
+def test_the_upstream_is_the_serving_link_and_keeps_connections_only_if_it_can_cap_their_life(
+    version: tuple[int, int, int], kept: bool
+) -> None:
+    """The old slot is stopped once nginx has nothing connected to it (host/drain.py): a kept
+    connection must be closed by nginx itself within seconds, which needs `keepalive_time`."""
+    text = site(DEFAULT.spec, DEFAULT.layout, version)
+    upstream = text[text.index("upstream demo_app {") :].split("}", 1)[0]
+    assert "server unix:/opt/demo/serving.sock;" in upstream and "gunicorn-" not in upstream
+    assert ("keepalive 16;" in upstream) is kept
+    assert ("keepalive_time 1s;" in upstream) is kept and ("keepalive_timeout 2s;" in upstream) is kept
+
+
 def test_upstream_names_differ_per_service() -> None:
     other = edit(DEFAULT.spec, service={"name": "reports"})
     other_layout = Layout.for_spec(other)

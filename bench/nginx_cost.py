@@ -16,7 +16,6 @@ that no log line or app setting can lift.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -101,12 +100,7 @@ def apply(box: sandbox.Sandbox, rendered: str, name: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=6.0, help="per run")
-    parser.add_argument("--connections", type=int, default=16, help="wrk -c (keep-alive)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk -t")
-    args = parser.parse_args()
+    args = wrk.parser(__doc__ or "", 6.0).parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-ngx-") as tmp, disposable_host("bng") as box:
         src = new_service("bare", Path(tmp) / "bare")

@@ -239,12 +239,7 @@ def report(samples: list[Sample], rounds: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=10.0, help="per run")
-    parser.add_argument("--connections", type=int, default=16, help="wrk -c (keep-alive)")
-    parser.add_argument("--threads", type=int, default=2, help="wrk -t")
-    args = parser.parse_args()
+    args = wrk.parser(__doc__ or "", 10.0).parse_args()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-tput-") as tmp, disposable_host("btp") as box:
         configs = setup(box, Path(tmp))

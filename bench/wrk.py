@@ -9,6 +9,7 @@ Also here: the host-side probes (bench/hostprobe.py) that read CPU, PSS and relo
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import shutil
@@ -22,6 +23,16 @@ HERE = Path(__file__).parent
 WRK = "/usr/local/bin/wrk"
 PROBE = "/root/hostprobe.py"
 SCRIPTS = {"summary": "/root/wrk_summary.lua", "gaps": "/root/wrk_gaps.lua"}
+
+
+def parser(doc: str, seconds: float) -> argparse.ArgumentParser:
+    """The options every wrk-driven bench takes: rounds, seconds per run, connections, threads."""
+    parsed = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parsed.add_argument("--rounds", type=int, default=3)
+    parsed.add_argument("--seconds", type=float, default=seconds, help="per run")
+    parsed.add_argument("--connections", type=int, default=16, help="wrk -c (keep-alive)")
+    parsed.add_argument("--threads", type=int, default=2, help="wrk -t")
+    return parsed
 
 
 def install(box: sandbox.Sandbox, names: list[str]) -> None:

@@ -79,12 +79,13 @@ def _messages(result: Result) -> list[str]:
     return [line.split("]: ", 1)[1] for line in result.data["journal"] if "]: " in line]
 
 
-def _access_lines(box: Sandbox, source: str, uri: str, seconds: float = 5) -> list[dict[str, object]]:
-    """The JSON access lines for `uri` that `logs --source` shows, waiting (bounded) for journald."""
+def _lines_with(box: Sandbox, source: str, needle: str, seconds: float = 5) -> list[dict[str, object]]:
+    """The JSON lines of `source` that `logs --source` shows containing `needle` (a URI, a request
+    id), waiting (bounded) for journald."""
     deadline = time.monotonic() + seconds
     while True:
         result = ok(commands.logs(NAME, SandboxTarget(box.name), source, lines=200))
-        found = [json.loads(m) for m in _messages(result) if m.startswith("{") and uri in m]
+        found = [json.loads(m) for m in _messages(result) if m.startswith("{") and needle in m]
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
@@ -96,10 +97,10 @@ def test_a_request_the_app_answers_is_in_the_journal_once_as_the_apps_line(box: 
     status, _, headers = get(box.address, uri, NAME)
     assert status == 200
     request_id = headers["X-Request-ID"]
-    [line] = _json_lines(box, "app", request_id)  # the app's own line, with nginx's id
+    [line] = _lines_with(box, "app", request_id)  # the app's own line, with nginx's id
     assert line["status"] == 200 and line["host"] == NAME and line["path"] == "/"
-    assert _access_lines(box, "nginx", uri, seconds=1) == []
-    assert _json_lines(box, "nginx", request_id, seconds=0) == []
+    assert _lines_with(box, "nginx", uri, seconds=1) == []
+    assert _lines_with(box, "nginx", request_id, seconds=0) == []
 
 
 def test_what_the_app_does_not_answer_is_nginx_s_json_line_under_the_service(box: Sandbox) -> None:
@@ -107,29 +108,18 @@ def test_what_the_app_does_not_answer_is_nginx_s_json_line_under_the_service(box
     uri = "/static/?probe=day2-404"
     status, _, _ = get(box.address, uri, NAME, headers={"User-Agent": 'probe "quoted"'})
     assert status == 404
-    [line] = _access_lines(box, "nginx", uri)
+    [line] = _lines_with(box, "nginx", uri)
     assert line["status"] == 404 and line["method"] == "GET" and line["host"] == NAME
     assert line["user_agent"] == 'probe "quoted"' and line["tls"] in ("TLSv1.2", "TLSv1.3")
     assert line["upstream_status"] == ""
     # A file nginx serves itself.
     assert get(box.address, "/static/app.css?probe=day2-static", NAME)[0] == 200
-    [static] = _access_lines(box, "nginx", "/static/app.css?probe=day2-static")
+    [static] = _lines_with(box, "nginx", "/static/app.css?probe=day2-static")
     assert static["status"] == 200 and static["upstream_status"] == ""
     # The redirect server (plain HTTP, no TLS).
     assert get(box.address, "/?probe=day2-http", NAME, https=False)[0] == 301
-    [plain] = _access_lines(box, "nginx", "/?probe=day2-http")
+    [plain] = _lines_with(box, "nginx", "/?probe=day2-http")
     assert plain["status"] == 301 and plain["tls"] == ""
-
-
-def _json_lines(box: Sandbox, source: str, request_id: str, seconds: float = 5) -> list[dict[str, object]]:
-    """The JSON lines of `source` carrying `request_id`, waiting (bounded) for journald."""
-    deadline = time.monotonic() + seconds
-    while True:
-        result = ok(commands.logs(NAME, SandboxTarget(box.name), source, lines=200))
-        found = [json.loads(m) for m in _messages(result) if m.startswith("{") and request_id in m]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
 
 
 def test_sources_pick_the_app_nginx_or_both_in_time_order(box: Sandbox) -> None:
@@ -154,7 +144,7 @@ def test_a_local_user_cannot_forge_the_sites_lines(box: Sandbox) -> None:
     forged = box.exec([*as_nobody, "logger", "-t", NAME, message], check=False)
     assert forged.returncode == 0, forged.stderr
     time.sleep(0.5)
-    assert _access_lines(box, "nginx", "/?probe=forged", seconds=1) == []
+    assert _lines_with(box, "nginx", "/?probe=forged", seconds=1) == []
 
 
 def test_a_502_with_the_app_stopped_is_nginx_s_line(box: Sandbox) -> None:
@@ -170,7 +160,7 @@ def test_a_502_with_the_app_stopped_is_nginx_s_line(box: Sandbox) -> None:
         assert get(box.address, "/?probe=day2-down", NAME)[0] == 502
     finally:
         assert sh(box, "systemctl", "start", socket_unit).returncode == 0
-    [line] = _access_lines(box, "nginx", "/?probe=day2-down")
+    [line] = _lines_with(box, "nginx", "/?probe=day2-down")
     assert line["status"] == 502 and line["upstream_status"] == "502"
     assert get(box.address, "/?probe=day2-back", NAME)[0] == 200  # socket activation again
 

@@ -97,7 +97,8 @@ def nginx_workers() -> set[int]:
 
 def reload() -> dict[str, float]:
     """From `systemctl reload nginx` (nginx -t of every site, then the signal) until the master
-    runs a complete new set of workers."""
+    runs a complete new set of workers; then until the old ones are gone too, so that what runs
+    next (a load window) does not see them close their connections."""
     before = nginx_workers()
     start = time.monotonic()
     subprocess.run(["systemctl", "reload", "nginx"], check=True)
@@ -108,7 +109,10 @@ def reload() -> dict[str, float]:
         if len(now - before) >= len(before):
             break
         time.sleep(0.002)
-    return {"systemctl_s": returned, "new_workers_s": time.monotonic() - start}
+    new_workers = time.monotonic() - start
+    while time.monotonic() < deadline and nginx_workers() & before:
+        time.sleep(0.01)
+    return {"systemctl_s": returned, "new_workers_s": new_workers, "old_gone_s": time.monotonic() - start}
 
 
 def main(argv: list[str]) -> int:

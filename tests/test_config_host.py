@@ -16,6 +16,7 @@ import pytest
 from integrator.errors import UsageError
 from integrator.host import verbs
 from integrator.host.config_facts import config_record, history_record, read_secret_input
+from integrator.host.facts import UNIT_PROPERTIES
 from integrator.host.status import status_local
 from integrator.render.dropin import dropin_paths
 
@@ -77,6 +78,25 @@ def test_a_failed_health_check_puts_the_previous_dropin_back_exactly(host: FakeH
     assert RESTART in host.ran and "systemctl restart shop-a.service" in host.ran  # scale, the failed change
     outcomes = [h["outcome"] for h in json.loads(host.path(history_record(layout)).read_text())]
     assert outcomes == ["ok", "failed"]
+
+
+def test_ctrl_c_after_the_switch_links_back_and_exits_as_a_deploy_does(host: FakeHost) -> None:
+    layout = deployed(host).layout
+    assert verbs.scale(host, "shop", ["workers=3"]).exit_code == 0  # slot b serves now
+    path = host.path(dropin_paths(layout)[0])
+    before = path.read_bytes()
+
+    def ctrl_c() -> None:  # the health check through nginx, after the link moved to slot a
+        raise KeyboardInterrupt
+
+    show = f"systemctl show -p {','.join(UNIT_PROPERTIES)} shop-a.service"
+    host.on(show, ctrl_c)  # is slot a active: asked once its health check passed through nginx
+    result = verbs.config(host, ["set", "shop", "GREETING=later"])
+    assert result.exit_code == 130, result.lines  # 128 + SIGINT, like deploy and rollback
+    assert result.lines[0].startswith("config set of shop failed: interrupted by SIGINT at step health")
+    assert path.read_bytes() == before and result.data["restored"] is True
+    assert os.readlink(host.path(layout.upstream_link)) == str(layout.slot("b").socket_path)
+    assert "systemctl disable --now --quiet shop-a.service shop-a.socket" in host.ran
 
 
 def test_unset_of_the_last_override_removes_the_dropin_and_status_shows_it(host: FakeHost) -> None:

@@ -170,9 +170,8 @@ def _apply(ctx: HostContext, facts: ConfigFacts, plan: ConfigPlan, verb: str, se
         processes = plan_processes(ctx.spec, layout, probe_files(ctx, facts.release_id))
         return switch_processes(ctx, replace(processes, stop=(), remove=()), result)
     serving = "serves again" if outcome.restored else "is NOT serving (check `integrator status`)"
-    result = Result(
-        exit_code=EXIT_FAILED, data={**data, "reason": outcome.reason, "restored": outcome.restored}
-    )
+    code = 128 + outcome.signum if outcome.interrupted else EXIT_FAILED  # as a deploy's: 130 for Ctrl-C
+    result = Result(exit_code=code, data={**data, "reason": outcome.reason, "restored": outcome.restored})
     result.say(f"{verb} of {plan.service} failed: {outcome.reason}")
     result.say(f"the previous configuration is back; release {plan.release_id} {serving}")
     result.lines.extend(f"  | {line}" for line in outcome.journal)

@@ -187,7 +187,7 @@ class Layout:
     def slot(self, name: str) -> Slot:
         """One of the two slots (`SLOTS`) a release serves from: NAME-a.socket + NAME-a.service
         on /run/NAME/gunicorn-a.sock, and the same with b. A deploy starts the slot that is not
-        serving, switches nginx to it and drains the other (host/drain.py)."""
+        serving, points the serving link at it and drains the other (host/drain.py)."""
         if name not in SLOTS:
             raise ValueError(f"no slot {name!r}")
         return Slot(name, f"{self.name}-{name}", self.unit_dir, self.runtime_dir / f"gunicorn-{name}.sock")

@@ -60,13 +60,9 @@ def serving_slot(
     site, or it names none of them."""
     if not site_text:
         return None
-    named = link_target if f"server unix:{link};" in site_text else None
-    for slot in candidates:
-        if named is not None and named == str(slot.socket_path):
-            return slot
-        if named is None and f"server unix:{slot.socket_path};" in site_text:
-            return slot
-    return None
+    if f"server unix:{link};" in site_text:
+        return next((s for s in candidates if str(s.socket_path) == link_target), None)
+    return next((s for s in candidates if f"server unix:{s.socket_path};" in site_text), None)
 
 
 def next_slot(serving: Slot | None, slots: tuple[Slot, Slot]) -> Slot:

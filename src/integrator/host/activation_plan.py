@@ -76,7 +76,7 @@ def plan_activation(
     into = slots.next_slot(serving, layout.slots)
     files = tuple(render_all(spec, layout, rid, nginx_version=nginx_version, slot=into.name))
     changes = list(rendered_changes(spec, layout, rid, nginx_version, found, into.name, files))
-    if found.link_target != str(into.socket_path):  # always, but for a repair of a half-done switch
+    if found.link_target != str(into.socket_path):  # the switch (a dead run may have made it already)
         action = CREATE if found.link_target is None else CHANGE
         changes.append(FileChange(layout.upstream_link, action, LINK, diff=f"-> {into.socket_path}\n"))
     sites = dict(found.nginx_sites)

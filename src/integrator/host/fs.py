@@ -109,10 +109,9 @@ class FileWriter:
         action = CREATE if old is None and not real.exists() else CHANGE
         if not self.dry_run:
             self.ensure_dir(path.parent)
-            if not any(e.path == path for e in self.journal):
-                self.journal.append(_Undo(path, _read(real) if old is None else None, link=old))
+            self._remember(path, real, _read(real) if old is None else None, link=old)
             replace_link(real, target)
-        return Change(path, action, f"{path} -> {target}\n")
+        return Change(path, action, f"-> {target}\n")
 
     def written(self) -> set[PurePosixPath]:
         """Every path written, removed or linked so far (what undo would put back)."""
@@ -153,10 +152,12 @@ class FileWriter:
         self.journal.clear()
         return touched
 
-    def _remember(self, path: PurePosixPath, real: Path, old: bytes | None) -> None:
+    def _remember(self, path: PurePosixPath, real: Path, old: bytes | None, link: str | None = None) -> None:
         if any(e.path == path for e in self.journal):
             return  # the first record holds the state before this deploy
-        if old is None:
+        if link is not None:
+            self.journal.append(_Undo(path, None, link=link))
+        elif old is None:
             self.journal.append(_Undo(path, None))
         else:
             mode, uid, gid = _meta(real)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 from .. import slots
 from ..errors import CheckFailed
@@ -23,6 +25,7 @@ from .system import Proc, System, proc_stats
 
 NGINX = "nginx.service"
 NGINX_ERROR_LOG = "/var/log/nginx/error.log"  # the stock error_log on Debian and RHEL
+T = TypeVar("T")
 
 
 def daemon_reload(system: System) -> None:
@@ -74,12 +77,17 @@ def count_socket_users(table: str, path: str) -> int:
 def wait_unused(system: System, socket_path: PurePosixPath, timeout: float) -> int:
     """Wait until nothing is connected to `socket_path`, up to `timeout` s; returns how many
     connections are left."""
+    return _wait_while(lambda: socket_users(system, socket_path), timeout, 0.1)
+
+
+def _wait_while(left: Callable[[], T], timeout: float, every: float) -> T:
+    """Ask `left()` again every `every` s while it is not empty, up to `timeout` s; its last answer."""
     end = time.monotonic() + timeout
-    left = socket_users(system, socket_path)
-    while left and time.monotonic() < end:
-        time.sleep(0.1)
-        left = socket_users(system, socket_path)
-    return left
+    now = left()
+    while now and time.monotonic() < end:
+        time.sleep(every)
+        now = left()
+    return now
 
 
 def start_slot(system: System, slot: Slot) -> float:
@@ -274,13 +282,15 @@ def nginx_workers(system: System) -> set[int]:
 
 
 def wait_gone(system: System, pids: set[int], timeout: float) -> set[int]:
-    """Wait until none of `pids` runs any more, up to `timeout` s; returns those still there."""
-    end = time.monotonic() + timeout
-    left = {p for p in pids if system.path(f"/proc/{p}").exists()}
-    while left and time.monotonic() < end:
-        time.sleep(0.05)
-        left = {p for p in left if system.path(f"/proc/{p}").exists()}
-    return left
+    """Wait until none of `pids` runs any more, up to `timeout` s; returns those still there
+    (a PID once gone stays gone: it may be reused by another process)."""
+    running = set(pids)
+
+    def still_running() -> set[int]:
+        running.difference_update([p for p in running if not system.path(f"/proc/{p}").exists()])
+        return set(running)
+
+    return _wait_while(still_running, timeout, 0.05)
 
 
 def child_pids(system: System, parent: int) -> set[int]:

@@ -58,10 +58,7 @@ def render_all(
 
 
 def nginx_files(
-    spec: ServiceSpec,
-    layout: Layout,
-    nginx_version: tuple[int, int, int],
-    backends: Backends | None = None,
+    spec: ServiceSpec, layout: Layout, nginx_version: tuple[int, int, int], backends: Backends | None = None
 ) -> list[RenderedFile]:
     """The site (routing to the serving link), the shared snippets and the catch-alls; with
     `backends`, a fleet's LB (render/lb.py)."""

@@ -27,12 +27,7 @@ UPSTREAM_IDLE_TIMEOUT_SINCE = (1, 15, 3)  # `keepalive_timeout` inside upstream{
 UPSTREAM_CONN_LIFE_SINCE = (1, 19, 10)  # `keepalive_time` inside upstream{}
 
 
-def site(
-    spec: ServiceSpec,
-    layout: Layout,
-    nginx_version: Version,
-    backends: Backends | None = None,
-) -> str:
+def site(spec: ServiceSpec, layout: Layout, nginx_version: Version, backends: Backends | None = None) -> str:
     """conf.d/NAME.conf: the upstream, an HTTP server that redirects, the HTTPS server. With
     `backends`, a fleet's load balancer: the same site, its upstream the app hosts (render/lb.py);
     else the upstream is the serving link (the same for both slots: a deploy leaves it alone)."""
